@@ -1,0 +1,2 @@
+-- pgvector first: later tables use the vector type.
+CREATE EXTENSION IF NOT EXISTS vector;

@@ -1,0 +1,56 @@
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { migrate } from "drizzle-orm/node-postgres/migrator";
+import pg from "pg";
+
+export const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url).pathname;
+
+/** Applies every pending migration in migrations/ to the database at `url`. */
+export async function applyMigrations(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
+  } finally {
+    await client.end();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export type LocalPostgres = { url: string; stop: () => Promise<void> };
+
+/**
+ * Embedded Postgres (PGlite with pgvector) on the wire protocol. `dataDir` keeps the data between
+ * runs; without it the database lives in memory. All connections share one PGlite session.
+ */
+export async function startPglite(opts: { dataDir?: string; port?: number } = {}): Promise<LocalPostgres> {
+  const [{ PGlite }, { vector }, { PGLiteSocketServer }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("@electric-sql/pglite-pgvector"),
+    import("@electric-sql/pglite-socket"),
+  ]);
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const db = await PGlite.create({ dataDir: opts.dataDir, extensions: { vector } });
+  const port = opts.port ?? (await freePort());
+  const server = new PGLiteSocketServer({ db, port, host: "127.0.0.1", maxConnections: 200 });
+  await server.start();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await server.stop();
+      await db.close();
+    },
+  };
+}

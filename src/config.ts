@@ -1,0 +1,30 @@
+import { z } from "zod";
+
+// Unset, empty and whitespace-only values all mean "not configured" (wrangler vars and .dev.vars produce "").
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema.optional());
+
+const configSchema = z.object({
+  OPENAI_API_KEY: optional(z.string()),
+  OPENAI_BASE_URL: optional(z.url({ protocol: /^https?$/ })),
+  OPENAI_API: optional(z.enum(["responses", "chat"])).transform((v) => v ?? "responses"),
+  CHAT_MODEL: optional(z.string()).transform((v) => v ?? "gpt-4o-mini"),
+  OFFLINE_CHUNK_DELAY_MS: optional(z.coerce.number().int().min(0).max(1000)).transform((v) => v ?? 15),
+});
+
+export type Config = z.infer<typeof configSchema> & { offline: boolean };
+
+const cache = new WeakMap<object, Config>();
+
+/** Parses the Worker's env once per env object; a bad value fails loudly at the first request that needs it. */
+export function getConfig(env: Env): Config {
+  let config = cache.get(env);
+  if (!config) {
+    const parsed = configSchema.safeParse(env);
+    if (!parsed.success) throw new Error(`invalid configuration: ${z.prettifyError(parsed.error)}`);
+    // A base URL without a key is a keyless OpenAI-compatible server (Ollama, vLLM); only neither means offline.
+    config = { ...parsed.data, offline: !parsed.data.OPENAI_API_KEY && !parsed.data.OPENAI_BASE_URL };
+    cache.set(env, config);
+  }
+  return config;
+}

@@ -1,0 +1,173 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+
+/**
+ * A local OpenAI-compatible server for tests and benchmarks. It streams both the Responses API and
+ * Chat Completions, so the real @ai-sdk/openai client code runs against it. Replies are derived
+ * from the request alone, so concurrent tests never share state:
+ * - a user message that mentions "time", with a `current_time` tool offered, gets a tool call;
+ * - a request whose last item is a tool result gets "Tool result: <output>";
+ * - a user message containing "[fail]" gets a 500;
+ * - anything else gets "Echo: <user text>", streamed in 4-character deltas.
+ * `firstTokenDelayMs` and `chunkDelayMs` simulate a model's latency.
+ */
+export type FakeOpenAIOptions = { port?: number; firstTokenDelayMs?: number; chunkDelayMs?: number };
+export type FakeOpenAI = { url: string; stop: () => Promise<void>; requests: RecordedRequest[] };
+export type RecordedRequest = { path: string; userText: string; at: number };
+
+type Plan = { kind: "text"; text: string } | { kind: "tool"; name: string; args: string } | { kind: "fail" };
+
+export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
+  const requests: RecordedRequest[] = [];
+  const record = (r: RecordedRequest) => {
+    requests.push(r);
+    if (requests.length > 10_000) requests.splice(0, requests.length - 10_000);
+  };
+  const sleep = (ms = 0) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+  const server: Server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", "http://x");
+      if (req.method === "GET" && url.pathname === "/__requests") {
+        const contains = url.searchParams.get("contains") ?? "";
+        return json(res, 200, requests.filter((r) => r.userText.includes(contains)));
+      }
+      const body = JSON.parse((await readBody(req)) || "{}");
+      if (url.pathname.endsWith("/responses")) {
+        const conv = fromResponses(body);
+        record({ path: "/v1/responses", userText: conv.userText, at: Date.now() });
+        return streamResponses(res, plan(conv), body.model, opts, sleep);
+      }
+      if (url.pathname.endsWith("/chat/completions")) {
+        const conv = fromChat(body);
+        record({ path: "/v1/chat/completions", userText: conv.userText, at: Date.now() });
+        return streamChat(res, plan(conv), body.model, opts, sleep);
+      }
+      json(res, 404, { error: { message: `no route ${url.pathname}` } });
+    } catch (err) {
+      json(res, 500, { error: { message: String(err) } });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+type Conversation = { userText: string; lastIsToolResult: boolean; toolOutput: string; tools: string[] };
+
+function plan(c: Conversation): Plan {
+  if (c.userText.includes("[fail]")) return { kind: "fail" };
+  if (c.lastIsToolResult) return { kind: "text", text: `Tool result: ${c.toolOutput}` };
+  if (c.tools.includes("current_time") && /\btime\b/i.test(c.userText)) return { kind: "tool", name: "current_time", args: "{}" };
+  return { kind: "text", text: `Echo: ${c.userText}` };
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) return content.map((p) => (typeof p?.text === "string" ? p.text : "")).join("");
+  return "";
+}
+
+function fromResponses(body: any): Conversation {
+  const input: any[] = Array.isArray(body.input) ? body.input : [{ role: "user", content: body.input }];
+  const users = input.filter((i) => i.role === "user");
+  const last = input.at(-1);
+  return {
+    userText: textOf(users.at(-1)?.content),
+    lastIsToolResult: last?.type === "function_call_output",
+    toolOutput: typeof last?.output === "string" ? last.output : JSON.stringify(last?.output ?? null),
+    tools: (body.tools ?? []).map((t: any) => t.name),
+  };
+}
+
+function fromChat(body: any): Conversation {
+  const msgs: any[] = body.messages ?? [];
+  const last = msgs.at(-1);
+  return {
+    userText: textOf(msgs.filter((m) => m.role === "user").at(-1)?.content),
+    lastIsToolResult: last?.role === "tool",
+    toolOutput: textOf(last?.content),
+    tools: (body.tools ?? []).map((t: any) => t.function?.name),
+  };
+}
+
+const pieces = (s: string) => s.match(/[\s\S]{1,4}/g) ?? [""];
+const tokens = (s: string) => Math.max(1, Math.ceil(s.length / 4));
+
+function sse(res: ServerResponse) {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+  return (data: unknown) => res.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
+}
+
+async function streamResponses(res: ServerResponse, p: Plan, model: string, o: FakeOpenAIOptions, sleep: (ms?: number) => Promise<unknown>) {
+  if (p.kind === "fail") return json(res, 500, { error: { message: "fake model failure", type: "server_error" } });
+  const id = `resp_${Math.random().toString(36).slice(2)}`;
+  const created_at = Math.floor(Date.now() / 1000);
+  const send = sse(res);
+  const event = (e: any) => send({ ...e, sequence_number: 0 });
+  event({ type: "response.created", response: { id, created_at, model } });
+  event({ type: "response.in_progress", response: { id, created_at, model } });
+  await sleep(o.firstTokenDelayMs);
+  let out = 0;
+  if (p.kind === "tool") {
+    const item = { type: "function_call", id: `fc_${id}`, call_id: `call_${id}`, name: p.name, arguments: "" };
+    event({ type: "response.output_item.added", output_index: 0, item });
+    event({ type: "response.function_call_arguments.delta", item_id: item.id, output_index: 0, delta: p.args });
+    event({ type: "response.output_item.done", output_index: 0, item: { ...item, arguments: p.args, status: "completed" } });
+    out = tokens(p.args);
+  } else {
+    const item = { type: "message", id: `msg_${id}`, role: "assistant", status: "in_progress", content: [] };
+    event({ type: "response.output_item.added", output_index: 0, item });
+    for (const [i, delta] of pieces(p.text).entries()) {
+      if (i) await sleep(o.chunkDelayMs);
+      event({ type: "response.output_text.delta", item_id: item.id, output_index: 0, content_index: 0, delta });
+    }
+    event({ type: "response.output_item.done", output_index: 0, item: { ...item, status: "completed", content: [{ type: "output_text", text: p.text, annotations: [] }] } });
+    out = tokens(p.text);
+  }
+  event({ type: "response.completed", response: { id, created_at, model, usage: { input_tokens: 10, output_tokens: out, total_tokens: 10 + out } } });
+  res.end();
+}
+
+async function streamChat(res: ServerResponse, p: Plan, model: string, o: FakeOpenAIOptions, sleep: (ms?: number) => Promise<unknown>) {
+  if (p.kind === "fail") return json(res, 500, { error: { message: "fake model failure", type: "server_error" } });
+  const id = `chatcmpl_${Math.random().toString(36).slice(2)}`;
+  const created = Math.floor(Date.now() / 1000);
+  const send = sse(res);
+  const chunk = (delta: any, finish_reason: string | null = null) => send({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta, finish_reason }] });
+  await sleep(o.firstTokenDelayMs);
+  let out = 0;
+  if (p.kind === "tool") {
+    chunk({ role: "assistant", tool_calls: [{ index: 0, id: `call_${id}`, type: "function", function: { name: p.name, arguments: "" } }] });
+    chunk({ tool_calls: [{ index: 0, function: { arguments: p.args } }] });
+    chunk({}, "tool_calls");
+    out = tokens(p.args);
+  } else {
+    for (const [i, piece] of pieces(p.text).entries()) {
+      if (i) await sleep(o.chunkDelayMs);
+      chunk(i === 0 ? { role: "assistant", content: piece } : { content: piece });
+    }
+    chunk({}, "stop");
+    out = tokens(p.text);
+  }
+  send({ id, object: "chat.completion.chunk", created, model, choices: [], usage: { prompt_tokens: 10, completion_tokens: out, total_tokens: 10 + out } });
+  send("[DONE]");
+  res.end();
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = "";
+    req.setEncoding("utf8");
+    req.on("data", (c) => (data += c));
+    req.on("end", () => resolve(data));
+    req.on("error", reject);
+  });
+}
+
+function json(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}

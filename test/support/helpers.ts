@@ -1,0 +1,94 @@
+import { env, exports } from "cloudflare:workers";
+import { asc, eq } from "drizzle-orm";
+import { withDb } from "../../src/db/client";
+import { messages } from "../../src/db/schema";
+import { deleteUser } from "../../src/db/users";
+
+export const BASE = "http://threadline.test";
+/** Test users carry this domain so leftovers can be told apart from real data. */
+export const TEST_EMAIL_DOMAIN = "tests.threadline.invalid";
+
+const app = (exports as unknown as { default: Fetcher }).default;
+
+export const fetchApp = (path: string, init?: RequestInit) => app.fetch(new Request(`${BASE}${path}`, init));
+
+export const postJson = (path: string, body: unknown) =>
+  fetchApp(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+export const uniqueEmail = () => `${crypto.randomUUID()}@${TEST_EMAIL_DOMAIN}`;
+
+/** Creates a user and a thread through the API and returns a cleanup that deletes both (cascading). */
+export async function createUserAndThread(title?: string) {
+  const userRes = await postJson("/api/v1/users", { email: uniqueEmail(), name: "Test" });
+  if (userRes.status !== 201) throw new Error(`user: ${userRes.status} ${await userRes.text()}`);
+  const { user } = (await userRes.json()) as { user: { id: string } };
+  const threadRes = await postJson("/api/v1/threads", { userId: user.id, title });
+  if (threadRes.status !== 201) throw new Error(`thread: ${threadRes.status} ${await threadRes.text()}`);
+  const { thread } = (await threadRes.json()) as { thread: { id: string } };
+  return { userId: user.id, threadId: thread.id, cleanup: () => removeUser(user.id) };
+}
+
+export const removeUser = (id: string) => withDb(env, (db) => deleteUser(db, id));
+
+export const messageRows = (threadId: string) =>
+  withDb(env, (db) => db.select().from(messages).where(eq(messages.threadId, threadId)).orderBy(asc(messages.seq)));
+
+export type Frame = Record<string, any>;
+
+/** A WebSocket client of a thread agent that records every frame it receives. */
+export class ChatClient {
+  readonly frames: Frame[] = [];
+  #waiters: (() => void)[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => {
+      this.frames.push(JSON.parse(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+
+  static async connect(threadId: string): Promise<ChatClient> {
+    const res = await fetchApp(`/agents/thread-agent/${threadId}`, { headers: { Upgrade: "websocket" } });
+    if (!res.webSocket) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
+    res.webSocket.accept();
+    return new ChatClient(res.webSocket);
+  }
+
+  send(frame: unknown) {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** Sends a user message the way useAgentChat does: the whole transcript, as a chat request. */
+  sendChat(text: string, history: unknown[] = [], id = crypto.randomUUID()) {
+    const message = { id: `u-${crypto.randomUUID()}`, role: "user", parts: [{ type: "text", text }] };
+    this.send({ type: "cf_agent_use_chat_request", id, init: { method: "POST", body: JSON.stringify({ messages: [...history, message], trigger: "submit-message" }) } });
+    return { requestId: id, message };
+  }
+
+  async waitFor<T extends Frame>(pred: (f: Frame) => boolean, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.frames.find(pred);
+      if (hit) return hit as T;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; frames: ${JSON.stringify(this.frames.map((f) => f.type))}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.#waiters.push(() => (clearTimeout(t), r()));
+      });
+    }
+  }
+
+  /** The chunks of one chat response, in arrival order, once its done frame has arrived. */
+  async response(requestId: string) {
+    await this.waitFor((f) => f.type === "cf_agent_use_chat_response" && f.id === requestId && f.done);
+    const frames = this.frames.filter((f) => f.type === "cf_agent_use_chat_response" && f.id === requestId);
+    const chunks = frames.filter((f) => f.body).flatMap((f) => (f.error ? [] : [JSON.parse(f.body)]));
+    const text = chunks.filter((c) => c.type === "text-delta").map((c) => c.delta).join("");
+    return { frames, chunks, text, error: frames.find((f) => f.error) };
+  }
+
+  close() {
+    this.ws.close(1000, "done");
+  }
+}
