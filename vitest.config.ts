@@ -11,7 +11,6 @@ const project = (name: string, include: string[], opts: { db?: Target; model?: "
         const model = opts.model ?? "responses";
         const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1" };
         if (model !== "offline") Object.assign(bindings, { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: inject("openaiUrl"), OPENAI_API: model, CHAT_MODEL: "fake-model" });
-        else Object.assign(bindings, { OPENAI_API_KEY: "", OPENAI_BASE_URL: "" });
         return {
           wrangler: { configPath: "./wrangler.toml" },
           miniflare: {
@@ -21,11 +20,13 @@ const project = (name: string, include: string[], opts: { db?: Target; model?: "
         };
       }),
     ],
-    test: { name, include, exclude: opts.exclude, globalSetup: ["./test/global-setup.ts"], testTimeout: 30_000, hookTimeout: 30_000 },
+    test: { name, include, exclude: opts.exclude, testTimeout: 30_000, hookTimeout: 30_000 },
   });
 
 export default defineConfig({
   test: {
+    // Once for all projects: one Postgres, one fake model server.
+    globalSetup: ["./test/global-setup.ts"],
     projects: [
       project("responses", ["test/**/*.test.ts"], { exclude: ["test/**/*.offline.test.ts", "test/**/*.fault.test.ts"] }),
       project("chat-completions", ["test/agent.turn.test.ts"], { model: "chat" }),

@@ -1,6 +1,8 @@
+import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { applyMigrations, startPglite, type LocalPostgres } from "../scripts/lib/postgres.ts";
 import { startFakeOpenAI } from "./support/fake-openai.ts";
+import { TEST_EMAIL_DOMAIN } from "./support/test-data.ts";
 import { startTcpProxy } from "./support/tcp-proxy.ts";
 
 declare module "vitest" {
@@ -31,8 +33,23 @@ export default async function setup(project: TestProject) {
   project.provide("faultControlUrl", proxy.controlUrl);
   project.provide("openaiUrl", openai.url);
   return async () => {
+    const leftovers = await countTestUsers(databaseUrl);
     await openai.stop();
     await proxy.stop();
     await local?.stop();
+    // Every test removes what it made; rows left behind mean a test leaks data into the next run.
+    if (leftovers > 0) throw new Error(`the suite left ${leftovers} test user(s) behind in Postgres`);
   };
+}
+
+async function countTestUsers(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    const { rows } = await client.query("select count(*)::int as n from users where email like $1", [`%@${TEST_EMAIL_DOMAIN}`]);
+    return rows[0].n;
+  } finally {
+    await client.end();
+  }
 }

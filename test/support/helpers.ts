@@ -3,10 +3,9 @@ import { asc, eq } from "drizzle-orm";
 import { withDb } from "../../src/db/client";
 import { messages } from "../../src/db/schema";
 import { deleteUser } from "../../src/db/users";
+import { TEST_EMAIL_DOMAIN } from "./test-data";
 
 export const BASE = "http://threadline.test";
-/** Test users carry this domain so leftovers can be told apart from real data. */
-export const TEST_EMAIL_DOMAIN = "tests.threadline.invalid";
 
 const app = (exports as unknown as { default: Fetcher }).default;
 

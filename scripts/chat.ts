@@ -1,0 +1,67 @@
+// `npm run chat -- <threadId>`: a terminal client of a thread agent, speaking the agent chat protocol.
+import { randomUUID } from "node:crypto";
+import { createInterface } from "node:readline/promises";
+
+const threadId = process.argv[2];
+const base = (process.env.THREADLINE_URL ?? `http://127.0.0.1:${process.env.PORT ?? "8787"}`).replace(/\/$/, "");
+if (!threadId) {
+  console.error("usage: npm run chat -- <threadId>   (THREADLINE_URL or PORT pick the server)");
+  process.exit(2);
+}
+const agentPath = `/agents/thread-agent/${threadId}`;
+
+type UIMessage = { id: string; role: string; parts: { type: string; text?: string }[] };
+const textOf = (m: UIMessage) => m.parts.filter((p) => p.type === "text").map((p) => p.text).join("");
+
+async function history(): Promise<UIMessage[]> {
+  const res = await fetch(`${base}${agentPath}/get-messages`);
+  if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+  return (await res.json()) as UIMessage[];
+}
+
+let messages: UIMessage[];
+try {
+  messages = await history();
+} catch (err) {
+  console.error(`cannot open thread ${threadId} at ${base}: ${(err as Error).message}`);
+  process.exit(1);
+}
+for (const m of messages) console.log(`${m.role}> ${textOf(m)}`);
+
+const ws = new WebSocket(`${base.replace(/^http/, "ws")}${agentPath}`);
+let pending: { id: string; resolve: () => void } | undefined;
+ws.addEventListener("message", (event) => {
+  const frame = JSON.parse(String(event.data));
+  if (frame.type === "error") console.error(`\n[error] ${frame.error.code}: ${frame.error.message}`);
+  if (frame.type !== "cf_agent_use_chat_response" || frame.id !== pending?.id) return;
+  if (frame.error) process.stdout.write(`\n[error] ${frame.body}`);
+  else if (frame.body) {
+    const chunk = JSON.parse(frame.body);
+    if (chunk.type === "text-delta") process.stdout.write(chunk.delta);
+    if (chunk.type === "tool-input-available") process.stdout.write(`\n[tool ${chunk.toolName} ${JSON.stringify(chunk.input)}]\n`);
+  }
+  if (frame.done) pending?.resolve();
+});
+ws.addEventListener("close", (e) => {
+  console.error(`\n[connection closed ${e.code}${e.reason ? `: ${e.reason}` : ""}]`);
+  process.exit(e.code === 1000 ? 0 : 1);
+});
+await new Promise((resolve, reject) => {
+  ws.addEventListener("open", resolve, { once: true });
+  ws.addEventListener("error", () => reject(new Error("WebSocket connection failed")), { once: true });
+});
+
+const rl = createInterface({ input: process.stdin, output: process.stdout });
+rl.on("close", () => ws.close(1000));
+for (;;) {
+  const text = (await rl.question("you> ")).trim();
+  if (!text) continue;
+  const id = randomUUID();
+  const message: UIMessage = { id: randomUUID(), role: "user", parts: [{ type: "text", text }] };
+  const done = new Promise<void>((resolve) => (pending = { id, resolve }));
+  process.stdout.write("assistant> ");
+  ws.send(JSON.stringify({ type: "cf_agent_use_chat_request", id, init: { method: "POST", body: JSON.stringify({ messages: [...messages, message], trigger: "submit-message" }) } }));
+  await done;
+  process.stdout.write("\n");
+  messages = await history();
+}

@@ -1,0 +1,26 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ChatClient, createUserAndThread, messageRows } from "./support/helpers";
+
+// Runs in the "offline" project: no OPENAI_API_KEY and no OPENAI_BASE_URL.
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((c) => c()));
+});
+
+describe("a turn without an API key", () => {
+  it("is answered by the offline model, streamed in chunks and marked in its metadata", async () => {
+    const t = await createUserAndThread();
+    cleanups.push(t.cleanup);
+    const client = await ChatClient.connect(t.threadId);
+    const { requestId } = client.sendChat("hello offline");
+    const reply = await client.response(requestId);
+    expect(reply.error).toBeUndefined();
+    expect(reply.text).toMatch(/^Offline model: you said "hello offline"/);
+    expect(reply.chunks.filter((c) => c.type === "text-delta").length).toBeGreaterThan(5);
+
+    const rows = await messageRows(t.threadId);
+    expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
+    expect(rows[1]!.metadata).toMatchObject({ model: "threadline-offline", offline: true, usage: { outputTokens: expect.any(Number) } });
+    client.close();
+  });
+});
