@@ -1,6 +1,6 @@
 // `npm run dev`: Postgres (embedded PGlite in .data/, or DATABASE_URL), migrations, then `wrangler dev`.
 import { spawn } from "node:child_process";
-import { applyMigrations, startPglite, type LocalPostgres } from "./lib/postgres.ts";
+import { applyMigrations, startPglite, withPassword, type LocalPostgres } from "./lib/postgres.ts";
 
 const port = process.env.PORT ?? "8787";
 const dataDir = new URL("../.data/pglite", import.meta.url).pathname;
@@ -28,7 +28,7 @@ const wrangler = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", port, 
     ...process.env,
     WRANGLER_SEND_METRICS: "false",
     CLOUDFLARE_CF_FETCH_ENABLED: "false",
-    CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: url,
+    CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: withPassword(url),
   },
 });
 

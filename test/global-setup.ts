@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { TestProject } from "vitest/node";
-import { applyMigrations, startPglite, type LocalPostgres } from "../scripts/lib/postgres.ts";
+import { applyMigrations, startPglite, withPassword, type LocalPostgres } from "../scripts/lib/postgres.ts";
 import { startFakeOpenAI } from "./support/fake-openai.ts";
 import { TEST_EMAIL_DOMAIN } from "./support/test-data.ts";
 import { startTcpProxy } from "./support/tcp-proxy.ts";
@@ -20,7 +20,7 @@ declare module "vitest" {
  */
 export default async function setup(project: TestProject) {
   let local: LocalPostgres | undefined;
-  const databaseUrl = process.env.TEST_DATABASE_URL || (local = await startPglite()).url;
+  const databaseUrl = withPassword(process.env.TEST_DATABASE_URL || (local = await startPglite()).url);
   await applyMigrations(databaseUrl);
   const db = new URL(databaseUrl);
   const proxy = await startTcpProxy({ host: db.hostname, port: Number(db.port || 5432) });

@@ -18,6 +18,17 @@ export async function applyMigrations(url: string): Promise<void> {
   }
 }
 
+/**
+ * Miniflare's Hyperdrive refuses a connection string without a password. A server that does not ask
+ * for one (trust or peer auth) ignores it, so a placeholder is harmless there.
+ */
+export function withPassword(url: string): string {
+  const u = new URL(url);
+  if (!u.password) u.password = "unused";
+  if (!u.username) u.username = "postgres";
+  return u.toString();
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
