@@ -1,0 +1,46 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import type { ThreadAgent } from "../src/agent/thread-agent";
+import { ChatClient, createUserAndThread, messageRows } from "./support/helpers";
+
+// The "faults" project's Hyperdrive points at a TCP proxy in front of Postgres that tests can cut.
+const setDatabase = (state: "up" | "down") => fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/${state}`, { method: "POST" });
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await setDatabase("up");
+  await Promise.all(cleanups.splice(0).map((c) => c()));
+});
+
+async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe("a turn while Postgres is down", () => {
+  it("completes for the user, and its messages reach Postgres once it is back", async () => {
+    const t = await createUserAndThread();
+    cleanups.push(t.cleanup);
+    const client = await ChatClient.connect(t.threadId);
+    await setDatabase("down");
+    const { requestId, message } = client.sendChat("are you there?");
+    const reply = await client.response(requestId);
+    expect(reply.error).toBeUndefined();
+    expect(reply.text).toBe("Echo: are you there?");
+
+    // The messages wait in the agent's outbox, not lost and not yet in Postgres.
+    const stub = env.ThreadAgent.get(env.ThreadAgent.idFromName(t.threadId));
+    expect(await runInDurableObject(stub, (agent: ThreadAgent) => agent.outbox.backlog)).toBeGreaterThanOrEqual(2);
+
+    await setDatabase("up");
+    const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2);
+    expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
+    expect(rows[0]!.id).toBe(message.id);
+    client.close();
+  });
+});

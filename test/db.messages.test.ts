@@ -1,0 +1,68 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { withDb } from "../src/db/client";
+import { applyMessageOps, listMessages, type MessageOp } from "../src/db/messages";
+import { toAppError } from "../src/errors";
+import { createUserAndThread, messageRows } from "./support/helpers";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((c) => c()));
+});
+
+async function thread() {
+  const t = await createUserAndThread();
+  cleanups.push(t.cleanup);
+  return t.threadId;
+}
+
+const text = (id: string, role: "user" | "assistant", t: string): MessageOp => ({ op: "upsert", message: { id, role, parts: [{ type: "text", text: t }] } });
+const apply = (threadId: string, ops: MessageOp[]) => withDb(env, (db) => applyMessageOps(db, threadId, ops));
+
+describe("writing a thread's messages", () => {
+  it("is idempotent: replaying a batch rewrites rows in place and keeps their order", async () => {
+    const threadId = await thread();
+    const batch = [text("m1", "user", "hi"), text("m2", "assistant", "hello")];
+    await apply(threadId, batch);
+    const before = await messageRows(threadId);
+    await apply(threadId, batch);
+    await apply(threadId, [text("m1", "user", "hi (edited)")]);
+    const after = await messageRows(threadId);
+    expect(after.map((r) => [r.id, r.seq])).toEqual(before.map((r) => [r.id, r.seq]));
+    expect(after[0]!.parts).toEqual([{ type: "text", text: "hi (edited)" }]);
+  });
+
+  it("applies deletes and clears in order", async () => {
+    const threadId = await thread();
+    await apply(threadId, [text("a", "user", "1"), text("b", "assistant", "2"), { op: "delete", ids: ["a"] }, text("c", "user", "3")]);
+    expect((await messageRows(threadId)).map((r) => r.id)).toEqual(["b", "c"]);
+    await apply(threadId, [{ op: "clear" }, text("d", "user", "4")]);
+    expect((await messageRows(threadId)).map((r) => r.id)).toEqual(["d"]);
+  });
+
+  it("keeps the same message id in two threads apart", async () => {
+    const [t1, t2] = await Promise.all([thread(), thread()]);
+    await apply(t1, [text("same", "user", "one")]);
+    await apply(t2, [text("same", "user", "two")]);
+    expect((await messageRows(t1))[0]!.parts).toEqual([{ type: "text", text: "one" }]);
+    expect((await messageRows(t2))[0]!.parts).toEqual([{ type: "text", text: "two" }]);
+  });
+
+  it("maps a write to a missing thread to thread_not_found and writes nothing", async () => {
+    const missing = crypto.randomUUID();
+    const err = await apply(missing, [text("x", "user", "lost")]).catch((e) => e);
+    expect(toAppError(err).code).toBe("thread_not_found");
+    expect(await messageRows(missing)).toEqual([]);
+  });
+
+  it("pages from the newest messages back, each page oldest first", async () => {
+    const threadId = await thread();
+    await apply(threadId, Array.from({ length: 5 }, (_, i) => text(`p${i}`, i % 2 ? "assistant" : "user", String(i))));
+    const first = await withDb(env, (db) => listMessages(db, threadId, { limit: 2 }));
+    expect(first.messages.map((m) => m.id)).toEqual(["p3", "p4"]);
+    const second = await withDb(env, (db) => listMessages(db, threadId, { limit: 2, cursor: Number(first.nextCursor) }));
+    expect(second.messages.map((m) => m.id)).toEqual(["p1", "p2"]);
+    const last = await withDb(env, (db) => listMessages(db, threadId, { limit: 2, cursor: Number(second.nextCursor) }));
+    expect(last).toMatchObject({ messages: [{ id: "p0" }], nextCursor: null });
+  });
+});
