@@ -1,14 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { ChatClient, createUserAndThread, messageRows } from "./support/helpers";
+import { describe, expect, it } from "vitest";
+import { ChatClient, threadsForEachTest, messageRows } from "./support/helpers";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((c) => c()));
-});
+const newThread = threadsForEachTest();
 
 async function connected() {
-  const t = await createUserAndThread();
-  cleanups.push(t.cleanup);
+  const t = await newThread();
   return { ...t, client: await ChatClient.connect(t.threadId) };
 }
 

@@ -1,16 +1,12 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { ChatClient, createUserAndThread, messageRows } from "./support/helpers";
+import { describe, expect, it } from "vitest";
+import { ChatClient, threadsForEachTest, messageRows } from "./support/helpers";
 
 // Runs in the "offline" project: no OPENAI_API_KEY and no OPENAI_BASE_URL.
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((c) => c()));
-});
+const newThread = threadsForEachTest();
 
 describe("a turn without an API key", () => {
   it("is answered by the offline model, streamed in chunks and marked in its metadata", async () => {
-    const t = await createUserAndThread();
-    cleanups.push(t.cleanup);
+    const t = await newThread();
     const client = await ChatClient.connect(t.threadId);
     const { requestId } = client.sendChat("hello offline");
     const reply = await client.response(requestId);

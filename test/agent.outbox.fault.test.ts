@@ -2,15 +2,11 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent";
-import { ChatClient, createUserAndThread, messageRows } from "./support/helpers";
+import { ChatClient, messageRows, setDatabase, threadsForEachTest } from "./support/helpers";
 
-// The "faults" project's Hyperdrive points at a TCP proxy in front of Postgres that tests can cut.
-const setDatabase = (state: "up" | "down") => fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/${state}`, { method: "POST" });
-
-const cleanups: (() => Promise<unknown>)[] = [];
+const newThread = threadsForEachTest();
 afterEach(async () => {
   await setDatabase("up");
-  await Promise.all(cleanups.splice(0).map((c) => c()));
 });
 
 async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
@@ -24,8 +20,7 @@ async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, time
 
 describe("a turn while Postgres is down", () => {
   it("completes for the user, and its messages reach Postgres once it is back", async () => {
-    const t = await createUserAndThread();
-    cleanups.push(t.cleanup);
+    const t = await newThread();
     const client = await ChatClient.connect(t.threadId);
     await setDatabase("down");
     const { requestId, message } = client.sendChat("are you there?");

@@ -1,25 +1,16 @@
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
-import { ChatClient, createUserAndThread, fetchApp, messageRows } from "./support/helpers";
+import { describe, expect, it } from "vitest";
+import { ChatClient, threadsForEachTest, fetchApp, messageRows } from "./support/helpers";
 
 // Runs once per OpenAI API style: the "responses" and "chat-completions" projects set OPENAI_API.
 const api = (env as unknown as { OPENAI_API: string }).OPENAI_API;
 const fakeUrl = (env as unknown as { OPENAI_FAKE_URL: string }).OPENAI_FAKE_URL;
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((c) => c()));
-});
-
-async function thread() {
-  const t = await createUserAndThread("turn test");
-  cleanups.push(t.cleanup);
-  return t;
-}
+const newThread = threadsForEachTest();
 
 describe(`a WebSocket turn (${api} API)`, () => {
   it("streams the reply in order and persists both messages to Postgres", async () => {
-    const { threadId } = await thread();
+    const { threadId } = await newThread();
     const client = await ChatClient.connect(threadId);
     const tag = crypto.randomUUID();
     const { requestId, message } = client.sendChat(`hello ${tag}`);
@@ -45,7 +36,7 @@ describe(`a WebSocket turn (${api} API)`, () => {
   });
 
   it("keeps the agent's history and the API's history identical across turns", async () => {
-    const { threadId } = await thread();
+    const { threadId } = await newThread();
     const client = await ChatClient.connect(threadId);
     const first = client.sendChat("first");
     await client.response(first.requestId);
@@ -61,7 +52,7 @@ describe(`a WebSocket turn (${api} API)`, () => {
   });
 
   it("persists tool calls and their results with the assistant message", async () => {
-    const { threadId } = await thread();
+    const { threadId } = await newThread();
     const client = await ChatClient.connect(threadId);
     const { requestId } = client.sendChat("what time is it?");
     const reply = await client.response(requestId);
@@ -75,7 +66,7 @@ describe(`a WebSocket turn (${api} API)`, () => {
   });
 
   it("streams the same turn to every client connected to the thread", async () => {
-    const { threadId } = await thread();
+    const { threadId } = await newThread();
     const [sender, watcher] = await Promise.all([ChatClient.connect(threadId), ChatClient.connect(threadId)]);
     const { requestId } = sender.sendChat("to everyone");
     const [a, b] = await Promise.all([sender.response(requestId), watcher.response(requestId)]);
@@ -88,7 +79,7 @@ describe(`a WebSocket turn (${api} API)`, () => {
   });
 
   it("reports a failing model as an error frame and still keeps the user's message", async () => {
-    const { threadId } = await thread();
+    const { threadId } = await newThread();
     const client = await ChatClient.connect(threadId);
     const { requestId, message } = client.sendChat("please [fail]");
     const reply = await client.response(requestId);

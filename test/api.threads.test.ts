@@ -1,15 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { createUserAndThread, fetchApp, postJson } from "./support/helpers";
+import { describe, expect, it } from "vitest";
+import { threadsForEachTest, fetchApp, postJson } from "./support/helpers";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((c) => c()));
-});
+const newThread = threadsForEachTest();
 
 describe("POST /api/v1/threads", () => {
   it("creates a thread for an existing user", async () => {
-    const { userId, cleanup } = await createUserAndThread();
-    cleanups.push(cleanup);
+    const { userId } = await newThread();
     const res = await postJson("/api/v1/threads", { userId, title: " Plans " });
     expect(res.status).toBe(201);
     const { thread } = (await res.json()) as { thread: Record<string, string> };
@@ -30,8 +26,7 @@ describe("POST /api/v1/threads", () => {
 
 describe("GET /api/v1/threads/:id/messages", () => {
   it("returns an empty page for a new thread", async () => {
-    const { threadId, cleanup } = await createUserAndThread();
-    cleanups.push(cleanup);
+    const { threadId } = await newThread();
     const res = await fetchApp(`/api/v1/threads/${threadId}/messages`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ messages: [], nextCursor: null });
@@ -43,8 +38,7 @@ describe("GET /api/v1/threads/:id/messages", () => {
       expect(res.status).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("thread_not_found");
     }
-    const { threadId, cleanup } = await createUserAndThread();
-    cleanups.push(cleanup);
+    const { threadId } = await newThread();
     expect((await fetchApp(`/api/v1/threads/${threadId}/messages?limit=0`)).status).toBe(422);
     expect((await fetchApp(`/api/v1/threads/${threadId}/messages?limit=abc`)).status).toBe(422);
   });

@@ -1,18 +1,14 @@
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { withDb } from "../src/db/client";
 import { applyMessageOps, listMessages, type MessageOp } from "../src/db/messages";
 import { toAppError } from "../src/errors";
-import { createUserAndThread, messageRows } from "./support/helpers";
+import { threadsForEachTest, messageRows } from "./support/helpers";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((c) => c()));
-});
+const newThread = threadsForEachTest();
 
 async function thread() {
-  const t = await createUserAndThread();
-  cleanups.push(t.cleanup);
+  const t = await newThread();
   return t.threadId;
 }
 

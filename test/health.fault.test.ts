@@ -1,9 +1,5 @@
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { fetchApp } from "./support/helpers";
-
-// This project's Hyperdrive points at a TCP proxy in front of Postgres that the test can cut.
-const setDatabase = (state: "up" | "down") => fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/${state}`, { method: "POST" });
+import { fetchApp, setDatabase } from "./support/helpers";
 
 afterEach(async () => {
   await setDatabase("up");

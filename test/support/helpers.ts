@@ -1,4 +1,5 @@
 import { env, exports } from "cloudflare:workers";
+import { afterEach } from "vitest";
 import { asc, eq } from "drizzle-orm";
 import { withDb } from "../../src/db/client";
 import { messages } from "../../src/db/schema";
@@ -27,10 +28,30 @@ export async function createUserAndThread(title?: string) {
   return { userId: user.id, threadId: thread.id, cleanup: () => removeUser(user.id) };
 }
 
+/**
+ * For a test file: returns a function that makes a user with a thread, and removes every user it
+ * made (cascading to threads and messages) after each test.
+ */
+export function threadsForEachTest() {
+  const made: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((cleanup) => cleanup()));
+  });
+  return async (title?: string) => {
+    const t = await createUserAndThread(title);
+    made.push(t.cleanup);
+    return t;
+  };
+}
+
 export const removeUser = (id: string) => withDb(env, (db) => deleteUser(db, id));
 
 export const messageRows = (threadId: string) =>
   withDb(env, (db) => db.select().from(messages).where(eq(messages.threadId, threadId)).orderBy(asc(messages.seq)));
+
+/** Cuts or restores Postgres for the "faults" project, whose Hyperdrive goes through a TCP proxy. */
+export const setDatabase = (state: "up" | "down") =>
+  fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/${state}`, { method: "POST" });
 
 export type Frame = Record<string, any>;
 
@@ -50,7 +71,10 @@ export class ChatClient {
     const res = await fetchApp(`/agents/thread-agent/${threadId}`, { headers: { Upgrade: "websocket" } });
     if (!res.webSocket) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
     res.webSocket.accept();
-    return new ChatClient(res.webSocket);
+    const client = new ChatClient(res.webSocket);
+    // The agent greets a connection once it is registered; before that, broadcasts can miss it.
+    await client.waitFor((f) => f.type === "cf_agent_identity");
+    return client;
   }
 
   send(frame: unknown) {
