@@ -1,10 +1,14 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, index, jsonb, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 export const users = pgTable("users", {
   id: uuid("id").primaryKey().defaultRandom(),
   email: text("email").notNull().unique(),
   name: text("name"),
+  // SHA-256 of the user's API key; the key itself is shown once and never stored.
+  apiKeyHash: text("api_key_hash").unique(),
+  // Optional cap on the tokens the user's turns may spend; null means no cap.
+  tokenBudget: bigint("token_budget", { mode: "number" }),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -30,6 +34,10 @@ export const messages = pgTable(
     role: text("role").notNull(),
     parts: jsonb("parts").notNull(),
     metadata: jsonb("metadata"),
+    // Copied from an assistant message's metadata so usage totals are a plain SUM.
+    model: text("model"),
+    inputTokens: integer("input_tokens"),
+    outputTokens: integer("output_tokens"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     // Ordering key: assigned on first insert, kept by upserts. Timestamps tie and skew.
     seq: bigint("seq", { mode: "number" }).notNull().generatedAlwaysAsIdentity(),
