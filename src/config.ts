@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EMBEDDING_DIMENSIONS } from "./db/schema";
 
 // Unset, empty and whitespace-only values all mean "not configured" (wrangler vars and .dev.vars produce "").
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -10,6 +11,17 @@ const configSchema = z.object({
   OPENAI_API: optional(z.enum(["responses", "chat"])).transform((v) => v ?? "responses"),
   CHAT_MODEL: optional(z.string()).transform((v) => v ?? "gpt-4o-mini"),
   OFFLINE_CHUNK_DELAY_MS: optional(z.coerce.number().int().min(0).max(1000)).transform((v) => v ?? 15),
+  EMBEDDING_MODEL: optional(z.string()).transform((v) => v ?? "text-embedding-3-small"),
+  // chunks.embedding is vector(512): another width needs a migration, so any other value is refused here.
+  EMBEDDING_DIMENSIONS: optional(z.coerce.number().int().refine((n) => n === EMBEDDING_DIMENSIONS, `must be ${EMBEDDING_DIMENSIONS} (chunks.embedding)`)).transform(
+    (v) => v ?? EMBEDDING_DIMENSIONS,
+  ),
+  SEARCH_CANDIDATES: optional(z.coerce.number().int().min(10).max(1000)).transform((v) => v ?? 100),
+  SEARCH_CACHE_TTL_SECONDS: optional(z.coerce.number().int().min(60).max(86_400)).transform((v) => v ?? 300),
+  SEARCH_RATE_LIMIT: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 30),
+  SEARCH_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
+  SEARCH_TIMEOUT_MS: optional(z.coerce.number().int().min(100).max(60_000)).transform((v) => v ?? 5000),
+  SEARCH_RETRIES: optional(z.coerce.number().int().min(0).max(10)).transform((v) => v ?? 3),
 });
 
 export type Config = z.infer<typeof configSchema> & { offline: boolean };

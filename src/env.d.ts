@@ -11,6 +11,14 @@ declare global {
       OPENAI_API?: string;
       CHAT_MODEL?: string;
       OFFLINE_CHUNK_DELAY_MS?: string;
+      EMBEDDING_MODEL?: string;
+      EMBEDDING_DIMENSIONS?: string;
+      SEARCH_CANDIDATES?: string;
+      SEARCH_CACHE_TTL_SECONDS?: string;
+      SEARCH_RATE_LIMIT?: string;
+      SEARCH_RATE_WINDOW_SECONDS?: string;
+      SEARCH_TIMEOUT_MS?: string;
+      SEARCH_RETRIES?: string;
     }
   }
   type Env = Cloudflare.Env;

@@ -10,6 +10,7 @@ const statuses = {
   payload_too_large: 413,
   validation_failed: 422,
   database_unavailable: 503,
+  search_unavailable: 503,
   internal_error: 500,
 } as const;
 

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, check, customType, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uuid, vector } from "drizzle-orm/pg-core";
 
 export const users = pgTable("users", {
   id: uuid("id").primaryKey().defaultRandom(),
@@ -52,3 +52,72 @@ export const messages = pgTable(
 export type User = typeof users.$inferSelect;
 export type Thread = typeof threads.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
+
+/** Width of `chunks.embedding`; EMBEDDING_DIMENSIONS must match it (a different width needs a migration). */
+export const EMBEDDING_DIMENSIONS = 512;
+/** Text search configuration of the lexical index; queries must be parsed with the same one. */
+export const TS_CONFIG = "english";
+
+const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
+const indexed = sql.raw(`to_tsvector('${TS_CONFIG}', title || ' ' || text)`);
+
+// A document belongs to a user, or to everyone when owner_id is null (ingested by the admin).
+export const documents = pgTable(
+  "documents",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    ownerId: uuid("owner_id").references(() => users.id, { onDelete: "cascade" }),
+    title: text("title").notNull(),
+    source: text("source"),
+    metadata: jsonb("metadata"),
+    chunkCount: integer("chunk_count").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("documents_owner_idx").on(t.ownerId)],
+);
+
+export const chunks = pgTable(
+  "chunks",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    documentId: uuid("document_id").notNull().references(() => documents.id, { onDelete: "cascade" }),
+    // Copied from the document so both indexes filter by scope without a join.
+    ownerId: uuid("owner_id"),
+    position: integer("position").notNull(),
+    // The document title, indexed with every chunk so a chunk matches on what its document is about.
+    title: text("title").notNull(),
+    text: text("text").notNull(),
+    tsv: tsvector("tsv").notNull().generatedAlwaysAs(indexed),
+    // BM25's document length: lexeme occurrences in tsv (tl_tsvector_length is created by migration 0003).
+    length: integer("length").notNull().generatedAlwaysAs(sql`tl_tsvector_length(${indexed})`),
+    embedding: vector("embedding", { dimensions: EMBEDDING_DIMENSIONS }).notNull(),
+    // Which embedder made the vector: search compares only vectors of the current one.
+    embedder: text("embedder").notNull(),
+  },
+  (t) => [
+    index("chunks_document_idx").on(t.documentId, t.position),
+    index("chunks_tsv_idx").using("gin", t.tsv),
+    // m and ef_construction: pgvector's defaults, measured in bench/README.md; ef_search is set per query.
+    index("chunks_embedding_idx").using("hnsw", t.embedding.op("vector_cosine_ops")).with({ m: 16, ef_construction: 64 }),
+  ],
+);
+
+// BM25 corpus statistics, kept current by triggers on chunks (migration 0003), so inserts, deletes and
+// cascades from documents and users all count, in the writing transaction.
+export const searchTerms = pgTable("search_terms", {
+  lexeme: text("lexeme").primaryKey(),
+  df: integer("df").notNull(),
+});
+
+export const searchCorpus = pgTable(
+  "search_corpus",
+  {
+    id: smallint("id").primaryKey().default(1),
+    chunks: bigint("chunks", { mode: "number" }).notNull(),
+    tokens: bigint("tokens", { mode: "number" }).notNull(),
+  },
+  (t) => [check("search_corpus_singleton", sql`${t.id} = 1`)],
+);
+
+export type DocumentRow = typeof documents.$inferSelect;
+export type ChunkRow = typeof chunks.$inferSelect;

@@ -1,0 +1,123 @@
+import { and, eq, isNull, or, sql, type SQL } from "drizzle-orm";
+import type { Db } from "./client";
+import { chunks, documents, TS_CONFIG, type DocumentRow } from "./schema";
+
+/** Whose documents a caller sees: a user sees their own and the global ones; the admin, the global ones. */
+export type Scope = { ownerId: string | null };
+
+export type NewDocument = {
+  title: string;
+  source?: string;
+  metadata?: unknown;
+  chunks: { text: string; embedding: number[] }[];
+};
+
+const visible = (scope: Scope) =>
+  scope.ownerId ? or(isNull(documents.ownerId), eq(documents.ownerId, scope.ownerId)) : isNull(documents.ownerId);
+
+/** Stores documents and their chunks in one transaction; the chunks' triggers update the BM25 statistics. */
+export async function insertDocuments(db: Db, ownerId: string | null, docs: NewDocument[], embedder: string) {
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .insert(documents)
+      .values(docs.map((d) => ({ ownerId, title: d.title, source: d.source ?? null, metadata: d.metadata ?? null, chunkCount: d.chunks.length })))
+      .returning();
+    const values = rows.flatMap((row, i) =>
+      docs[i]!.chunks.map((c, position) => ({ documentId: row.id, ownerId, position, title: row.title, text: c.text, embedding: c.embedding, embedder })),
+    );
+    // One INSERT per ~1000 chunks keeps the statement's parameters under Postgres's 65535.
+    for (let i = 0; i < values.length; i += 1000) await tx.insert(chunks).values(values.slice(i, i + 1000));
+    return rows;
+  });
+}
+
+export async function getDocument(db: Db, id: string, scope: Scope): Promise<DocumentRow | undefined> {
+  const [row] = await db.select().from(documents).where(and(eq(documents.id, id), visible(scope)));
+  return row;
+}
+
+/** Deletes a document the caller owns (the admin: a global one); false when there is none. */
+export async function deleteDocument(db: Db, id: string, scope: Scope): Promise<boolean> {
+  const owner = scope.ownerId ? eq(documents.ownerId, scope.ownerId) : isNull(documents.ownerId);
+  const rows = await db.delete(documents).where(and(eq(documents.id, id), owner)).returning({ id: documents.id });
+  return rows.length > 0;
+}
+
+export type SearchMode = "hybrid" | "lexical" | "vector";
+
+export type ChunkQuery = {
+  mode: SearchMode;
+  text: string;
+  /** Query embedding; required for the vector and hybrid modes. */
+  vector?: number[];
+  embedder: string;
+  scope: Scope;
+  limit: number;
+  /** Candidates taken from each side before fusion (and HNSW's ef_search). */
+  candidates: number;
+  /** The vector side's weight in the fusion, the lexical side's being 1: it depends on the embedder's quality. */
+  vectorWeight: number;
+};
+
+export type ChunkHit = { chunkId: number; documentId: string; title: string; text: string; score: number };
+
+// BM25 as Lucene: k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5)).
+const K1 = sql.raw("1.2");
+const B = sql.raw("0.75");
+// Reciprocal Rank Fusion constant (Cormack et al.).
+const RRF_K = sql.raw("60");
+
+/**
+ * Lexical side: BM25 over the tsvector's lexemes. The query's lexemes become an OR tsquery so the GIN
+ * index finds every chunk holding any of them; each candidate's matching lexemes are cut out of its
+ * tsvector (setweight marks them, ts_filter keeps them) and scored with the corpus statistics.
+ */
+const lexicalSide = (q: ChunkQuery, owner: SQL) => sql`
+  q as (select coalesce(array_agg(lexeme), '{}') as lx from unnest(to_tsvector(${TS_CONFIG}::regconfig, ${q.text}))),
+  tq as (select lx, array_to_string(array(select '''' || replace(replace(l, '\\', '\\\\'), '''', '''''') || '''' from unnest(lx) l), ' | ')::tsquery as tq from q),
+  stats as (select chunks::float8 as n, greatest(tokens::float8 / greatest(chunks, 1), 1) as avgdl from search_corpus where id = 1),
+  idf as (select t.lexeme, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) as idf from search_terms t, stats s, q where t.lexeme = any(q.lx)),
+  lex as (
+    select c.id, sum(i.idf * u.tf * (${K1} + 1) / (u.tf + ${K1} * (1 - ${B} + ${B} * c.length / s.avgdl))) as score
+    from chunks c, tq, stats s,
+      lateral (select lexeme, coalesce(array_length(positions, 1), 1) as tf from unnest(ts_filter(setweight(c.tsv, 'A', tq.lx), '{a}'))) u
+      join idf i on i.lexeme = u.lexeme
+    where c.tsv @@ tq.tq and ${owner}
+    group by c.id order by score desc limit ${q.candidates}
+  ),
+  lex_ranked as (select id, score, row_number() over (order by score desc) as rnk from lex)`;
+
+/**
+ * Vector side: HNSW on cosine distance. ef_search must reach the candidate count or the index returns
+ * fewer rows; it is set inside this statement (a one-time filter evaluated before the index is
+ * read), because behind a pooler a session SET would leak to other clients or be lost.
+ */
+const vectorSide = (q: ChunkQuery, owner: SQL) => sql`
+  vec as (
+    select id, 1 - dist as score, row_number() over (order by dist) as rnk from (
+      select c.id, c.embedding <=> ${JSON.stringify(q.vector)}::vector as dist from chunks c
+      where c.embedder = ${q.embedder} and ${owner}
+        and (select set_config('hnsw.ef_search', ${String(Math.max(40, q.candidates))}, true)) is not null
+      order by dist limit ${q.candidates}
+    ) v
+  )`;
+
+/** One statement, so one round trip, for every mode: both sides and the fusion run inside Postgres. */
+export async function searchChunks(db: Db, q: ChunkQuery): Promise<ChunkHit[]> {
+  const owner = q.scope.ownerId ? sql`(c.owner_id is null or c.owner_id = ${q.scope.ownerId}::uuid)` : sql`c.owner_id is null`;
+  let ranked: SQL;
+  if (q.mode === "lexical") ranked = sql`with ${lexicalSide(q, owner)}, top as (select id, score from lex_ranked order by rnk limit ${q.limit})`;
+  else if (q.mode === "vector") ranked = sql`with ${vectorSide(q, owner)}, top as (select id, score from vec order by rnk limit ${q.limit})`;
+  else
+    ranked = sql`with ${lexicalSide(q, owner)}, ${vectorSide(q, owner)},
+      top as (
+        select id, sum(w / (${RRF_K} + rnk)) as score from (
+          select id, rnk, 1.0::float8 as w from lex_ranked union all select id, rnk, ${q.vectorWeight}::float8 from vec
+        ) f group by id order by score desc limit ${q.limit}
+      )`;
+  const { rows } = await db.execute<{ chunk_id: string; document_id: string; title: string; text: string; score: number }>(sql`
+    ${ranked}
+    select c.id as chunk_id, c.document_id, c.title, c.text, top.score::float8 as score
+    from top join chunks c on c.id = top.id order by top.score desc, c.id`);
+  return rows.map((r) => ({ chunkId: Number(r.chunk_id), documentId: r.document_id, title: r.title, text: r.text, score: Number(r.score) }));
+}
