@@ -9,7 +9,7 @@ const project = (name: string, include: string[], opts: { db?: Target; model?: "
     plugins: [
       cloudflareTest(({ inject }) => {
         const model = opts.model ?? "responses";
-        const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1" };
+        const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1", ADMIN_TOKEN: "test-admin-token-0123456789", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60" };
         if (model !== "offline") Object.assign(bindings, { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: inject("openaiUrl"), OPENAI_API: model, CHAT_MODEL: "fake-model" });
         return {
           wrangler: { configPath: "./wrangler.toml" },

@@ -32,6 +32,15 @@ CREATE TABLE "search_corpus" (
 	CONSTRAINT "search_corpus_singleton" CHECK ("search_corpus"."id" = 1)
 );
 --> statement-breakpoint
+CREATE TABLE "search_postings" (
+	"lexeme" text NOT NULL,
+	"chunk_id" bigint NOT NULL,
+	"owner_id" uuid,
+	"tf" integer NOT NULL,
+	"length" integer NOT NULL,
+	CONSTRAINT "search_postings_lexeme_chunk_id_pk" PRIMARY KEY("lexeme","chunk_id") INCLUDE ("tf", "length", "owner_id")
+);
+--> statement-breakpoint
 CREATE TABLE "search_terms" (
 	"lexeme" text PRIMARY KEY NOT NULL,
 	"df" integer NOT NULL
@@ -44,13 +53,15 @@ CREATE INDEX "chunks_tsv_idx" ON "chunks" USING gin ("tsv");--> statement-breakp
 CREATE INDEX "chunks_embedding_idx" ON "chunks" USING hnsw ("embedding" vector_cosine_ops) WITH (m=16,ef_construction=64);--> statement-breakpoint
 CREATE INDEX "documents_owner_idx" ON "documents" USING btree ("owner_id");
 --> statement-breakpoint
--- BM25 corpus statistics follow every insert and delete of chunks, cascades included, in the same
--- transaction. Lexemes are taken in sorted order so concurrent writers lock rows in the same order.
+-- BM25 corpus statistics and postings follow every insert and delete of chunks, cascades included, in
+-- the same transaction. Lexemes are taken in sorted order so concurrent writers lock rows in one order.
 CREATE FUNCTION tl_chunks_insert_stats() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO search_terms (lexeme, df)
     SELECT t.lexeme, count(*) FROM new_rows c, unnest(c.tsv) t GROUP BY t.lexeme ORDER BY t.lexeme
     ON CONFLICT (lexeme) DO UPDATE SET df = search_terms.df + excluded.df;
+  INSERT INTO search_postings (lexeme, chunk_id, owner_id, tf, length)
+    SELECT t.lexeme, c.id, c.owner_id, coalesce(array_length(t.positions, 1), 1), c.length FROM new_rows c, unnest(c.tsv) t;
   INSERT INTO search_corpus (id, chunks, tokens) SELECT 1, count(*), coalesce(sum(length), 0) FROM new_rows
     ON CONFLICT (id) DO UPDATE SET chunks = search_corpus.chunks + excluded.chunks, tokens = search_corpus.tokens + excluded.tokens;
   RETURN NULL;
@@ -62,6 +73,7 @@ BEGIN
   UPDATE search_terms s SET df = s.df - d.n
     FROM (SELECT t.lexeme, count(*) AS n FROM old_rows c, unnest(c.tsv) t GROUP BY t.lexeme) d WHERE s.lexeme = d.lexeme;
   DELETE FROM search_terms WHERE df <= 0 AND lexeme IN (SELECT t.lexeme FROM old_rows c, unnest(c.tsv) t);
+  DELETE FROM search_postings p USING old_rows c, unnest(c.tsv) t WHERE p.lexeme = t.lexeme AND p.chunk_id = c.id;
   UPDATE search_corpus SET chunks = chunks - (SELECT count(*) FROM old_rows), tokens = tokens - (SELECT coalesce(sum(length), 0) FROM old_rows) WHERE id = 1;
   RETURN NULL;
 END $$;

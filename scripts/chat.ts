@@ -2,19 +2,20 @@
 import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline/promises";
 
-const threadId = process.argv[2];
+const [threadId, token = process.env.THREADLINE_TOKEN] = process.argv.slice(2);
 const base = (process.env.THREADLINE_URL ?? `http://127.0.0.1:${process.env.PORT ?? "8787"}`).replace(/\/$/, "");
-if (!threadId) {
-  console.error("usage: npm run chat -- <threadId>   (THREADLINE_URL or PORT pick the server)");
+if (!threadId || !token) {
+  console.error("usage: npm run chat -- <threadId> <apiKey>   (or THREADLINE_TOKEN; THREADLINE_URL or PORT pick the server)");
   process.exit(2);
 }
+const auth = `token=${encodeURIComponent(token)}`;
 const agentPath = `/agents/thread-agent/${threadId}`;
 
 type UIMessage = { id: string; role: string; parts: { type: string; text?: string }[] };
 const textOf = (m: UIMessage) => m.parts.filter((p) => p.type === "text").map((p) => p.text).join("");
 
 async function history(): Promise<UIMessage[]> {
-  const res = await fetch(`${base}${agentPath}/get-messages`);
+  const res = await fetch(`${base}${agentPath}/get-messages`, { headers: { authorization: `Bearer ${token}` } });
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
   return (await res.json()) as UIMessage[];
 }
@@ -28,13 +29,13 @@ try {
 }
 for (const m of messages) console.log(`${m.role}> ${textOf(m)}`);
 
-const ws = new WebSocket(`${base.replace(/^http/, "ws")}${agentPath}`);
+const ws = new WebSocket(`${base.replace(/^http/, "ws")}${agentPath}?${auth}`);
 let pending: { id: string; resolve: () => void } | undefined;
 ws.addEventListener("message", (event) => {
   const frame = JSON.parse(String(event.data));
   if (frame.type === "error") console.error(`\n[error] ${frame.error.code}: ${frame.error.message}`);
   if (frame.type !== "cf_agent_use_chat_response" || frame.id !== pending?.id) return;
-  if (frame.error) process.stdout.write(`\n[error] ${frame.body}`);
+  if (frame.error) process.stdout.write(`\n[error] ${frame.code ? `${frame.code}: ` : ""}${frame.body}`);
   else if (frame.body) {
     const chunk = JSON.parse(frame.body);
     if (chunk.type === "text-delta") process.stdout.write(chunk.delta);

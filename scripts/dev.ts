@@ -18,7 +18,12 @@ await applyMigrations(url);
 console.log("[dev] migrations applied");
 
 // Model settings from the shell reach the Worker as vars; .dev.vars works too.
-const vars = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API", "CHAT_MODEL"].flatMap((k) => (process.env[k] ? ["--var", `${k}:${process.env[k]}`] : []));
+const vars = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API", "CHAT_MODEL", "ADMIN_TOKEN", "EMBEDDING_MODEL", "EMBEDDING_DIMENSIONS"].flatMap((k) =>
+  process.env[k] ? ["--var", `${k}:${process.env[k]}`] : [],
+);
+// Development: the admin token defaults to dev-admin-token (src/config.ts); deployed, there is no default.
+vars.push("--var", "ENVIRONMENT:development");
+console.log(`[dev] admin token: ${process.env.ADMIN_TOKEN ? "$ADMIN_TOKEN" : "dev-admin-token"}`);
 const offline = !process.env.OPENAI_API_KEY && !process.env.OPENAI_BASE_URL;
 console.log(`[dev] model: ${offline ? "offline (set OPENAI_API_KEY or OPENAI_BASE_URL for a real one)" : process.env.CHAT_MODEL ?? "gpt-4o-mini"}`);
 

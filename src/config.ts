@@ -11,6 +11,10 @@ const configSchema = z.object({
   OPENAI_API: optional(z.enum(["responses", "chat"])).transform((v) => v ?? "responses"),
   CHAT_MODEL: optional(z.string()).transform((v) => v ?? "gpt-4o-mini"),
   OFFLINE_CHUNK_DELAY_MS: optional(z.coerce.number().int().min(0).max(1000)).transform((v) => v ?? 15),
+  ENVIRONMENT: optional(z.enum(["development", "production"])).transform((v) => v ?? "production"),
+  ADMIN_TOKEN: optional(z.string().min(16, "ADMIN_TOKEN must be at least 16 characters")),
+  TURN_RATE_LIMIT: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 20),
+  TURN_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
   EMBEDDING_MODEL: optional(z.string()).transform((v) => v ?? "text-embedding-3-small"),
   // chunks.embedding is vector(512): another width needs a migration, so any other value is refused here.
   EMBEDDING_DIMENSIONS: optional(z.coerce.number().int().refine((n) => n === EMBEDDING_DIMENSIONS, `must be ${EMBEDDING_DIMENSIONS} (chunks.embedding)`)).transform(
@@ -24,7 +28,10 @@ const configSchema = z.object({
   SEARCH_RETRIES: optional(z.coerce.number().int().min(0).max(10)).transform((v) => v ?? 3),
 });
 
-export type Config = z.infer<typeof configSchema> & { offline: boolean };
+export type Config = z.infer<typeof configSchema> & { offline: boolean; adminToken: string | undefined };
+
+/** The admin token local development uses when ADMIN_TOKEN is unset; nowhere else has a default. */
+export const DEV_ADMIN_TOKEN = "dev-admin-token";
 
 const cache = new WeakMap<object, Config>();
 
@@ -35,7 +42,12 @@ export function getConfig(env: Env): Config {
     const parsed = configSchema.safeParse(env);
     if (!parsed.success) throw new Error(`invalid configuration: ${z.prettifyError(parsed.error)}`);
     // A base URL without a key is a keyless OpenAI-compatible server (Ollama, vLLM); only neither means offline.
-    config = { ...parsed.data, offline: !parsed.data.OPENAI_API_KEY && !parsed.data.OPENAI_BASE_URL };
+    const { ADMIN_TOKEN, ENVIRONMENT } = parsed.data;
+    config = {
+      ...parsed.data,
+      offline: !parsed.data.OPENAI_API_KEY && !parsed.data.OPENAI_BASE_URL,
+      adminToken: ADMIN_TOKEN ?? (ENVIRONMENT === "development" ? DEV_ADMIN_TOKEN : undefined),
+    };
     cache.set(env, config);
   }
   return config;

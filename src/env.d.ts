@@ -11,6 +11,10 @@ declare global {
       OPENAI_API?: string;
       CHAT_MODEL?: string;
       OFFLINE_CHUNK_DELAY_MS?: string;
+      ENVIRONMENT?: string;
+      ADMIN_TOKEN?: string;
+      TURN_RATE_LIMIT?: string;
+      TURN_RATE_WINDOW_SECONDS?: string;
       EMBEDDING_MODEL?: string;
       EMBEDDING_DIMENSIONS?: string;
       SEARCH_CANDIDATES?: string;
@@ -19,6 +23,7 @@ declare global {
       SEARCH_RATE_WINDOW_SECONDS?: string;
       SEARCH_TIMEOUT_MS?: string;
       SEARCH_RETRIES?: string;
+      TurnLimiter: DurableObjectNamespace<import("./limits/turn-limiter").TurnLimiter>;
     }
   }
   type Env = Cloudflare.Env;

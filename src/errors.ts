@@ -3,31 +3,43 @@ import { z } from "zod";
 const statuses = {
   bad_request: 400,
   invalid_json: 400,
+  unauthorized: 401,
+  token_budget_exhausted: 402,
+  forbidden: 403,
+  admin_disabled: 403,
   not_found: 404,
   user_not_found: 404,
   thread_not_found: 404,
   conflict: 409,
   payload_too_large: 413,
   validation_failed: 422,
+  rate_limited: 429,
   database_unavailable: 503,
   search_unavailable: 503,
   internal_error: 500,
 } as const;
 
 export type ErrorCode = keyof typeof statuses;
-export type ErrorBody = { error: { code: ErrorCode; message: string } };
+export type ErrorBody = { error: { code: ErrorCode; message: string; retryAfter?: number } };
 
 /** The one error type: every failure a client may see is an AppError with a code that fixes its HTTP status. */
 export class AppError extends Error {
-  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Seconds until a refused request may be retried (429), sent as Retry-After. */
+  readonly retryAfter?: number;
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown; retryAfter?: number }) {
     super(message, options);
     this.name = "AppError";
+    this.retryAfter = options?.retryAfter;
   }
   get status() {
     return statuses[this.code];
   }
   toJSON(): ErrorBody {
-    return { error: { code: this.code, message: this.message } };
+    return { error: { code: this.code, message: this.message, ...(this.retryAfter !== undefined && { retryAfter: this.retryAfter }) } };
+  }
+  toResponse(): Response {
+    const headers: Record<string, string> = this.retryAfter !== undefined ? { "retry-after": String(this.retryAfter) } : {};
+    return Response.json(this.toJSON(), { status: this.status, headers });
   }
 }
 

@@ -1,18 +1,25 @@
-import { Hono } from "hono";
 import { routeToThreadAgent } from "./agent/route";
+import { chat } from "./api/chat";
+import { documents } from "./api/documents";
 import { health } from "./api/health";
-import { notFound, onError, type AppEnv } from "./api/http";
+import { notFound, onError, router } from "./api/http";
+import { search } from "./api/search";
 import { threads } from "./api/threads";
 import { users } from "./api/users";
 
 export { ThreadAgent } from "./agent/thread-agent";
+export { TurnLimiter } from "./limits/turn-limiter";
 
-const app = new Hono<AppEnv>()
-  .route("/health", health)
-  .route("/api/v1/users", users)
-  .route("/api/v1/threads", threads)
-  .all("/agents/*", routeToThreadAgent);
-
+const app = router();
+app.route("/health", health);
+app.route("/api/v1/users", users);
+app.route("/api/v1/threads", threads);
+app.route("/api/v1/chat", chat);
+app.route("/api/v1/documents", documents);
+app.route("/api/v1/search", search);
+app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "A user's API key, or the admin token" });
+app.doc31("/api/v1/openapi.json", { openapi: "3.1.0", info: { title: "Threadline API", version: "1.0.0" } });
+app.all("/agents/*", routeToThreadAgent);
 app.onError(onError);
 app.notFound(notFound);
 

@@ -16,9 +16,10 @@ describe("POST /api/v1/users", () => {
     const email = uniqueEmail();
     const res = await postJson("/api/v1/users", { email: `  ${email.toUpperCase()} `, name: "Ada" });
     expect(res.status).toBe(201);
-    const { user } = (await res.json()) as { user: Record<string, string> };
+    const { user, apiKey } = (await res.json()) as { user: Record<string, string>; apiKey: string };
     made.push(user.id!);
-    expect(user).toEqual({ id: expect.any(String), email, name: "Ada", createdAt: expect.any(String) });
+    expect(user).toEqual({ id: expect.any(String), email, name: "Ada", tokenBudget: null, createdAt: expect.any(String) });
+    expect(apiKey).toMatch(/^tl_[A-Za-z0-9_-]{43}$/);
   });
 
   it("refuses a second user with the same email with 409", async () => {

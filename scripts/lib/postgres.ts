@@ -3,6 +3,7 @@ import { createServer } from "node:net";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
+import { servePglite } from "./pglite-wire.ts";
 
 export const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url).pathname;
 
@@ -44,23 +45,18 @@ export type LocalPostgres = { url: string; stop: () => Promise<void> };
 
 /**
  * Embedded Postgres (PGlite with pgvector) on the wire protocol. `dataDir` keeps the data between
- * runs; without it the database lives in memory. All connections share one PGlite session.
+ * runs; without it the database lives in memory. Clients take turns on PGlite's one session.
  */
 export async function startPglite(opts: { dataDir?: string; port?: number } = {}): Promise<LocalPostgres> {
-  const [{ PGlite }, { vector }, { PGLiteSocketServer }] = await Promise.all([
-    import("@electric-sql/pglite"),
-    import("@electric-sql/pglite-pgvector"),
-    import("@electric-sql/pglite-socket"),
-  ]);
+  const [{ PGlite }, { vector }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-pgvector")]);
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
   const db = await PGlite.create({ dataDir: opts.dataDir, extensions: { vector } });
   const port = opts.port ?? (await freePort());
-  const server = new PGLiteSocketServer({ db, port, host: "127.0.0.1", maxConnections: 200 });
-  await server.start();
+  const server = await servePglite(db, port);
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     stop: async () => {
-      await server.stop();
+      await server.close();
       await db.close();
     },
   };

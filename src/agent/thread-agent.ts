@@ -3,9 +3,11 @@ import type { Connection, WSMessage } from "agents";
 import { convertToModelMessages, isStepCount, streamText, type UIMessage } from "ai";
 import { getConfig } from "../config";
 import { withDb } from "../db/client";
-import { applyMessageOps } from "../db/messages";
-import { toAppError } from "../errors";
-import { errorFrame, refuseFrame } from "./frames";
+import { applyMessageOps, remainingBudget } from "../db/messages";
+import { getThread } from "../db/threads";
+import { AppError, toAppError } from "../errors";
+import { takeTurn } from "../limits/turn-limiter";
+import { chatErrorFrame, errorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame, type FrameError } from "./frames";
 import { chatModel } from "./model";
 import { Outbox } from "./outbox";
 import { agentTools } from "./tools";
@@ -20,15 +22,27 @@ export type AssistantMetadata = {
   usage?: { inputTokens?: number; outputTokens?: number; totalTokens?: number };
 };
 
+export type HttpTurn = { ok: true; stream: ReadableStream<Uint8Array>; userMessageId: string } | { ok: false; error: FrameError };
+
+type ResponseFrame = { type: string; id?: string; body?: string; done?: boolean; error?: boolean };
+
+const encoder = new TextEncoder();
+const sse = (data: string) => encoder.encode(`data: ${data}\n\n`);
+
 /**
  * One Durable Object per chat thread (its name is the thread id). AIChatAgent keeps the thread's
  * hot transcript and streams; every durable write of that transcript also lands in an outbox that
- * drains to Postgres, the system of record.
+ * drains to Postgres, the system of record. Every turn, over WebSocket or HTTP, passes one gate:
+ * validation, the owner's token budget and turn rate limit, and server-owned history.
  */
 export class ThreadAgent extends AIChatAgent<Env> {
   readonly outbox: Outbox;
   #retryAttempt = 0;
   #retryScheduled = false;
+  #ownerId: string | undefined;
+  /** Listeners for the frames of HTTP-driven turns, by request id. */
+  #taps = new Map<string, (frame: ResponseFrame) => void>();
+  #handle: (connection: Connection, message: WSMessage) => Promise<void>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -38,11 +52,14 @@ export class ThreadAgent extends AIChatAgent<Env> {
       // Deferred: the feed may dispatch inside the session's own write.
       queueMicrotask(() => void this.flushOutbox());
     });
-    const handle = this.onMessage.bind(this);
+    this.#handle = this.onMessage.bind(this) as (connection: Connection, message: WSMessage) => Promise<void>;
     this.onMessage = async (connection: Connection, message: WSMessage) => {
-      const refusal = refuseFrame(message);
-      if (refusal) return connection.send(refusal);
-      return handle(connection, message);
+      const read = readFrame(message);
+      if (read.kind === "refuse") return connection.send(read.reply);
+      if (read.kind === "pass") return this.#handle(connection, message);
+      const admitted = await this.#admit(read.frame, read.body);
+      if ("error" in admitted) return connection.send(chatErrorFrame(read.frame.id, admitted.error));
+      return this.#handle(connection, admitted.message);
     };
   }
 
@@ -56,6 +73,130 @@ export class ThreadAgent extends AIChatAgent<Env> {
     connection.send(errorFrame({ code: "unknown_frame", message: `unknown frame type: ${String(type)}` }));
   }
 
+  override broadcast(msg: string | ArrayBuffer | ArrayBufferView, without?: string[]) {
+    super.broadcast(msg, without);
+    if (this.#taps.size && typeof msg === "string") this.#tap(msg);
+  }
+
+  #tap(msg: string) {
+    try {
+      const frame = JSON.parse(msg) as ResponseFrame;
+      if (frame.type === "cf_agent_use_chat_response" && frame.id) this.#taps.get(frame.id)?.(frame);
+    } catch {
+      /* not a frame of ours */
+    }
+  }
+
+  /**
+   * The turn gate. The server owns history: of what a client sends it keeps only the new user
+   * message (text parts), appended to the transcript it already has; a regenerate drops the
+   * trailing assistant reply. Forged or stale history is never persisted.
+   */
+  async #admit(frame: ChatRequestFrame, body: ChatRequestBody): Promise<{ message: string } | { error: FrameError }> {
+    let messages: UIMessage[];
+    if (body.trigger === "regenerate-message") {
+      messages = [...this.messages];
+      while (messages.at(-1)?.role === "assistant") messages.pop();
+      if (!messages.length) return { error: { code: "validation_failed", message: "there is nothing to regenerate" } };
+    } else {
+      const sent = body.messages.at(-1)!;
+      if (this.messages.some((m) => m.id === sent.id)) return { error: { code: "validation_failed", message: `message id ${sent.id} is already in this thread` } };
+      const parts = sent.parts.filter((p) => p.type === "text" && typeof p.text === "string").map((p) => ({ type: "text" as const, text: p.text as string }));
+      messages = [...this.messages, { id: sent.id, role: "user", parts }];
+    }
+    try {
+      await this.#checkLimits();
+    } catch (err) {
+      const e = toAppError(err);
+      if (e.status >= 500) console.error(JSON.stringify({ level: "error", event: "turn_gate_failed", thread: this.name, error: String((err as Error)?.stack ?? err) }));
+      return { error: { code: e.code, message: e.message, retryAfter: e.retryAfter } };
+    }
+    const { messages: _client, trigger, ...rest } = body;
+    return { message: JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages, trigger }) } }) };
+  }
+
+  /** Token budget, then the per-user turn rate limit. With Postgres down the budget is not checked: turns go on. */
+  async #checkLimits() {
+    const config = getConfig(this.env);
+    const owner = await this.ownerId().catch(() => undefined);
+    if (!owner) return;
+    const remaining = await withDb(this.env, (db) => remainingBudget(db, owner)).catch((err) => {
+      if (toAppError(err).code !== "database_unavailable") throw err;
+      return null;
+    });
+    if (remaining !== null && remaining <= 0) throw new AppError("token_budget_exhausted", "your token budget is spent; no new turns can start");
+    const taken = await takeTurn(this.env, owner, config.TURN_RATE_LIMIT, config.TURN_RATE_WINDOW_SECONDS);
+    if (!taken.ok) throw new AppError("rate_limited", `too many turns; retry in ${taken.retryAfter} s`, { retryAfter: taken.retryAfter });
+  }
+
+  /** The thread's owner, from Postgres once, then from this object's storage (it never changes). */
+  async ownerId(): Promise<string> {
+    this.#ownerId ??= await this.ctx.storage.get<string>("tl_owner");
+    if (this.#ownerId) return this.#ownerId;
+    const thread = await withDb(this.env, (db) => getThread(db, this.name));
+    if (!thread) throw new AppError("thread_not_found", "thread not found");
+    await this.ctx.storage.put("tl_owner", thread.userId);
+    return (this.#ownerId = thread.userId);
+  }
+
+  /**
+   * A turn driven over HTTP, through the same gate and chat handler as a WebSocket turn, so every
+   * connected client sees it live. Returns the turn as an AI SDK UI message stream (SSE).
+   */
+  async httpTurn(input: { text: string; messageId?: string }): Promise<HttpTurn> {
+    const requestId = crypto.randomUUID();
+    const userMessageId = input.messageId ?? crypto.randomUUID();
+    const body: ChatRequestBody = { messages: [{ id: userMessageId, role: "user", parts: [{ type: "text", text: input.text }] }], trigger: "submit-message" };
+    const frame: ChatRequestFrame = { type: "cf_agent_use_chat_request", id: requestId, init: { method: "POST" } };
+    const admitted = await this.#admit(frame, body);
+    if ("error" in admitted) return { ok: false, error: admitted.error };
+    const { stream, connection, finish } = this.#streamFor(requestId);
+    this.ctx.waitUntil(this.#handle(connection, admitted.message).catch((err) => finish(toAppError(err).message)));
+    return { ok: true, stream, userMessageId };
+  }
+
+  /** The active turn's stream from its first chunk (replayed from storage), then live; null when idle. */
+  async resumeHttpStream(): Promise<ReadableStream<Uint8Array> | null> {
+    const requestId = this._resumableStream.activeRequestId;
+    if (!this._resumableStream.hasActiveStream() || !requestId) return null;
+    const { stream, connection } = this.#streamFor(requestId);
+    this._resumableStream.replayChunks(connection, requestId);
+    return stream;
+  }
+
+  /** An SSE stream fed by the frames of one request, and a stand-in connection for frames sent to the requester alone. */
+  #streamFor(requestId: string) {
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = writable.getWriter();
+    const finish = (errorText?: string) => {
+      this.#taps.delete(requestId);
+      if (errorText !== undefined) void writer.write(sse(JSON.stringify({ type: "error", errorText })));
+      void writer.write(sse("[DONE]"));
+      void writer.close().catch(() => {});
+    };
+    this.#taps.set(requestId, (f) => {
+      if (f.error) return finish(f.body || "the turn failed");
+      if (f.body) void writer.write(sse(f.body));
+      if (f.done) finish();
+    });
+    const connection = { id: `http:${requestId}`, send: (m: string) => this.#tap(m), close() {}, state: null, setState() {} } as unknown as Connection;
+    return { stream: readable, connection, finish };
+  }
+
+  /** The user message of a turn and the assistant reply that followed it. */
+  async turnMessages(userMessageId: string): Promise<UIMessage[]> {
+    const i = this.messages.findIndex((m) => m.id === userMessageId);
+    if (i < 0) return [];
+    const reply = this.messages[i + 1];
+    return reply?.role === "assistant" ? [this.messages[i]!, reply] : [this.messages[i]!];
+  }
+
+  /** Deletes this thread's storage (messages, streams, outbox): its thread is gone from Postgres. */
+  async wipe() {
+    this.outbox.discard();
+    await this.destroy();
+  }
+
   override async persistMessages(messages: UIMessage[], excludeBroadcastIds?: string[], options?: { _deleteStaleRows?: boolean }) {
     await super.persistMessages(messages, excludeBroadcastIds, options);
     // Rows reach Postgres before the turn's terminal frame goes out; an outage only delays them.
@@ -65,7 +206,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   override async onChatMessage(_onFinish: unknown, options?: OnChatMessageOptions) {
     const config = getConfig(this.env);
     const { model, id, offline } = chatModel(config);
-    const tools = agentTools();
+    const tools = agentTools({ env: this.env, threadId: this.name, storage: this.ctx.storage });
     const result = streamText({
       model,
       system: SYSTEM_PROMPT,

@@ -1,48 +1,101 @@
-import type { Context, ErrorHandler, NotFoundHandler } from "hono";
-import { z } from "zod";
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { requestToken, resolvePrincipal, type Principal } from "../auth/principal";
+import { withDb } from "../db/client";
+import type { Thread } from "../db/schema";
+import { getThread } from "../db/threads";
 import { AppError, toAppError, validationError } from "../errors";
 
-export type AppEnv = { Bindings: Env };
+export type AppEnv = { Bindings: Env; Variables: { principal: Principal } };
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export const uuidParam = z.uuid();
+/** Every router is built here, so validation failures take the one error shape. */
+export const router = () =>
+  new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target);
+    },
+  });
 
-/** Reads and validates a JSON body: 413 past the size limit, 400 for broken JSON, 422 for the wrong shape. */
-export async function jsonBody<T extends z.ZodType>(c: Context, schema: T, maxBytes = MAX_BODY_BYTES): Promise<z.infer<T>> {
-  const declared = Number(c.req.header("content-length") ?? 0);
-  if (declared > maxBytes) throw new AppError("payload_too_large", `body exceeds ${maxBytes} bytes`);
-  const text = await c.req.text();
-  if (new TextEncoder().encode(text).byteLength > maxBytes) throw new AppError("payload_too_large", `body exceeds ${maxBytes} bytes`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new AppError("invalid_json", "body is not valid JSON");
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw validationError(parsed.error);
-  return parsed.data;
+export const ErrorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), retryAfter: z.number().optional() }) })
+  .openapi("Error");
+
+/** OpenAPI response entries for the error statuses a route can answer. */
+export function errors(...statuses: number[]) {
+  return Object.fromEntries(
+    statuses.map((s) => [s, { description: errorDescriptions[s] ?? "Error", content: { "application/json": { schema: ErrorSchema } } }]),
+  );
+}
+const errorDescriptions: Record<number, string> = {
+  400: "Malformed request",
+  401: "Missing or invalid token",
+  402: "Token budget spent",
+  403: "Not allowed",
+  404: "Not found (or not yours)",
+  409: "Conflict",
+  413: "Body too large",
+  422: "Invalid input",
+  429: "Rate limited; see Retry-After",
+  503: "Database unavailable",
+};
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({ body: { required: true, content: { "application/json": { schema } } } });
+
+export const bearerAuth = [{ bearerAuth: [] }];
+
+/** Resolves the caller from `Authorization: Bearer`; 401 without a valid token. */
+export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const token = requestToken(c.req.raw, false);
+  c.set("principal", await withDb(c.env, (db) => resolvePrincipal(c.env, db, token)));
+  await next();
+};
+
+export const limitBody = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => {
+    throw new AppError("payload_too_large", `body exceeds ${MAX_BODY_BYTES} bytes`);
+  },
+});
+
+/** The user a request acts for: the caller, or for the admin the user named in the request. */
+export function actingUserId(c: Context<AppEnv>, named?: string): string {
+  const p = c.get("principal");
+  if (p.kind === "user") return p.user.id;
+  if (!named) throw new AppError("validation_failed", "the admin must name a userId");
+  return named;
 }
 
-export function queryParams<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
-  const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) throw validationError(parsed.error, "query");
-  return parsed.data;
-}
-
-/** A malformed id names nothing, so it is the same 404 as an id that does not exist. */
-export function idParam(c: Context, name: string, notFound: AppError): string {
-  const parsed = uuidParam.safeParse(c.req.param(name));
-  if (!parsed.success) throw notFound;
-  return parsed.data;
+/** A thread the caller may use. Someone else's thread is the same 404 as a missing one. */
+export async function ownedThread(c: Context<AppEnv>, id: string): Promise<Thread> {
+  const notFound = new AppError("thread_not_found", "thread not found");
+  if (!z.uuid().safeParse(id).success) throw notFound;
+  const thread = await withDb(c.env, (db) => getThread(db, id));
+  const p = c.get("principal");
+  if (!thread || (p.kind === "user" && thread.userId !== p.user.id)) throw notFound;
+  return thread;
 }
 
 export const onError: ErrorHandler = (err) => {
-  const appError = toAppError(err);
-  if (appError.status >= 500) console.error(JSON.stringify({ level: "error", code: appError.code, error: String((appError.cause as Error | undefined)?.stack ?? err) }));
-  return Response.json(appError.toJSON(), { status: appError.status });
+  const appError =
+    err instanceof HTTPException && err.status === 400 && /json/i.test(err.message)
+      ? new AppError("invalid_json", "body is not valid JSON")
+      : err instanceof HTTPException && err.status === 400
+        ? new AppError("bad_request", err.message)
+        : toAppError(err);
+  if (appError.status >= 500) console.error(JSON.stringify({ level: "error", code: appError.code, error: describe(appError.cause ?? err) }));
+  return appError.toResponse();
 };
 
-export const notFound: NotFoundHandler = (c) =>
-  Response.json(new AppError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).toJSON(), { status: 404 });
+/** An error and the chain of its causes, for logs (drizzle's message names the query; the cause says why). */
+function describe(err: unknown): string {
+  const lines: string[] = [];
+  for (let e = err, i = 0; e && i < 4; e = (e as { cause?: unknown }).cause, i++) lines.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  return lines.join(" <- ");
+}
+
+export const notFound: NotFoundHandler = (c) => new AppError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).toResponse();

@@ -1,27 +1,35 @@
-import { Hono } from "hono";
-import { z } from "zod";
+import { createRoute, z } from "@hono/zod-openapi";
+import { getAgentByName } from "agents";
+import { MAX_MESSAGE_CHARS } from "../agent/frames";
 import { withDb } from "../db/client";
-import { listMessages } from "../db/messages";
+import { listMessages, usageTotals, type StoredMessage } from "../db/messages";
 import type { Thread } from "../db/schema";
-import { createThread, getThread } from "../db/threads";
+import { createThread, deleteThread, listThreads, updateThreadTitle } from "../db/threads";
 import { AppError } from "../errors";
-import { idParam, jsonBody, queryParams, uuidParam, type AppEnv } from "./http";
+import { exportThread } from "./export";
+import { actingUserId, authenticate, bearerAuth, errors, json, jsonBody, limitBody, ownedThread, router } from "./http";
+import { streamTurn, turnError } from "./turns";
+import { UsageSchema, wipeThreadAgents } from "./users";
 
 export const MAX_TITLE_LENGTH = 200;
 
-const createThreadBody = z.strictObject({
-  userId: uuidParam,
-  title: z.string().trim().min(1).max(MAX_TITLE_LENGTH).optional(),
-});
+const ThreadSchema = z
+  .object({ id: z.uuid(), userId: z.uuid(), title: z.string().nullable(), createdAt: z.iso.datetime(), updatedAt: z.iso.datetime() })
+  .openapi("Thread");
+const MessageSchema = z
+  .object({
+    id: z.string(),
+    role: z.enum(["user", "assistant", "system"]),
+    parts: z.array(z.record(z.string(), z.unknown())),
+    metadata: z.unknown().optional(),
+    createdAt: z.iso.datetime().optional(),
+  })
+  .openapi("Message");
+const Title = z.string().trim().min(1).max(MAX_TITLE_LENGTH);
+const ThreadId = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, format: "uuid" }) });
+const Page = { limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() };
 
-const messagesQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.coerce.number().int().positive().optional(),
-});
-
-const threadNotFound = () => new AppError("thread_not_found", "thread not found");
-
-export const threadJson = (t: Thread) => ({
+export const threadJson = (t: Thread): z.infer<typeof ThreadSchema> => ({
   id: t.id,
   userId: t.userId,
   title: t.title,
@@ -29,18 +37,159 @@ export const threadJson = (t: Thread) => ({
   updatedAt: t.updatedAt.toISOString(),
 });
 
-export const threads = new Hono<AppEnv>()
-  .post("/", async (c) => {
-    const body = await jsonBody(c, createThreadBody);
-    const thread = await withDb(c.env, (db) => createThread(db, body));
-    return c.json({ thread: threadJson(thread) }, 201);
-  })
-  .get("/:id/messages", async (c) => {
-    const id = idParam(c, "id", threadNotFound());
-    const { limit, cursor } = queryParams(c, messagesQuery);
-    const page = await withDb(c.env, async (db) => {
-      if (!(await getThread(db, id))) throw threadNotFound();
-      return listMessages(db, id, { limit, cursor });
-    });
-    return c.json({ messages: page.messages.map((m) => ({ ...m, createdAt: m.createdAt.toISOString() })), nextCursor: page.nextCursor });
-  });
+type MessageJson = z.infer<typeof MessageSchema>;
+const messageJson = (m: StoredMessage & { createdAt: Date }) => ({ ...m, createdAt: m.createdAt.toISOString() }) as MessageJson;
+
+const encodeCursor = (c: { createdAt: Date; id: string }) => btoa(JSON.stringify([c.createdAt.toISOString(), c.id]));
+function decodeCursor(cursor: string) {
+  try {
+    const [at, id] = JSON.parse(atob(cursor)) as [string, string];
+    const createdAt = new Date(at);
+    if (Number.isNaN(createdAt.getTime()) || !z.uuid().safeParse(id).success) throw new Error();
+    return { createdAt, id };
+  } catch {
+    throw new AppError("validation_failed", "invalid cursor");
+  }
+}
+
+export const threads = router();
+threads.use("*", limitBody, authenticate);
+threads
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      summary: "Create a thread (the admin names the user)",
+      security: bearerAuth,
+      request: jsonBody(z.strictObject({ title: Title.optional(), userId: z.uuid().optional().openapi({ description: "Admin only" }) }).openapi("CreateThread")),
+      responses: { 201: json(z.object({ thread: ThreadSchema }), "Created"), ...errors(400, 401, 404, 413, 422) },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      if (body.userId && c.get("principal").kind === "user") throw new AppError("forbidden", "only the admin may create threads for another user");
+      const thread = await withDb(c.env, (db) => createThread(db, { userId: actingUserId(c, body.userId), title: body.title }));
+      return c.json({ thread: threadJson(thread) }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      summary: "The caller's threads, newest first",
+      security: bearerAuth,
+      request: { query: z.object({ ...Page, userId: z.uuid().optional().openapi({ description: "Admin only" }) }) },
+      responses: { 200: json(z.object({ items: z.array(ThreadSchema), nextCursor: z.string().nullable() }), "A page of threads"), ...errors(401, 422) },
+    }),
+    async (c) => {
+      const { limit, cursor, userId } = c.req.valid("query");
+      const page = await withDb(c.env, (db) => listThreads(db, actingUserId(c, userId), { limit, cursor: cursor ? decodeCursor(cursor) : undefined }));
+      return c.json({ items: page.items.map(threadJson), nextCursor: page.next ? encodeCursor(page.next) : null }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}",
+      summary: "A thread with its token usage",
+      security: bearerAuth,
+      request: { params: ThreadId },
+      responses: { 200: json(z.object({ thread: ThreadSchema, usage: UsageSchema }), "The thread"), ...errors(401, 404) },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      const usage = await withDb(c.env, (db) => usageTotals(db, { threadId: thread.id }));
+      return c.json({ thread: threadJson(thread), usage }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "patch",
+      path: "/{id}",
+      summary: "Rename a thread",
+      security: bearerAuth,
+      request: { params: ThreadId, ...jsonBody(z.strictObject({ title: Title.nullable() }).openapi("UpdateThread")) },
+      responses: { 200: json(z.object({ thread: ThreadSchema }), "The thread"), ...errors(400, 401, 404, 413, 422) },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      const updated = await withDb(c.env, (db) => updateThreadTitle(db, thread.id, c.req.valid("json").title));
+      if (!updated) throw new AppError("thread_not_found", "thread not found");
+      return c.json({ thread: threadJson(updated) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/{id}",
+      summary: "Delete a thread, its messages and its agent's storage",
+      security: bearerAuth,
+      request: { params: ThreadId },
+      responses: { 204: { description: "Deleted" }, ...errors(401, 404) },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      await withDb(c.env, (db) => deleteThread(db, thread.id));
+      await wipeThreadAgents(c.env, [thread.id]);
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}/messages",
+      summary: "A page of messages: the newest page by default, oldest first; nextCursor pages back",
+      security: bearerAuth,
+      request: { params: ThreadId, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), cursor: z.coerce.number().int().positive().optional() }) },
+      responses: { 200: json(z.object({ messages: z.array(MessageSchema), nextCursor: z.string().nullable() }), "Messages"), ...errors(401, 404, 422) },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      const page = await withDb(c.env, (db) => listMessages(db, thread.id, c.req.valid("query")));
+      return c.json({ messages: page.messages.map(messageJson), nextCursor: page.nextCursor }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/messages",
+      summary: "Send a message and run a turn: an AI SDK UI message stream (SSE), or with Accept: application/json the finished turn",
+      security: bearerAuth,
+      request: { params: ThreadId, ...jsonBody(z.strictObject({ text: z.string().trim().min(1).max(MAX_MESSAGE_CHARS) }).openapi("SendMessage")) },
+      responses: {
+        200: {
+          description: "The turn",
+          content: { "text/event-stream": { schema: z.string() }, "application/json": { schema: z.object({ messages: z.array(MessageSchema) }) } },
+        },
+        ...errors(400, 401, 402, 404, 413, 422, 429),
+      },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      const agent = await getAgentByName(c.env.ThreadAgent, thread.id);
+      const turn = await agent.httpTurn({ text: c.req.valid("json").text });
+      if (!turn.ok) throw turnError(turn.error);
+      if (!(c.req.header("accept") ?? "").includes("application/json")) return streamTurn(c, turn.stream);
+      await turn.stream.pipeTo(new WritableStream());
+      return c.json({ messages: (await agent.turnMessages(turn.userMessageId)) as MessageJson[] }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}/export",
+      summary: "The whole thread as JSON or markdown",
+      security: bearerAuth,
+      request: { params: ThreadId, query: z.object({ format: z.enum(["json", "markdown"]).default("json") }) },
+      responses: {
+        200: { description: "The export", content: { "application/json": { schema: z.object({ thread: ThreadSchema, messages: z.array(MessageSchema) }) }, "text/markdown": { schema: z.string() } } },
+        ...errors(401, 404, 422),
+      },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      const format = c.req.valid("query").format;
+      const { messages } = await withDb(c.env, (db) => listMessages(db, thread.id, { limit: 100_000 }));
+      if (format === "markdown") return c.body(exportThread(thread, messages), 200, { "content-type": "text/markdown; charset=utf-8" });
+      return c.json({ thread: threadJson(thread), messages: messages.map(messageJson) }, 200);
+    },
+  );

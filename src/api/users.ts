@@ -1,19 +1,133 @@
-import { Hono } from "hono";
-import { z } from "zod";
+import { createRoute, z } from "@hono/zod-openapi";
+import { getAgentByName } from "agents";
+import { newApiKey, hashApiKey } from "../auth/keys";
+import { requireAdmin } from "../auth/principal";
 import { withDb } from "../db/client";
+import { usageTotals } from "../db/messages";
 import type { User } from "../db/schema";
-import { createUser } from "../db/users";
-import { jsonBody, type AppEnv } from "./http";
+import { listThreadIds } from "../db/threads";
+import { createUser, deleteUser, setApiKeyHash } from "../db/users";
+import { AppError } from "../errors";
+import type { Context } from "hono";
+import { authenticate, bearerAuth, errors, json, jsonBody, limitBody, router, type AppEnv } from "./http";
 
-export const createUserBody = z.strictObject({
-  email: z.string().trim().toLowerCase().pipe(z.email().max(320)),
-  name: z.string().trim().min(1).max(200).optional(),
+export const UserSchema = z
+  .object({ id: z.uuid(), email: z.email(), name: z.string().nullable(), tokenBudget: z.number().int().nullable(), createdAt: z.iso.datetime() })
+  .openapi("User");
+export const UsageSchema = z
+  .object({ inputTokens: z.number().int(), outputTokens: z.number().int(), totalTokens: z.number().int(), turns: z.number().int() })
+  .openapi("Usage");
+
+const CreateUserBody = z
+  .strictObject({
+    email: z.string().trim().toLowerCase().pipe(z.email().max(320)),
+    name: z.string().trim().min(1).max(200).optional(),
+    tokenBudget: z.number().int().positive().optional().openapi({ description: "Tokens the user's turns may spend in all; no cap when absent" }),
+  })
+  .openapi("CreateUser");
+
+export const userJson = (u: User): z.infer<typeof UserSchema> => ({
+  id: u.id,
+  email: u.email,
+  name: u.name,
+  tokenBudget: u.tokenBudget,
+  createdAt: u.createdAt.toISOString(),
 });
 
-export const userJson = (u: User) => ({ id: u.id, email: u.email, name: u.name, createdAt: u.createdAt.toISOString() });
+const me = (c: Context<AppEnv>) => {
+  const p = c.get("principal");
+  if (p.kind !== "user") throw new AppError("forbidden", "the admin is not a user; act on users through their ids");
+  return p.user;
+};
 
-export const users = new Hono<AppEnv>().post("/", async (c) => {
-  const body = await jsonBody(c, createUserBody);
-  const user = await withDb(c.env, (db) => createUser(db, body));
-  return c.json({ user: userJson(user) }, 201);
-});
+/** Removes a deleted user's or thread's Durable Object storage; Postgres has already cascaded. */
+export async function wipeThreadAgents(env: Env, threadIds: string[]) {
+  await Promise.all(threadIds.map(async (id) => (await getAgentByName(env.ThreadAgent, id)).wipe()));
+}
+
+export const users = router();
+users.use("*", limitBody, authenticate);
+users
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/",
+      summary: "Create a user (admin). The API key is returned once.",
+      security: bearerAuth,
+      request: jsonBody(CreateUserBody),
+      responses: { 201: json(z.object({ user: UserSchema, apiKey: z.string() }), "Created"), ...errors(400, 401, 403, 409, 413, 422) },
+    }),
+    async (c) => {
+      requireAdmin(c.env, c.get("principal"));
+      const body = c.req.valid("json");
+      const apiKey = newApiKey();
+      const user = await withDb(c.env, async (db) => createUser(db, { ...body, apiKeyHash: await hashApiKey(apiKey) }));
+      return c.json({ user: userJson(user), apiKey }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/me",
+      summary: "The calling user",
+      security: bearerAuth,
+      responses: { 200: json(z.object({ user: UserSchema }), "The user"), ...errors(401, 403) },
+    }),
+    (c) => c.json({ user: userJson(me(c)) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/me/usage",
+      summary: "Token usage over all the calling user's threads",
+      security: bearerAuth,
+      responses: {
+        200: json(z.object({ usage: UsageSchema, tokenBudget: z.number().int().nullable(), remaining: z.number().int().nullable() }), "Usage"),
+        ...errors(401, 403),
+      },
+    }),
+    async (c) => {
+      const user = me(c);
+      const usage = await withDb(c.env, (db) => usageTotals(db, { userId: user.id }));
+      const remaining = user.tokenBudget === null ? null : Math.max(0, user.tokenBudget - usage.totalTokens);
+      return c.json({ usage, tokenBudget: user.tokenBudget, remaining }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/me/api-key",
+      summary: "Rotate the calling user's API key; the old key stops working at once",
+      security: bearerAuth,
+      responses: { 200: json(z.object({ apiKey: z.string() }), "The new key, shown once"), ...errors(401, 403) },
+    }),
+    async (c) => {
+      const user = me(c);
+      const apiKey = newApiKey();
+      await withDb(c.env, async (db) => setApiKeyHash(db, user.id, await hashApiKey(apiKey)));
+      return c.json({ apiKey }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/{id}",
+      summary: "Delete a user (admin), their threads, messages and the threads' agent storage",
+      security: bearerAuth,
+      request: { params: z.object({ id: z.string() }) },
+      responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
+    }),
+    async (c) => {
+      requireAdmin(c.env, c.get("principal"));
+      const id = c.req.valid("param").id;
+      const notFound = new AppError("user_not_found", "user not found");
+      if (!z.uuid().safeParse(id).success) throw notFound;
+      const threadIds = await withDb(c.env, async (db) => {
+        const ids = await listThreadIds(db, id);
+        if (!(await deleteUser(db, id))) throw notFound;
+        return ids;
+      });
+      await wipeThreadAgents(c.env, threadIds);
+      return c.body(null, 204);
+    },
+  );

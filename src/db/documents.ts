@@ -66,22 +66,20 @@ const K1 = sql.raw("1.2");
 const B = sql.raw("0.75");
 
 /**
- * Lexical side: BM25 over the tsvector's lexemes. The query's lexemes become an OR tsquery so the GIN
- * index finds every chunk holding any of them; each candidate's matching lexemes are cut out of its
- * tsvector (setweight marks them, ts_filter keeps them) and scored with the corpus statistics.
+ * Lexical side: BM25 over the tsvector's lexemes. The query is parsed with the index's configuration;
+ * each of its lexemes is looked up in search_postings (the tsvectors' lexemes with their counts, an
+ * index-only scan) and scored with the corpus statistics. Any lexeme matching counts (OR semantics):
+ * AND-style tsqueries find nothing for sentence-long questions.
  */
-const lexicalSide = (q: ChunkQuery, owner: SQL) => sql`
+const lexicalSide = (q: ChunkQuery, owner: (alias: string) => SQL) => sql`
   q as (select coalesce(array_agg(lexeme), '{}') as lx from unnest(to_tsvector(${TS_CONFIG}::regconfig, ${q.text}))),
-  tq as (select lx, array_to_string(array(select '''' || replace(replace(l, '\\', '\\\\'), '''', '''''') || '''' from unnest(lx) l), ' | ')::tsquery as tq from q),
   stats as (select chunks::float8 as n, greatest(tokens::float8 / greatest(chunks, 1), 1) as avgdl from search_corpus where id = 1),
   idf as (select t.lexeme, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) as idf from search_terms t, stats s, q where t.lexeme = any(q.lx)),
   lex as (
-    select c.id, sum(i.idf * u.tf * (${K1} + 1) / (u.tf + ${K1} * (1 - ${B} + ${B} * c.length / s.avgdl))) as score
-    from chunks c, tq, stats s,
-      lateral (select lexeme, coalesce(array_length(positions, 1), 1) as tf from unnest(ts_filter(setweight(c.tsv, 'A', tq.lx), '{a}'))) u
-      join idf i on i.lexeme = u.lexeme
-    where c.tsv @@ tq.tq and ${owner}
-    group by c.id order by score desc limit ${q.candidates}
+    select p.chunk_id as id, sum(i.idf * p.tf * (${K1} + 1) / (p.tf + ${K1} * (1 - ${B} + ${B} * p.length / s.avgdl))) as score
+    from idf i join search_postings p on p.lexeme = i.lexeme, stats s
+    where ${owner("p")}
+    group by p.chunk_id order by score desc limit ${q.candidates}
   ),
   lex_ranked as (select id, score, row_number() over (order by score desc) as rnk from lex)`;
 
@@ -90,11 +88,11 @@ const lexicalSide = (q: ChunkQuery, owner: SQL) => sql`
  * fewer rows; it is set inside this statement (a one-time filter evaluated before the index is
  * read), because behind a pooler a session SET would leak to other clients or be lost.
  */
-const vectorSide = (q: ChunkQuery, owner: SQL) => sql`
+const vectorSide = (q: ChunkQuery, owner: (alias: string) => SQL) => sql`
   vec as (
     select id, 1 - dist as score, row_number() over (order by dist) as rnk from (
       select c.id, c.embedding <=> ${JSON.stringify(q.vector)}::vector as dist from chunks c
-      where c.embedder = ${q.embedder} and ${owner}
+      where c.embedder = ${q.embedder} and ${owner("c")}
         and (select set_config('hnsw.ef_search', ${String(Math.max(40, q.candidates))}, true)) is not null
       order by dist limit ${q.candidates}
     ) v
@@ -107,7 +105,8 @@ const vectorSide = (q: ChunkQuery, owner: SQL) => sql`
  * even at a small vector weight (RRF 0.676 at weight 0.1 vs 0.7025 here; BM25 alone 0.7003).
  */
 export async function searchChunks(db: Db, q: ChunkQuery): Promise<ChunkHit[]> {
-  const owner = q.scope.ownerId ? sql`(c.owner_id is null or c.owner_id = ${q.scope.ownerId}::uuid)` : sql`c.owner_id is null`;
+  const ownerId = q.scope.ownerId;
+  const owner = (t: string) => (ownerId ? sql`(${sql.raw(t)}.owner_id is null or ${sql.raw(t)}.owner_id = ${ownerId}::uuid)` : sql`${sql.raw(t)}.owner_id is null`);
   let ranked: SQL;
   if (q.mode === "lexical") ranked = sql`with ${lexicalSide(q, owner)}, top as (select id, score from lex_ranked order by rnk limit ${q.limit})`;
   else if (q.mode === "vector") ranked = sql`with ${vectorSide(q, owner)}, top as (select id, score from vec order by rnk limit ${q.limit})`;

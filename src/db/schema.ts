@@ -109,6 +109,21 @@ export const searchTerms = pgTable("search_terms", {
   df: integer("df").notNull(),
 });
 
+// BM25's inverted index: one row per (lexeme, chunk) of chunks.tsv, with what scoring needs, so a
+// query reads only its lexemes' postings (an index-only scan) instead of every candidate's tsvector.
+// Written by the same triggers; the primary key INCLUDEs tf, length and owner_id (migration 0003).
+export const searchPostings = pgTable(
+  "search_postings",
+  {
+    lexeme: text("lexeme").notNull(),
+    chunkId: bigint("chunk_id", { mode: "number" }).notNull(),
+    ownerId: uuid("owner_id"),
+    tf: integer("tf").notNull(),
+    length: integer("length").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.lexeme, t.chunkId] })],
+);
+
 export const searchCorpus = pgTable(
   "search_corpus",
   {

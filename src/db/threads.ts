@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { and, desc, eq, lt, or } from "drizzle-orm";
 import type { Db } from "./client";
 import { threads, type Thread } from "./schema";
 
@@ -9,6 +9,33 @@ export async function createThread(db: Db, input: { userId: string; title?: stri
 
 export async function getThread(db: Db, id: string): Promise<Thread | undefined> {
   const [thread] = await db.select().from(threads).where(eq(threads.id, id));
+  return thread;
+}
+
+export type ThreadCursor = { createdAt: Date; id: string };
+
+/** A user's threads, newest first, `limit` at a time after `cursor` (keyset: stable while threads are added). */
+export async function listThreads(db: Db, userId: string, opts: { limit: number; cursor?: ThreadCursor }) {
+  const after = opts.cursor
+    ? or(lt(threads.createdAt, opts.cursor.createdAt), and(eq(threads.createdAt, opts.cursor.createdAt), lt(threads.id, opts.cursor.id)))
+    : undefined;
+  const rows = await db
+    .select()
+    .from(threads)
+    .where(and(eq(threads.userId, userId), after))
+    .orderBy(desc(threads.createdAt), desc(threads.id))
+    .limit(opts.limit + 1);
+  const items = rows.slice(0, opts.limit);
+  const last = items.at(-1);
+  return { items, next: rows.length > opts.limit && last ? { createdAt: last.createdAt, id: last.id } : null };
+}
+
+export async function listThreadIds(db: Db, userId: string): Promise<string[]> {
+  return (await db.select({ id: threads.id }).from(threads).where(eq(threads.userId, userId))).map((r) => r.id);
+}
+
+export async function updateThreadTitle(db: Db, id: string, title: string | null): Promise<Thread | undefined> {
+  const [thread] = await db.update(threads).set({ title }).where(eq(threads.id, id)).returning();
   return thread;
 }
 

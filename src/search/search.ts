@@ -8,14 +8,12 @@ import { chunkText } from "./chunking";
 import type { Embedder } from "./embeddings";
 import { withRetry, withTimeout } from "./retry";
 
-export type SearchConfig = Pick<Config, "SEARCH_CANDIDATES" | "SEARCH_CACHE_TTL_SECONDS" | "SEARCH_TIMEOUT_MS" | "SEARCH_RETRIES">;
-
 /** What search and ingestion need, so the same code runs in the Worker (Hyperdrive, KV) and in Node (bench). */
 export type SearchDeps = {
   db: <T>(fn: (db: Db) => Promise<T>) => Promise<T>;
   cache?: Cache;
   embedder: Embedder;
-  config: SearchConfig;
+  config: Config;
 };
 
 export type SearchRequest = { query: string; mode: SearchMode; limit: number; scope: Scope };

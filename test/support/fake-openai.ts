@@ -1,12 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { offlineEmbedder } from "../../src/search/embeddings.ts";
 
 /**
  * A local OpenAI-compatible server for tests and benchmarks. It streams both the Responses API and
  * Chat Completions, so the real @ai-sdk/openai client code runs against it. Replies are derived
  * from the request alone, so concurrent tests never share state:
  * - a user message that mentions "time", with a `current_time` tool offered, gets a tool call;
+ * - a user message that mentions "search", with a `hybrid_search` tool offered, gets a call searching for the message;
+ * - POST /v1/embeddings answers with the offline embedder's deterministic vectors;
  * - a request whose last item is a tool result gets "Tool result: <output>";
- * - a user message containing "[fail]" gets a 500;
+ * - a user message containing "[fail]" gets a 500, and one containing "[slow]" streams a chunk every 100 ms;
  * - anything else gets "Echo: <user text>", streamed in 4-character deltas.
  * `firstTokenDelayMs` and `chunkDelayMs` simulate a model's latency.
  */
@@ -14,7 +17,7 @@ export type FakeOpenAIOptions = { port?: number; firstTokenDelayMs?: number; chu
 export type FakeOpenAI = { url: string; stop: () => Promise<void>; requests: RecordedRequest[] };
 export type RecordedRequest = { path: string; userText: string; at: number };
 
-type Plan = { kind: "text"; text: string } | { kind: "tool"; name: string; args: string } | { kind: "fail" };
+type Plan = { kind: "text"; text: string; slow?: boolean } | { kind: "tool"; name: string; args: string } | { kind: "fail" };
 
 export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
   const requests: RecordedRequest[] = [];
@@ -31,6 +34,11 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         return json(res, 200, requests.filter((r) => r.userText.includes(contains)));
       }
       const body = JSON.parse((await readBody(req)) || "{}");
+      if (url.pathname.endsWith("/embeddings")) {
+        const input: string[] = Array.isArray(body.input) ? body.input : [body.input];
+        const vectors = await offlineEmbedder(body.dimensions ?? 1536).embed(input);
+        return json(res, 200, { object: "list", model: body.model, data: vectors.map((embedding, index) => ({ object: "embedding", index, embedding })), usage: { prompt_tokens: input.length, total_tokens: input.length } });
+      }
       if (url.pathname.endsWith("/responses")) {
         const conv = fromResponses(body);
         record({ path: "/v1/responses", userText: conv.userText, at: Date.now() });
@@ -61,7 +69,8 @@ function plan(c: Conversation): Plan {
   if (c.userText.includes("[fail]")) return { kind: "fail" };
   if (c.lastIsToolResult) return { kind: "text", text: `Tool result: ${c.toolOutput}` };
   if (c.tools.includes("current_time") && /\btime\b/i.test(c.userText)) return { kind: "tool", name: "current_time", args: "{}" };
-  return { kind: "text", text: `Echo: ${c.userText}` };
+  if (c.tools.includes("hybrid_search") && /\bsearch\b/i.test(c.userText)) return { kind: "tool", name: "hybrid_search", args: JSON.stringify({ query: c.userText, limit: 3 }) };
+  return { kind: "text", text: `Echo: ${c.userText}`, slow: c.userText.includes("[slow]") };
 }
 
 function textOf(content: unknown): string {
@@ -121,7 +130,7 @@ async function streamResponses(res: ServerResponse, p: Plan, model: string, o: F
     const item = { type: "message", id: `msg_${id}`, role: "assistant", status: "in_progress", content: [] };
     event({ type: "response.output_item.added", output_index: 0, item });
     for (const [i, delta] of pieces(p.text).entries()) {
-      if (i) await sleep(o.chunkDelayMs);
+      if (i) await sleep(p.slow ? 100 : o.chunkDelayMs);
       event({ type: "response.output_text.delta", item_id: item.id, output_index: 0, content_index: 0, delta });
     }
     event({ type: "response.output_item.done", output_index: 0, item: { ...item, status: "completed", content: [{ type: "output_text", text: p.text, annotations: [] }] } });
@@ -146,7 +155,7 @@ async function streamChat(res: ServerResponse, p: Plan, model: string, o: FakeOp
     out = tokens(p.args);
   } else {
     for (const [i, piece] of pieces(p.text).entries()) {
-      if (i) await sleep(o.chunkDelayMs);
+      if (i) await sleep(p.slow ? 100 : o.chunkDelayMs);
       chunk(i === 0 ? { role: "assistant", content: piece } : { content: piece });
     }
     chunk({}, "stop");

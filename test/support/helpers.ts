@@ -10,22 +10,34 @@ export const BASE = "http://threadline.test";
 
 const app = (exports as unknown as { default: Fetcher }).default;
 
-export const fetchApp = (path: string, init?: RequestInit) => app.fetch(new Request(`${BASE}${path}`, init));
+/** The test projects' ADMIN_TOKEN: requests act as the admin unless a test passes a user's key or null. */
+export const ADMIN_TOKEN = (env as unknown as { ADMIN_TOKEN: string }).ADMIN_TOKEN;
 
-export const postJson = (path: string, body: unknown) =>
-  fetchApp(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+export function fetchApp(path: string, init: RequestInit = {}, token: string | null = ADMIN_TOKEN) {
+  const headers = new Headers(init.headers);
+  if (token !== null && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+  return app.fetch(new Request(`${BASE}${path}`, { ...init, headers }));
+}
+
+export const sendJson = (method: string, path: string, body: unknown, token: string | null = ADMIN_TOKEN) =>
+  fetchApp(path, { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) }, token);
+
+export const postJson = (path: string, body: unknown, token: string | null = ADMIN_TOKEN) => sendJson("POST", path, body, token);
 
 export const uniqueEmail = () => `${crypto.randomUUID()}@${TEST_EMAIL_DOMAIN}`;
 
 /** Creates a user and a thread through the API and returns a cleanup that deletes both (cascading). */
-export async function createUserAndThread(title?: string) {
-  const userRes = await postJson("/api/v1/users", { email: uniqueEmail(), name: "Test" });
+export async function createUserAndThread(title?: string, user: { tokenBudget?: number } = {}) {
+  const userRes = await postJson("/api/v1/users", { email: uniqueEmail(), name: "Test", ...user });
   if (userRes.status !== 201) throw new Error(`user: ${userRes.status} ${await userRes.text()}`);
-  const { user } = (await userRes.json()) as { user: { id: string } };
-  const threadRes = await postJson("/api/v1/threads", { userId: user.id, title });
-  if (threadRes.status !== 201) throw new Error(`thread: ${threadRes.status} ${await threadRes.text()}`);
+  const { user: created, apiKey } = (await userRes.json()) as { user: { id: string }; apiKey: string };
+  const threadRes = await postJson("/api/v1/threads", { title }, apiKey);
+  if (threadRes.status !== 201) {
+    await removeUser(created.id);
+    throw new Error(`thread: ${threadRes.status} ${await threadRes.text()}`);
+  }
   const { thread } = (await threadRes.json()) as { thread: { id: string } };
-  return { userId: user.id, threadId: thread.id, cleanup: () => removeUser(user.id) };
+  return { userId: created.id, apiKey, threadId: thread.id, cleanup: () => removeUser(created.id) };
 }
 
 /**
@@ -37,14 +49,19 @@ export function threadsForEachTest() {
   afterEach(async () => {
     await Promise.all(made.splice(0).map((cleanup) => cleanup()));
   });
-  return async (title?: string) => {
-    const t = await createUserAndThread(title);
+  return async (title?: string, user?: { tokenBudget?: number }) => {
+    const t = await createUserAndThread(title, user);
     made.push(t.cleanup);
     return t;
   };
 }
 
-export const removeUser = (id: string) => withDb(env, (db) => deleteUser(db, id));
+/** Deletes a user through the API, as the admin would: cascades in Postgres and wipes the threads' agents. */
+export async function removeUser(id: string) {
+  const res = await fetchApp(`/api/v1/users/${id}`, { method: "DELETE" });
+  // In the faults project Postgres may be cut when a test ends; fall back to the database module.
+  if (res.status !== 204 && res.status !== 404) await withDb(env, (db) => deleteUser(db, id));
+}
 
 export const messageRows = (threadId: string) =>
   withDb(env, (db) => db.select().from(messages).where(eq(messages.threadId, threadId)).orderBy(asc(messages.seq)));
@@ -67,8 +84,8 @@ export class ChatClient {
     });
   }
 
-  static async connect(threadId: string): Promise<ChatClient> {
-    const res = await fetchApp(`/agents/thread-agent/${threadId}`, { headers: { Upgrade: "websocket" } });
+  static async connect(threadId: string, token: string = ADMIN_TOKEN): Promise<ChatClient> {
+    const res = await fetchApp(`/agents/thread-agent/${threadId}?token=${encodeURIComponent(token)}`, { headers: { Upgrade: "websocket" } }, null);
     if (!res.webSocket) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
     res.webSocket.accept();
     const client = new ChatClient(res.webSocket);

@@ -1,0 +1,48 @@
+import { tool } from "ai";
+import { z } from "zod";
+import { getThread } from "../../db/threads";
+import { toAppError } from "../../errors";
+import { takeSlot } from "../../search/rate-limit";
+import { search, type SearchDeps } from "../../search/search";
+import { searchDeps } from "../../search/worker";
+import type { ToolContext } from ".";
+
+export const MAX_TOOL_RESULTS = 20;
+
+const RATE_KEY = "hybrid_search:calls";
+
+/**
+ * Searches the documents the thread's owner can see. Every failure is a result the model can read
+ * and explain (`rate_limited`, `search_unavailable`), never an exception that would end the turn.
+ */
+export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx.env)) {
+  const { config } = deps;
+  let ownerId: string | undefined;
+  return tool({
+    description:
+      "Search the user's documents and the shared knowledge base (keyword and semantic search combined). Returns the best-matching passages with their document titles.",
+    inputSchema: z.strictObject({
+      query: z.string().trim().min(1).max(500).describe("What to look for, in natural language or keywords"),
+      limit: z.number().int().min(1).max(MAX_TOOL_RESULTS).default(5).describe(`How many passages to return (at most ${MAX_TOOL_RESULTS})`),
+    }),
+    execute: async ({ query, limit }) => {
+      const slot = await takeSlot(ctx.storage, RATE_KEY, config.SEARCH_RATE_LIMIT, config.SEARCH_RATE_WINDOW_SECONDS);
+      if (!slot.ok)
+        return {
+          status: "rate_limited" as const,
+          retryAfterSeconds: slot.retryAfterSeconds,
+          message: `Search is rate limited on this thread (${config.SEARCH_RATE_LIMIT} per ${config.SEARCH_RATE_WINDOW_SECONDS} s); try again in ${slot.retryAfterSeconds} s.`,
+        };
+      try {
+        ownerId ??= (await deps.db((db) => getThread(db, ctx.threadId)))?.userId;
+        if (!ownerId) return { status: "search_unavailable" as const, message: "This thread no longer exists." };
+        const res = await search(deps, { query, limit, mode: "hybrid", scope: { ownerId } });
+        return { status: "ok" as const, results: res.results, cached: res.cached };
+      } catch (err) {
+        const error = toAppError(err);
+        console.error(JSON.stringify({ level: "warn", event: "search_failed", thread: ctx.threadId, code: error.code }));
+        return { status: "search_unavailable" as const, message: "Search is unavailable right now (the database could not be reached); answer without it and say so." };
+      }
+    },
+  });
+}

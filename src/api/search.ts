@@ -1,0 +1,38 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { search as runSearch } from "../search/search";
+import { searchDeps } from "../search/worker";
+import { callerScope } from "./documents";
+import { authenticate, bearerAuth, errors, json, router } from "./http";
+
+export const MAX_SEARCH_LIMIT = 100;
+
+const SearchQuery = z.object({
+  q: z.string().trim().min(1).max(1000),
+  limit: z.coerce.number().int().min(1).max(MAX_SEARCH_LIMIT).default(10),
+  mode: z.enum(["hybrid", "lexical", "vector"]).default("hybrid"),
+});
+
+const Hit = z
+  .object({ documentId: z.uuid(), chunkId: z.number().int(), title: z.string(), text: z.string(), score: z.number() })
+  .openapi("SearchHit");
+
+export const search = router();
+search.use("*", authenticate);
+search
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      summary: "Search the caller's documents and the global ones (BM25, vectors, or both fused)",
+      security: bearerAuth,
+      request: { query: SearchQuery },
+      responses: {
+        200: json(z.object({ results: z.array(Hit), cached: z.boolean(), mode: SearchQuery.shape.mode.unwrap() }), "Ranked passages"),
+        ...errors(401, 422, 503),
+      },
+    }),
+    async (c) => {
+      const { q, limit, mode } = c.req.valid("query");
+      return c.json(await runSearch(searchDeps(c.env), { query: q, limit, mode, scope: callerScope(c) }), 200);
+    },
+  );
