@@ -18,7 +18,8 @@ await applyMigrations(url);
 console.log("[dev] migrations applied");
 
 // Model settings from the shell reach the Worker as vars; .dev.vars works too.
-const vars = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API", "CHAT_MODEL", "ADMIN_TOKEN", "EMBEDDING_MODEL", "EMBEDDING_DIMENSIONS"].flatMap((k) =>
+const passed = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API", "CHAT_MODEL", "ADMIN_TOKEN", "EMBEDDING_MODEL", "EMBEDDING_DIMENSIONS", "TURN_RATE_LIMIT", "TURN_RATE_WINDOW_SECONDS"];
+const vars = passed.flatMap((k) =>
   process.env[k] ? ["--var", `${k}:${process.env[k]}`] : [],
 );
 // Development: the admin token defaults to dev-admin-token (src/config.ts); deployed, there is no default.
