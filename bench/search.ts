@@ -130,6 +130,23 @@ for (const mode of args["skip-latency"] ? [] : MODES) {
   const cached = await time(cachedDeps, mode);
   console.log(`${mode.padEnd(8)} latency uncached p50 ${pct(uncached, 50).toFixed(2)} ms p95 ${pct(uncached, 95).toFixed(2)} ms | cached p50 ${pct(cached, 50).toFixed(3)} ms p95 ${pct(cached, 95).toFixed(3)} ms`);
 }
+// HNSW against an exact scan: the share of the true 10 nearest chunks the index returns (200 queries).
+{
+  const sample = queries.slice(0, 200);
+  const vectors = await embedder.embed(sample.map((q) => q.text));
+  const knn = `select id from chunks where embedder = $2 order by embedding <=> $1::vector limit 10`;
+  let found = 0;
+  for (const v of vectors) {
+    await client.query("begin");
+    await client.query(`set local hnsw.ef_search = ${config.SEARCH_CANDIDATES}`);
+    const approx = new Set((await client.query(knn, [JSON.stringify(v), embedder.name])).rows.map((r) => r.id));
+    await client.query("set local enable_indexscan = off");
+    const exact = (await client.query(knn, [JSON.stringify(v), embedder.name])).rows.map((r) => r.id);
+    await client.query("commit");
+    found += exact.filter((id) => approx.has(id)).length / Math.max(1, exact.length);
+  }
+  console.log(`hnsw     recall@10 against an exact scan ${(found / vectors.length).toFixed(4)} (ef_search ${config.SEARCH_CANDIDATES}, ${vectors.length} queries)`);
+}
 await client.end();
 
 /** Adds synthetic documents (SciFact sentences reshuffled, so the vocabulary stays realistic) until the corpus has `target` chunks. */

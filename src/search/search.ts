@@ -36,6 +36,15 @@ async function resilient<T>(deps: SearchDeps, fn: (db: Db) => Promise<T>): Promi
 // A broken cache must never break search: its failures only cost the cache's benefit.
 const quietly = <T>(p: Promise<T>) => p.catch(() => undefined);
 
+/** The embedding model is a remote service like the database: its failure makes search unavailable, not broken. */
+async function embed(deps: SearchDeps, texts: string[]) {
+  try {
+    return await deps.embedder.embed(texts);
+  } catch (err) {
+    throw new AppError("search_unavailable", "the embedding model could not be reached", { cause: err });
+  }
+}
+
 /** The one search function, behind both the HTTP route and the agent's tool. */
 export async function search(deps: SearchDeps, req: SearchRequest): Promise<SearchResponse> {
   const query = normalizeQuery(req.query);
@@ -44,7 +53,7 @@ export async function search(deps: SearchDeps, req: SearchRequest): Promise<Sear
     const hit = await quietly(deps.cache!.get<ChunkHit[]>(key, "json"));
     if (hit) return { results: hit, cached: true, mode: req.mode };
   }
-  const vector = req.mode === "lexical" ? undefined : (await deps.embedder.embed([query]))[0];
+  const vector = req.mode === "lexical" ? undefined : (await embed(deps, [query]))[0];
   const results = await resilient(deps, (db) =>
     searchChunks(db, { mode: req.mode, text: query, vector, embedder: deps.embedder.name, scope: req.scope, limit: req.limit, candidates: Math.max(req.limit, deps.config.SEARCH_CANDIDATES), vectorWeight: deps.embedder.fusionWeight }),
   );
@@ -60,7 +69,7 @@ const embeddingInput = (title: string, text: string) => `${title}\n${text}`;
 /** Chunks, embeds and stores documents in one transaction, then invalidates cached results. */
 export async function ingestDocuments(deps: SearchDeps, ownerId: string | null, docs: DocumentInput[]): Promise<DocumentRow[]> {
   const chunked = docs.map((d) => ({ ...d, texts: chunkText(d.text) }));
-  const vectors = await deps.embedder.embed(chunked.flatMap((d) => d.texts.map((t) => embeddingInput(d.title, t))));
+  const vectors = await embed(deps, chunked.flatMap((d) => d.texts.map((t) => embeddingInput(d.title, t))));
   let next = 0;
   const rows = chunked.map((d) => ({ ...d, chunks: d.texts.map((text) => ({ text, embedding: vectors[next++]! })) }));
   // Deadlocks on the shared BM25 statistics are transient: the whole transaction is retried.
