@@ -3,8 +3,9 @@ export type ChunkOptions = { maxChars: number; overlapChars: number };
 
 export const DEFAULT_CHUNKING: ChunkOptions = { maxChars: 2000, overlapChars: 300 };
 
-// A sentence ends at . ! ? (optionally closed by quotes or brackets) before whitespace, or at a blank line.
-const SENTENCE_END = /(?<=[.!?]["')\]]*)\s+(?=["'(\[]?[\p{Lu}\p{N}])|\n\s*\n/u;
+// A sentence ends at . ! ? (optionally closed by quotes or brackets) before whitespace and a capital or
+// digit, or at a blank line; not after a common abbreviation ("Dr. Smith", "et al. 2004").
+const SENTENCE_END = /(?<!\b(?:Dr|Mr|Mrs|Ms|Prof|St|vs|Fig|Figs|No|al|e\.g|i\.e|approx|ca)\.)(?<=[.!?]["')\]]*)\s+(?=["'(\[]?[\p{Lu}\p{N}])|\n\s*\n/u;
 
 export function sentences(text: string): string[] {
   return text
@@ -18,9 +19,13 @@ function pieces(sentence: string, maxChars: number): string[] {
   if (sentence.length <= maxChars) return [sentence];
   const out: string[] = [];
   let cur = "";
-  for (const word of sentence.split(" ")) {
-    if (cur && cur.length + 1 + word.length > maxChars) (out.push(cur), (cur = ""));
-    cur = cur ? `${cur} ${word.slice(0, maxChars)}` : word.slice(0, maxChars);
+  const words = sentence.split(" ").flatMap((w) => w.match(new RegExp(`.{1,${maxChars}}`, "gsu")) ?? []);
+  for (const word of words) {
+    if (cur && cur.length + 1 + word.length > maxChars) {
+      out.push(cur);
+      cur = "";
+    }
+    cur = cur ? `${cur} ${word}` : word;
   }
   if (cur) out.push(cur);
   return out;
@@ -38,11 +43,15 @@ export function chunkText(text: string, { maxChars, overlapChars }: ChunkOptions
       // Carry whole trailing sentences up to overlapChars into the next chunk.
       const tail: string[] = [];
       let tailLen = 0;
-      for (let i = cur.length - 1; i >= 0 && tailLen + cur[i]!.length + unit.length + 1 <= Math.min(overlapChars, maxChars); i--) {
+      for (let i = cur.length - 1; i >= 0; i--) {
+        const grown = tailLen + cur[i]!.length + 1;
+        if (grown > overlapChars || grown + unit.length > maxChars) break;
         tail.unshift(cur[i]!);
-        tailLen += cur[i]!.length + 1;
+        tailLen = grown;
       }
-      (cur = tail), (len = tailLen), (fresh = 0);
+      cur = tail;
+      len = tailLen;
+      fresh = 0;
     }
     cur.push(unit);
     len += unit.length + 1;

@@ -48,16 +48,18 @@ async function embed(deps: SearchDeps, texts: string[]) {
 /** The one search function, behind both the HTTP route and the agent's tool. */
 export async function search(deps: SearchDeps, req: SearchRequest): Promise<SearchResponse> {
   const query = normalizeQuery(req.query);
-  const key = deps.cache && (await quietly(corpusVersion(deps.cache)).then((version) => version && cacheKey({ version, scope: req.scope.ownerId ?? "global", mode: req.mode, limit: req.limit, query })));
-  if (key) {
-    const hit = await quietly(deps.cache!.get<ChunkHit[]>(key, "json"));
+  const { cache } = deps;
+  const version = cache && (await quietly(corpusVersion(cache)));
+  const key = version && (await cacheKey({ version, scope: req.scope.ownerId ?? "global", mode: req.mode, limit: req.limit, query }));
+  if (cache && key) {
+    const hit = await quietly(cache.get<ChunkHit[]>(key, "json"));
     if (hit) return { results: hit, cached: true, mode: req.mode };
   }
   const vector = req.mode === "lexical" ? undefined : (await embed(deps, [query]))[0];
   const results = await resilient(deps, (db) =>
     searchChunks(db, { mode: req.mode, text: query, vector, embedder: deps.embedder.name, scope: req.scope, limit: req.limit, candidates: Math.max(req.limit, deps.config.SEARCH_CANDIDATES), vectorWeight: deps.embedder.fusionWeight }),
   );
-  if (key) await quietly(deps.cache!.put(key, JSON.stringify(results), { expirationTtl: deps.config.SEARCH_CACHE_TTL_SECONDS }));
+  if (cache && key) await quietly(cache.put(key, JSON.stringify(results), { expirationTtl: deps.config.SEARCH_CACHE_TTL_SECONDS }));
   return { results, cached: false, mode: req.mode };
 }
 
