@@ -1,5 +1,9 @@
+import { env } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { fetchApp, postJson, threadsForEachTest } from "./support/helpers";
+import { withDb } from "../src/db/client";
+import { searchPostings, searchTerms } from "../src/db/schema";
+import { createUserAndThread, fetchApp, postJson, threadsForEachTest } from "./support/helpers";
 import { documentsForEachTest, searchApi, uniqueWord } from "./support/search";
 
 const newUser = threadsForEachTest();
@@ -48,5 +52,23 @@ describe("document ownership", () => {
     expect((await fetchApp(`/api/v1/documents/${mine!.id}`, { method: "DELETE" }, alice.apiKey)).status).toBe(204);
     expect((await fetchApp(`/api/v1/documents/${mine!.id}`, {}, alice.apiKey)).status).toBe(404);
     expect((await searchApi(word, alice.apiKey)).results.map((r) => r.title)).toEqual(["Handbook"]);
+  });
+});
+
+describe("BM25 statistics", () => {
+  it("follow ingestion, deletion and the cascade from a deleted user", async () => {
+    const df = (lexeme: string) =>
+      withDb(env, async (db) => (await db.select().from(searchTerms).where(eq(searchTerms.lexeme, lexeme)))[0]?.df ?? 0);
+    const postings = (lexeme: string) => withDb(env, async (db) => (await db.select().from(searchPostings).where(eq(searchPostings.lexeme, lexeme))).length);
+    const user = await createUserAndThread();
+    const w = uniqueWord();
+    const [a] = await ingest([{ title: "A", text: `${w} ${w} appears twice here.` }, { title: "B", text: `And ${w} once here.` }], user.apiKey);
+    expect(await df(w)).toBe(2);
+    expect(await postings(w)).toBe(2);
+    expect((await fetchApp(`/api/v1/documents/${a!.id}`, { method: "DELETE" }, user.apiKey)).status).toBe(204);
+    expect(await df(w)).toBe(1);
+    await user.cleanup();
+    expect(await df(w)).toBe(0);
+    expect(await postings(w)).toBe(0);
   });
 });
