@@ -85,15 +85,16 @@ const lexicalSide = (q: ChunkQuery, owner: (alias: string) => SQL) => sql`
 
 /**
  * Vector side: HNSW on cosine distance. ef_search must reach the candidate count or the index returns
- * fewer rows; it is set inside this statement (a one-time filter evaluated before the index is
- * read), because behind a pooler a session SET would leak to other clients or be lost.
+ * fewer rows, and iterative scans (pgvector 0.8) keep going when the scope filter drops rows (other
+ * users' chunks). Both are set inside this statement (a one-time filter evaluated before the index
+ * is read), because behind a pooler a session SET would leak to other clients or be lost.
  */
 const vectorSide = (q: ChunkQuery, owner: (alias: string) => SQL) => sql`
   vec as (
     select id, 1 - dist as score, row_number() over (order by dist) as rnk from (
       select c.id, c.embedding <=> ${JSON.stringify(q.vector)}::vector as dist from chunks c
       where c.embedder = ${q.embedder} and ${owner("c")}
-        and (select set_config('hnsw.ef_search', ${String(Math.max(40, q.candidates))}, true)) is not null
+        and (select set_config('hnsw.ef_search', ${String(Math.max(40, q.candidates))}, true) || set_config('hnsw.iterative_scan', 'relaxed_order', true)) is not null
       order by dist limit ${q.candidates}
     ) v
   )`;
