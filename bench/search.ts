@@ -1,4 +1,5 @@
 // npm run bench:search -- [--database URL] [--queries FILE] [--qrels FILE] [--out FILE] [--grow CHUNKS] [--reingest]
+//   [--modes lexical,vector,hybrid] [--vector-weight W] [--skip-quality] [--skip-latency] [--latency-queries N]
 // Ingests SciFact through the project's ingestion code, runs every query through the tool's search
 // function in each mode, and prints nDCG@10, recall@10/100 and latency. Needs a real PostgreSQL with
 // pgvector (BENCH_DATABASE_URL or --database); the database is used for the corpus and nothing else.
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
     modes: { type: "string", default: "lexical,vector,hybrid" },
     "vector-weight": { type: "string" },
     "skip-latency": { type: "boolean", default: false },
+    "skip-quality": { type: "boolean", default: false },
+    "latency-queries": { type: "string" },
   },
 });
 if (!args.database) throw new Error("set BENCH_DATABASE_URL or --database to a PostgreSQL with pgvector (its documents are replaced)");
@@ -92,7 +95,7 @@ const ranked = async (mode: SearchMode, text: string) => {
 
 const csv: string[] = ["query_id,doc_id,rank"];
 const quality: Record<string, string> = {};
-for (const mode of MODES) {
+for (const mode of args["skip-quality"] ? [] : MODES) {
   let ndcg = 0, r10 = 0, r100 = 0;
   for (const q of queries) {
     const docs = await ranked(mode, q.text);
@@ -116,7 +119,7 @@ if (args.out) writeFileSync(args.out, csv.join("\n") + "\n");
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const time = async (d: SearchDeps, mode: SearchMode) => {
   const ms: number[] = [];
-  for (const q of queries) {
+  for (const q of queries.slice(0, Number(args["latency-queries"] ?? queries.length))) {
     const t = performance.now();
     await search(d, { query: q.text, mode, limit: 10, scope: global });
     ms.push(performance.now() - t);

