@@ -93,10 +93,11 @@ const ranked = async (mode: SearchMode, text: string) => {
   return [...new Set(results.flatMap((r) => docIds.get(r.documentId) ?? []))].slice(0, 100);
 };
 
-const csv: string[] = ["query_id,doc_id,rank"];
-const quality: Record<string, string> = {};
+// One CSV per mode: runs.csv becomes runs.lexical.csv, runs.vector.csv, runs.hybrid.csv.
+const outFile = (mode: string) => args.out!.replace(/(\.csv)?$/, `.${mode}.csv`);
 for (const mode of args["skip-quality"] ? [] : MODES) {
   let ndcg = 0, r10 = 0, r100 = 0;
+  const csv: string[] = ["query_id,doc_id,rank"];
   for (const q of queries) {
     const docs = await ranked(mode, q.text);
     if (args.out) docs.forEach((d, i) => csv.push(`${q._id},${d},${i + 1}`));
@@ -110,10 +111,9 @@ for (const mode of args["skip-quality"] ? [] : MODES) {
     r100 += docs.filter((d) => rel.has(d)).length / rel.size;
   }
   const n = judged.length || 1;
-  quality[mode] = `nDCG@10 ${(ndcg / n).toFixed(4)}  recall@10 ${(r10 / n).toFixed(4)}  recall@100 ${(r100 / n).toFixed(4)}`;
-  console.log(`${mode.padEnd(8)} ${quality[mode]}  (${judged.length} judged queries)`);
+  console.log(`${mode.padEnd(8)} nDCG@10 ${(ndcg / n).toFixed(4)}  recall@10 ${(r10 / n).toFixed(4)}  recall@100 ${(r100 / n).toFixed(4)}  (${judged.length} judged queries)`);
+  if (args.out) writeFileSync(outFile(mode), csv.join("\n") + "\n");
 }
-if (args.out) writeFileSync(args.out, csv.join("\n") + "\n");
 
 // Latency, limit 10 as the tool asks by default: every query once to warm up, then timed.
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
