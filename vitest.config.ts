@@ -1,7 +1,10 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { defineConfig, defineProject } from "vitest/config";
+import { experimental_readRawConfig } from "wrangler";
 
-type Target = "database" | "fault-proxy";
+type Target = "database" | "fault-proxy" | "neon";
 
 /** One Workers project per configuration the suite must cover; each gets its own Miniflare. */
 const project = (name: string, include: string[], opts: { db?: Target; model?: "responses" | "chat" | "offline"; exclude?: string[] } = {}) =>
@@ -11,17 +14,31 @@ const project = (name: string, include: string[], opts: { db?: Target; model?: "
         const model = opts.model ?? "responses";
         const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1", ADMIN_TOKEN: "test-admin-token-0123456789", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60" };
         if (model !== "offline") Object.assign(bindings, { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: inject("openaiUrl"), OPENAI_API: model, CHAT_MODEL: "fake-model" });
+        if (opts.db === "neon") Object.assign(bindings, { DATABASE_URL: inject("databaseUrl"), NEON_WS_PROXY: inject("neonWsProxy") });
         return {
-          wrangler: { configPath: "./wrangler.toml" },
+          wrangler: { configPath: opts.db === "neon" ? withoutHyperdrive() : "./wrangler.toml" },
           miniflare: {
             bindings: { ...bindings, FAULT_CONTROL_URL: inject("faultControlUrl"), OPENAI_FAKE_URL: inject("openaiUrl") },
-            hyperdrives: { HYPERDRIVE: opts.db === "fault-proxy" ? inject("faultDatabaseUrl") : inject("databaseUrl") },
+            ...(opts.db !== "neon" && { hyperdrives: { HYPERDRIVE: opts.db === "fault-proxy" ? inject("faultDatabaseUrl") : inject("databaseUrl") } }),
           },
         };
       }),
     ],
-    test: { name, include, exclude: opts.exclude, testTimeout: 30_000, hookTimeout: 30_000 },
+    // Fault tests cut the one shared proxy: their files must not overlap.
+    test: { name, include, exclude: opts.exclude, testTimeout: 30_000, hookTimeout: 30_000, ...(opts.db === "fault-proxy" && { fileParallelism: false }) },
   });
+
+/**
+ * wrangler.toml less its [[hyperdrive]], for the neon project: the plugin merges bindings into the
+ * config's, so none can be taken away from a project that reads wrangler.toml itself.
+ */
+function withoutHyperdrive(): string {
+  const { hyperdrive: _, ...config } = experimental_readRawConfig({ config: "wrangler.toml" }).rawConfig;
+  const path = resolve(".wrangler/vitest/wrangler.neon.json");
+  mkdirSync(resolve(path, ".."), { recursive: true });
+  writeFileSync(path, JSON.stringify({ ...config, main: resolve(config.main ?? "src/index.ts") }));
+  return path;
+}
 
 export default defineConfig({
   test: {
@@ -32,6 +49,8 @@ export default defineConfig({
       project("chat-completions", ["test/agent.turn.test.ts"], { model: "chat" }),
       project("offline", ["test/**/*.offline.test.ts"], { model: "offline" }),
       project("faults", ["test/**/*.fault.test.ts"], { db: "fault-proxy" }),
+      // The database-touching suite again over the second transport: Neon's driver, no Hyperdrive binding.
+      project("neon", ["test/api.*.test.ts", "test/db.*.test.ts", "test/agent.turn.test.ts", "test/health.test.ts"], { db: "neon", exclude: ["test/**/*.offline.test.ts", "test/**/*.fault.test.ts"] }),
     ],
   },
 });

@@ -26,6 +26,10 @@ const configSchema = z.object({
   SEARCH_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
   SEARCH_TIMEOUT_MS: optional(z.coerce.number().int().min(100).max(60_000)).transform((v) => v ?? 5000),
   SEARCH_RETRIES: optional(z.coerce.number().int().min(0).max(10)).transform((v) => v ?? 3),
+  // The transport without a HYPERDRIVE binding: this Postgres over Neon's serverless driver (WebSocket).
+  DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
+  // Local and test use only: host:port of a plain WebSocket-to-TCP proxy in front of a plain Postgres (no TLS).
+  NEON_WS_PROXY: optional(z.string().regex(/^[\w.-]+:\d+$/, "must be host:port")),
 });
 
 export type Config = z.infer<typeof configSchema> & { offline: boolean; adminToken: string | undefined };

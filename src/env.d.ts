@@ -5,7 +5,7 @@ declare global {
     interface Env {
       ThreadAgent: DurableObjectNamespace<ThreadAgent>;
       CACHE: KVNamespace;
-      HYPERDRIVE: Hyperdrive;
+      HYPERDRIVE?: Hyperdrive;
       OPENAI_API_KEY?: string;
       OPENAI_BASE_URL?: string;
       OPENAI_API?: string;
@@ -23,7 +23,10 @@ declare global {
       SEARCH_RATE_WINDOW_SECONDS?: string;
       SEARCH_TIMEOUT_MS?: string;
       SEARCH_RETRIES?: string;
+      DATABASE_URL?: string;
+      NEON_WS_PROXY?: string;
       TurnLimiter: DurableObjectNamespace<import("./limits/turn-limiter").TurnLimiter>;
+      OutboxMonitor: DurableObjectNamespace<import("./limits/outbox-monitor").OutboxMonitor>;
     }
   }
   type Env = Cloudflare.Env;

@@ -12,6 +12,7 @@ const statuses = {
   thread_not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   validation_failed: 422,
   rate_limited: 429,
   database_unavailable: 503,

@@ -8,6 +8,7 @@ import { threads } from "./api/threads";
 import { users } from "./api/users";
 
 export { ThreadAgent } from "./agent/thread-agent";
+export { OutboxMonitor } from "./limits/outbox-monitor";
 export { TurnLimiter } from "./limits/turn-limiter";
 
 const app = router();

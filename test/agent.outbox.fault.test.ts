@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent";
-import { ChatClient, messageRows, setDatabase, threadsForEachTest } from "./support/helpers";
+import { ChatClient, fetchApp, messageRows, setDatabase, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
@@ -21,7 +21,7 @@ async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, time
 describe("a turn while Postgres is down", () => {
   it("completes for the user, and its messages reach Postgres once it is back", async () => {
     const t = await newThread();
-    const client = await ChatClient.connect(t.threadId);
+    const client = await ChatClient.connect(t.threadId, t.apiKey);
     await setDatabase("down");
     const { requestId, message } = client.sendChat("are you there?");
     const reply = await client.response(requestId);
@@ -31,11 +31,19 @@ describe("a turn while Postgres is down", () => {
     // The messages wait in the agent's outbox, not lost and not yet in Postgres.
     const stub = env.ThreadAgent.get(env.ThreadAgent.idFromName(t.threadId));
     expect(await runInDurableObject(stub, (agent: ThreadAgent) => agent.outbox.backlog)).toBeGreaterThanOrEqual(2);
+    // /health says so too, while Postgres is down.
+    const health = await fetchApp("/health", {}, null);
+    expect(health.status).toBe(503);
+    const { outbox } = (await health.json()) as { outbox: { threads: number; messages: number; oldestAt: number } };
+    expect(outbox.threads).toBeGreaterThanOrEqual(1);
+    expect(outbox.messages).toBeGreaterThanOrEqual(2);
 
     await setDatabase("up");
     const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2);
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
     expect(rows[0]!.id).toBe(message.id);
+    const status = (await (await fetchApp(`/api/v1/threads/${t.threadId}/status`, {}, t.apiKey)).json()) as { outbox: { backlog: number } };
+    expect(status.outbox.backlog).toBe(0);
     client.close();
   });
 });

@@ -2,8 +2,11 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { applyMigrations, startPglite, withPassword, type LocalPostgres } from "../scripts/lib/postgres.ts";
 import { startFakeOpenAI } from "./support/fake-openai.ts";
-import { TEST_EMAIL_DOMAIN } from "./support/test-data.ts";
+import { drizzle } from "drizzle-orm/node-postgres";
+import * as schema from "../src/db/schema.ts";
+import { TEST_EMAIL_DOMAIN, usersInEmailDomain } from "../src/db/users.ts";
 import { startTcpProxy } from "./support/tcp-proxy.ts";
+import { startWsProxy } from "./support/ws-proxy.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -11,6 +14,7 @@ declare module "vitest" {
     faultDatabaseUrl: string;
     faultControlUrl: string;
     openaiUrl: string;
+    neonWsProxy: string;
   }
 }
 
@@ -28,17 +32,23 @@ export default async function setup(project: TestProject) {
   faultDb.hostname = "127.0.0.1";
   faultDb.port = String(proxy.port);
   const openai = await startFakeOpenAI();
+  // The "neon" project reaches the same Postgres over Neon's driver, through a WebSocket-to-TCP proxy.
+  const wsProxy = await startWsProxy({ host: db.hostname, port: Number(db.port || 5432) });
   project.provide("databaseUrl", databaseUrl);
   project.provide("faultDatabaseUrl", faultDb.toString());
   project.provide("faultControlUrl", proxy.controlUrl);
   project.provide("openaiUrl", openai.url);
+  project.provide("neonWsProxy", `127.0.0.1:${wsProxy.port}`);
   return async () => {
     const leftovers = await countTestUsers(databaseUrl);
     await openai.stop();
     await proxy.stop();
+    await wsProxy.stop();
     await local?.stop();
     // Every test removes what it made; rows left behind mean a test leaks data into the next run.
     if (leftovers > 0) throw new Error(`the suite left ${leftovers} test user(s) behind in Postgres`);
+    // A neon project that never reached the proxy ran over some other transport, and proved nothing.
+    if (project.vitest.projects.some((p) => p.name === "neon") && wsProxy.connections() === 0) throw new Error("the neon project never used Neon's driver");
   };
 }
 
@@ -47,8 +57,7 @@ async function countTestUsers(url: string): Promise<number> {
   client.on("error", () => {});
   await client.connect();
   try {
-    const { rows } = await client.query("select count(*)::int as n from users where email like $1", [`%@${TEST_EMAIL_DOMAIN}`]);
-    return rows[0].n;
+    return (await usersInEmailDomain(drizzle(client, { schema }), TEST_EMAIL_DOMAIN)).length;
   } finally {
     await client.end();
   }

@@ -13,6 +13,7 @@ describe("GET /health when Postgres is down", () => {
     expect(await down.json()).toEqual({
       status: "unavailable",
       database: { status: "unreachable" },
+      outbox: expect.objectContaining({ threads: expect.any(Number), messages: expect.any(Number) }),
       error: { code: "database_unavailable", message: expect.any(String) },
     });
     await setDatabase("up");

@@ -17,3 +17,16 @@ describe("GET /health", () => {
     expect(await res.json()).toEqual({ error: { code: "not_found", message: expect.any(String) } });
   });
 });
+
+describe("GET /health with a bad configuration", () => {
+  it("answers 503 naming the setting, instead of 200 while every API route fails", async () => {
+    const { env } = await import("cloudflare:workers");
+    const { health } = await import("../src/api/health");
+    const res = await health.fetch(new Request("http://x/"), { ...env, TURN_RATE_LIMIT: "1000000" });
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { config: { status: string }; error: { code: string; message: string } };
+    expect(body.config.status).toBe("invalid");
+    expect(body.error.code).toBe("invalid_configuration");
+    expect(body.error.message).toContain("TURN_RATE_LIMIT");
+  });
+});

@@ -68,7 +68,10 @@ export function readFrame(raw: string | ArrayBuffer | ArrayBufferView): ReadFram
   }
   if (!json || typeof json !== "object" || typeof (json as { type?: unknown }).type !== "string")
     return refuse({ code: "invalid_frame", message: "frame must be a JSON object with a string type" });
-  if ((json as { type: string }).type !== "cf_agent_use_chat_request") return { kind: "pass" };
+  const type = (json as { type: string }).type;
+  // The protocol lets a client push a whole transcript to persist; the server owns history here.
+  if (type === "cf_agent_chat_messages") return refuse({ code: "forbidden", message: "clients cannot write the thread's history; send a chat request" });
+  if (type !== "cf_agent_use_chat_request") return { kind: "pass" };
   const frame = chatRequestFrame.safeParse(json);
   if (!frame.success) return refuse({ code: "invalid_frame", message: `invalid chat request: ${z.prettifyError(frame.error)}` });
   const { id, init } = frame.data;

@@ -9,7 +9,26 @@ export type ChatModel = { model: LanguageModelV4; id: string; offline: boolean }
 export function chatModel(config: Config): ChatModel {
   if (config.offline) return { model: new OfflineModel(config.OFFLINE_CHUNK_DELAY_MS), id: OFFLINE_MODEL_ID, offline: true };
   // Keyless compatible servers (Ollama, llama.cpp) ignore the header but the client requires a value.
-  const openai = createOpenAI({ apiKey: config.OPENAI_API_KEY ?? "unused", baseURL: config.OPENAI_BASE_URL });
+  const openai = createOpenAI({ apiKey: config.OPENAI_API_KEY ?? "unused", baseURL: config.OPENAI_BASE_URL, fetch: retryLostConnections });
   const model = config.OPENAI_API === "chat" ? openai.chat(config.CHAT_MODEL) : openai.responses(config.CHAT_MODEL);
   return { model, id: config.CHAT_MODEL, offline: false };
+}
+
+const LOST_CONNECTION_RETRIES = 2;
+
+/**
+ * workerd reports a pooled connection the server closed as "Network connection lost" (retryable,
+ * no response). The AI SDK retries only errors it recognizes as network failures, and not this
+ * one, so a turn would fail under load for a reason a second attempt fixes.
+ */
+async function retryLostConnections(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetch(input, init);
+    } catch (err) {
+      const lost = (err as { retryable?: boolean }).retryable === true || /network connection lost/i.test(String((err as Error)?.message));
+      if (!lost || attempt >= LOST_CONNECTION_RETRIES || init?.signal?.aborted) throw err;
+      await new Promise((r) => setTimeout(r, 50 * (attempt + 1) * (0.5 + Math.random())));
+    }
+  }
 }

@@ -28,6 +28,12 @@ export class Outbox {
     return Number(this.sql.exec("SELECT count(*) AS n FROM tl_outbox").one().n);
   }
 
+  /** When the oldest change still waiting was recorded (ms since the epoch), or null. */
+  get oldestAt(): number | null {
+    const row = this.sql.exec<{ at: number | null }>("SELECT min(created_at) AS at FROM tl_outbox").one();
+    return row.at === null ? null : Number(row.at);
+  }
+
   /** Drains the outbox, one drain at a time; rejects with the write's error, keeping the rows that did not land. */
   flush(): Promise<void> {
     this.#flushing ??= this.#drain().finally(() => (this.#flushing = undefined));

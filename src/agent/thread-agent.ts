@@ -3,9 +3,10 @@ import type { Connection, WSMessage } from "agents";
 import { convertToModelMessages, isStepCount, streamText, type UIMessage } from "ai";
 import { getConfig } from "../config";
 import { withDb } from "../db/client";
-import { applyMessageOps, remainingBudget } from "../db/messages";
+import { applyMessageOps, listMessages, remainingBudget } from "../db/messages";
 import { getThread } from "../db/threads";
 import { AppError, toAppError } from "../errors";
+import { outboxMonitor } from "../limits/outbox-monitor";
 import { takeTurn } from "../limits/turn-limiter";
 import { chatErrorFrame, errorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame, type FrameError } from "./frames";
 import { chatModel } from "./model";
@@ -26,6 +27,9 @@ export type HttpTurn = { ok: true; stream: ReadableStream<Uint8Array>; userMessa
 
 type ResponseFrame = { type: string; id?: string; body?: string; done?: boolean; error?: boolean };
 
+/** The most history a woken agent loads from Postgres. */
+const REHYDRATE_LIMIT = 10_000;
+
 const encoder = new TextEncoder();
 const sse = (data: string) => encoder.encode(`data: ${data}\n\n`);
 
@@ -40,6 +44,11 @@ export class ThreadAgent extends AIChatAgent<Env> {
   #retryAttempt = 0;
   #retryScheduled = false;
   #ownerId: string | undefined;
+  /** Off while loading history from Postgres, which must not be written back to it. */
+  #mirroring = true;
+  #reportedBacklog = 0;
+  /** The user message each admitted turn answers, by request id. */
+  #turnMessages = new Map<string, string>();
   /** Listeners for the frames of HTTP-driven turns, by request id. */
   #taps = new Map<string, (frame: ResponseFrame) => void>();
   #handle: (connection: Connection, message: WSMessage) => Promise<void>;
@@ -48,6 +57,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     super(ctx, env);
     this.outbox = new Outbox(ctx.storage.sql, (ops) => withDb(this.env, (db) => applyMessageOps(db, this.name, ops)));
     this.sessions.subscribe((event) => {
+      if (!this.#mirroring) return;
       this.outbox.record(event);
       // Deferred: the feed may dispatch inside the session's own write.
       queueMicrotask(() => void this.flushOutbox());
@@ -65,6 +75,36 @@ export class ThreadAgent extends AIChatAgent<Env> {
 
   override async onStart() {
     if (this.outbox.backlog > 0) await this.flushOutbox();
+    else if (this.messages.length === 0) await this.#rehydrate();
+  }
+
+  /**
+   * A thread agent that wakes with no transcript while Postgres has one (storage reset, a move,
+   * history written elsewhere) loads it first, so the model and every client see the whole thread.
+   */
+  async #rehydrate() {
+    try {
+      const { messages } = await withDb(this.env, (db) => listMessages(db, this.name, { limit: REHYDRATE_LIMIT }));
+      if (!messages.length) return;
+      this.#mirroring = false;
+      try {
+        await super.persistMessages(messages.map(({ createdAt: _at, ...m }) => m as UIMessage));
+      } finally {
+        this.#mirroring = true;
+      }
+    } catch (err) {
+      console.error(JSON.stringify({ level: "warn", event: "rehydrate_failed", thread: this.name, error: String(err) }));
+    }
+  }
+
+  /** What this thread has not yet written to Postgres. */
+  async status() {
+    return { outbox: { backlog: this.outbox.backlog, oldestAt: this.outbox.oldestAt }, streaming: this._resumableStream.hasActiveStream() };
+  }
+
+  /** The thread agent keeps no client-settable state: `cf_agent_state` frames from clients are refused. */
+  override validateStateChange(_next: unknown, source: Connection | "server") {
+    if (source !== "server") throw new AppError("forbidden", "clients cannot set the agent's state");
   }
 
   /** Frames no protocol layer claimed. */
@@ -112,6 +152,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
       return { error: { code: e.code, message: e.message, retryAfter: e.retryAfter } };
     }
     const { messages: _client, trigger, ...rest } = body;
+    if (trigger === "submit-message") this.#turnMessages.set(frame.id, messages.at(-1)!.id);
     return { message: JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages, trigger }) } }) };
   }
 
@@ -194,6 +235,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   /** Deletes this thread's storage (messages, streams, outbox): its thread is gone from Postgres. */
   async wipe() {
     this.outbox.discard();
+    await this.#reportBacklog();
     await this.destroy();
   }
 
@@ -203,6 +245,20 @@ export class ThreadAgent extends AIChatAgent<Env> {
     await this.flushOutbox();
   }
 
+  /**
+   * What the model sees for a turn. Overlapping submits are queued: every user message is stored
+   * (and shown) when it arrives, but each turn answers its own message, in arrival order. So a
+   * turn's context stops at its user message, with the replies to earlier turns moved before it.
+   */
+  #contextFor(requestId: string | undefined): UIMessage[] {
+    const userMessageId = requestId && this.#turnMessages.get(requestId);
+    if (requestId) this.#turnMessages.delete(requestId);
+    const i = userMessageId ? this.messages.findIndex((m) => m.id === userMessageId) : -1;
+    if (i < 0) return this.messages;
+    const earlierReplies = this.messages.slice(i + 1).filter((m) => m.role === "assistant");
+    return [...this.messages.slice(0, i), ...earlierReplies, this.messages[i]!];
+  }
+
   override async onChatMessage(_onFinish: unknown, options?: OnChatMessageOptions) {
     const config = getConfig(this.env);
     const { model, id, offline } = chatModel(config);
@@ -210,7 +266,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     const result = streamText({
       model,
       system: SYSTEM_PROMPT,
-      messages: await convertToModelMessages(this.messages, { tools, ignoreIncompleteToolCalls: true }),
+      messages: await convertToModelMessages(this.#contextFor(options?.requestId), { tools, ignoreIncompleteToolCalls: true }),
       tools,
       stopWhen: isStepCount(5),
       abortSignal: options?.abortSignal,
@@ -238,20 +294,33 @@ export class ThreadAgent extends AIChatAgent<Env> {
     try {
       await this.outbox.flush();
       this.#retryAttempt = 0;
+      if (this.#reportedBacklog) await this.#reportBacklog();
     } catch (err) {
       const error = toAppError(err);
       if (error.code === "thread_not_found") {
         // The thread was deleted in Postgres: its messages would be cascaded away anyway.
         this.outbox.discard();
+        await this.#reportBacklog();
         return;
       }
       console.error(JSON.stringify({ level: "warn", event: "outbox_flush_failed", thread: this.name, code: error.code, backlog: this.outbox.backlog }));
+      await this.#reportBacklog();
       if (!this.#retryScheduled) {
         this.#retryScheduled = true;
         const seconds = Math.min(300, 2 ** this.#retryAttempt++) * (0.5 + Math.random() / 2);
         await this.schedule(Math.max(1, Math.round(seconds)), "retryOutbox");
       }
     }
+  }
+
+  /** Tells the service-wide monitor (read by /health) this thread's backlog; best effort. */
+  async #reportBacklog() {
+    const rows = this.outbox.backlog;
+    if (rows === this.#reportedBacklog) return;
+    await outboxMonitor(this.env)
+      .report(this.name, rows)
+      .then(() => (this.#reportedBacklog = rows))
+      .catch(() => {});
   }
 
   async retryOutbox() {

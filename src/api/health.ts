@@ -1,19 +1,28 @@
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
+import { getConfig } from "../config";
 import { withDb } from "../db/client";
-import { toAppError } from "../errors";
+import { outboxMonitor, type BacklogSummary } from "../limits/outbox-monitor";
 import type { AppEnv } from "./http";
 
+/** 200 when Postgres answers, 503 when it cannot be reached; either way, the messages still waiting in agents' outboxes. */
 export const health = new Hono<AppEnv>().get("/", async (c) => {
+  try {
+    getConfig(c.env);
+  } catch (err) {
+    // Every API route would fail the same way: say so here, where operators look.
+    return c.json({ status: "unavailable", config: { status: "invalid" }, error: { code: "invalid_configuration", message: (err as Error).message } }, 503);
+  }
   const started = Date.now();
+  const outbox: BacklogSummary | null = await outboxMonitor(c.env)
+    .summary()
+    .catch(() => null);
   try {
     await withDb(c.env, (db) => db.execute(sql`select 1`));
-    return c.json({ status: "ok", database: { status: "ok", latencyMs: Date.now() - started } });
-  } catch (err) {
-    const error = toAppError(err);
-    const code = error.code === "internal_error" ? "database_unavailable" : error.code;
+    return c.json({ status: "ok", database: { status: "ok", latencyMs: Date.now() - started }, outbox });
+  } catch {
     return c.json(
-      { status: "unavailable", database: { status: "unreachable" }, error: { code, message: "database unreachable" } },
+      { status: "unavailable", database: { status: "unreachable" }, outbox, error: { code: "database_unavailable", message: "database unreachable" } },
       503,
     );
   }

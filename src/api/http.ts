@@ -80,13 +80,16 @@ export async function ownedThread(c: Context<AppEnv>, id: string): Promise<Threa
   return thread;
 }
 
+/** Hono's own refusals (malformed JSON, a body that is not JSON) in the one error shape. */
+function fromHttpException(err: HTTPException): AppError {
+  if (err.status === 415) return new AppError("unsupported_media_type", "send the body as application/json");
+  if (err.status === 413) return new AppError("payload_too_large", err.message || "body too large");
+  if (/json/i.test(err.message)) return new AppError("invalid_json", "body is not valid JSON");
+  return new AppError(err.status === 401 ? "unauthorized" : "bad_request", err.message || "bad request");
+}
+
 export const onError: ErrorHandler = (err) => {
-  const appError =
-    err instanceof HTTPException && err.status === 400 && /json/i.test(err.message)
-      ? new AppError("invalid_json", "body is not valid JSON")
-      : err instanceof HTTPException && err.status === 400
-        ? new AppError("bad_request", err.message)
-        : toAppError(err);
+  const appError = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toAppError(err);
   if (appError.status >= 500) console.error(JSON.stringify({ level: "error", code: appError.code, error: describe(appError.cause ?? err) }));
   return appError.toResponse();
 };

@@ -176,6 +176,23 @@ threads
   .openapi(
     createRoute({
       method: "get",
+      path: "/{id}/status",
+      summary: "The thread agent's state: messages not yet written to Postgres, and whether a reply is streaming",
+      security: bearerAuth,
+      request: { params: ThreadId },
+      responses: {
+        200: json(z.object({ outbox: z.object({ backlog: z.number().int(), oldestAt: z.number().nullable() }), streaming: z.boolean() }), "Status"),
+        ...errors(401, 404),
+      },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      return c.json(await (await getAgentByName(c.env.ThreadAgent, thread.id)).status(), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
       path: "/{id}/export",
       summary: "The whole thread as JSON or markdown",
       security: bearerAuth,

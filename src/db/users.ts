@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { users, type User } from "./schema";
 
@@ -27,4 +27,35 @@ export async function setApiKeyHash(db: Db, id: string, apiKeyHash: string): Pro
 export async function deleteUser(db: Db, id: string): Promise<boolean> {
   const deleted = await db.delete(users).where(eq(users.id, id)).returning({ id: users.id });
   return deleted.length > 0;
+}
+
+/**
+ * Users created by tests carry this email domain (or a subdomain of it), so test data can be told
+ * apart from real data and removed from any database without touching anything else.
+ */
+export const TEST_EMAIL_DOMAIN = "tests.threadline.invalid";
+
+const inDomain = (domain: string) => {
+  const host = sql`lower(split_part(${users.email}, '@', 2))`;
+  return sql`(${host} = ${domain} or right(${host}, ${domain.length + 1}) = ${"." + domain})`;
+};
+
+export async function usersInEmailDomain(db: Db, domain: string) {
+  return db
+    .select({
+      id: users.id,
+      email: users.email,
+      createdAt: users.createdAt,
+      // Spelled out: drizzle renders a column in a select list unqualified, and "id" is ambiguous here.
+      threads: sql<number>`(select count(*)::int from threads t where t.user_id = users.id)`,
+      messages: sql<number>`(select count(*)::int from messages m join threads t on t.id = m.thread_id where t.user_id = users.id)`,
+    })
+    .from(users)
+    .where(inDomain(domain))
+    .orderBy(users.createdAt);
+}
+
+/** Deletes the users of an email domain; their threads and messages cascade. Returns how many. */
+export async function deleteUsersInEmailDomain(db: Db, domain: string): Promise<number> {
+  return (await db.delete(users).where(inDomain(domain)).returning({ id: users.id })).length;
 }

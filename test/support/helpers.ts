@@ -4,7 +4,7 @@ import { asc, eq } from "drizzle-orm";
 import { withDb } from "../../src/db/client";
 import { messages } from "../../src/db/schema";
 import { deleteUser } from "../../src/db/users";
-import { TEST_EMAIL_DOMAIN } from "./test-data";
+import { TEST_EMAIL_DOMAIN } from "../../src/db/users";
 
 export const BASE = "http://threadline.test";
 

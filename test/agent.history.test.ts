@@ -1,0 +1,54 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { withDb } from "../src/db/client";
+import { applyMessageOps } from "../src/db/messages";
+import { ChatClient, fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
+
+const newThread = threadsForEachTest();
+
+describe("a thread agent that wakes without the history Postgres has", () => {
+  it("loads it first, serves it, and continues the thread after it without writing it twice", async () => {
+    const { apiKey, threadId } = await newThread();
+    // History the agent never saw: written before its storage was lost, or by another path.
+    await withDb(env, (db) =>
+      applyMessageOps(db, threadId, [
+        { op: "upsert", message: { id: "old-1", role: "user", parts: [{ type: "text", text: "from before" }] } },
+        { op: "upsert", message: { id: "old-2", role: "assistant", parts: [{ type: "text", text: "I remember" }], metadata: { model: "m" } } },
+      ]),
+    );
+    const before = await messageRows(threadId);
+    const history = (await (await fetchApp(`/agents/thread-agent/${threadId}/get-messages`, {}, apiKey)).json()) as { id: string }[];
+    expect(history.map((m) => m.id)).toEqual(["old-1", "old-2"]);
+
+    const client = await ChatClient.connect(threadId, apiKey);
+    const { requestId, message } = client.sendChat("and now?");
+    expect((await client.response(requestId)).text).toBe("Echo: and now?");
+    client.close();
+    const after = await messageRows(threadId);
+    expect(after.map((r) => r.id)).toEqual(["old-1", "old-2", message.id, expect.any(String)]);
+    expect(after.slice(0, 2).map((r) => r.seq)).toEqual(before.map((r) => r.seq));
+  });
+});
+
+describe("two clients sending on one thread at the same moment", () => {
+  it("queues the turns: both are answered, one after the other, in the same order everywhere", async () => {
+    const { apiKey, threadId } = await newThread();
+    const [a, b] = await Promise.all([ChatClient.connect(threadId, apiKey), ChatClient.connect(threadId, apiKey)]);
+    const first = a.sendChat("first [slow]");
+    const second = b.sendChat("second");
+    const [ra, rb] = await Promise.all([a.response(first.requestId), b.response(second.requestId)]);
+    expect(ra.text).toBe("Echo: first [slow]");
+    expect(rb.text).toBe("Echo: second");
+    const agentView = (await (await fetchApp(`/agents/thread-agent/${threadId}/get-messages`, {}, apiKey)).json()) as { id: string; role: string }[];
+    const rows = await messageRows(threadId);
+    expect(rows.map((r) => r.id)).toEqual(agentView.map((m) => m.id));
+    expect(rows.filter((r) => r.role === "user").map((r) => r.id)).toEqual([first.message.id, second.message.id]);
+    expect(rows.filter((r) => r.role === "assistant")).toHaveLength(2);
+    // Each reply answers its own question.
+    const replies = rows.filter((r) => r.role === "assistant").map((r) => JSON.stringify(r.parts));
+    expect(replies[0]).toContain("Echo: first");
+    expect(replies[1]).toContain("Echo: second");
+    a.close();
+    b.close();
+  });
+});
