@@ -46,4 +46,25 @@ describe("a turn while Postgres is down", () => {
     expect(status.outbox.backlog).toBe(0);
     client.close();
   });
+
+  it("keeps several threads' turns going through an outage, and each lands in Postgres in the agent's order", async () => {
+    const threads = await Promise.all([newThread(), newThread(), newThread()]);
+    const clients = await Promise.all(threads.map((t) => ChatClient.connect(t.threadId, t.apiKey)));
+    const turn = async (client: ChatClient, text: string) => {
+      const reply = await client.response(client.sendChat(text).requestId);
+      expect(reply.error).toBeUndefined();
+    };
+    await Promise.all(clients.map((c, i) => turn(c, `before ${i}`)));
+    await setDatabase("down");
+    for (let round = 0; round < 2; round++) await Promise.all(clients.map((c, i) => turn(c, `during ${i}.${round}`)));
+    await setDatabase("up");
+    await Promise.all(clients.map((c, i) => turn(c, `after ${i}`)));
+    for (const [i, t] of threads.entries()) {
+      const agentView = (await (await fetchApp(`/agents/thread-agent/${t.threadId}/get-messages`, {}, t.apiKey)).json()) as { id: string }[];
+      expect(agentView).toHaveLength(8);
+      const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 8);
+      expect(rows.map((r) => r.id)).toEqual(agentView.map((m) => m.id));
+      clients[i]!.close();
+    }
+  });
 });
