@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { getAgentByName } from "agents";
 import { MAX_MESSAGE_CHARS } from "../agent/frames";
 import { AppError } from "../errors";
-import { authenticate, bearerAuth, errors, jsonBody, limitBody, ownedThread, router } from "./http";
+import { apiRouter, bearerAuth, errors, jsonBody, ownedThread } from "./http";
 import { streamTurn, turnError } from "./turns";
 
 // The body the AI SDK's DefaultChatTransport (useChat) posts. Only the last user message is used:
@@ -20,9 +20,7 @@ const ChatBody = z
 
 const Stream = { description: "AI SDK UI message stream", content: { "text/event-stream": { schema: z.string() } } };
 
-export const chat = router();
-chat.use("*", limitBody, authenticate);
-chat
+export const chat = apiRouter()
   .openapi(
     createRoute({
       method: "post",

@@ -20,6 +20,13 @@ export const router = () =>
     },
   });
 
+/** A router of authenticated v1 routes: bodies are size-limited and every request has a Principal. */
+export function apiRouter() {
+  const r = router();
+  r.use("*", limitBody, authenticate);
+  return r;
+}
+
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string(), retryAfter: z.number().optional() }) })
   .openapi("Error");

@@ -7,7 +7,7 @@ import type { Thread } from "../db/schema";
 import { createThread, deleteThread, listThreads, updateThreadTitle } from "../db/threads";
 import { AppError } from "../errors";
 import { exportThread } from "./export";
-import { actingUserId, authenticate, bearerAuth, errors, json, jsonBody, limitBody, ownedThread, router } from "./http";
+import { actingUserId, apiRouter, bearerAuth, errors, json, jsonBody, ownedThread } from "./http";
 import { streamTurn, turnError } from "./turns";
 import { UsageSchema, wipeThreadAgents } from "./users";
 
@@ -52,9 +52,7 @@ function decodeCursor(cursor: string) {
   }
 }
 
-export const threads = router();
-threads.use("*", limitBody, authenticate);
-threads
+export const threads = apiRouter()
   .openapi(
     createRoute({
       method: "post",

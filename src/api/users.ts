@@ -9,7 +9,7 @@ import { listThreadIds } from "../db/threads";
 import { createUser, deleteUser, setApiKeyHash } from "../db/users";
 import { AppError } from "../errors";
 import type { Context } from "hono";
-import { authenticate, bearerAuth, errors, json, jsonBody, limitBody, router, type AppEnv } from "./http";
+import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http";
 
 export const UserSchema = z
   .object({ id: z.uuid(), email: z.email(), name: z.string().nullable(), tokenBudget: z.number().int().nullable(), createdAt: z.iso.datetime() })
@@ -45,9 +45,7 @@ export async function wipeThreadAgents(env: Env, threadIds: string[]) {
   await Promise.all(threadIds.map(async (id) => (await getAgentByName(env.ThreadAgent, id)).wipe()));
 }
 
-export const users = router();
-users.use("*", limitBody, authenticate);
-users
+export const users = apiRouter()
   .openapi(
     createRoute({
       method: "post",
