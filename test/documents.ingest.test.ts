@@ -56,10 +56,11 @@ describe("document ownership", () => {
 });
 
 describe("BM25 statistics", () => {
+  const df = (lexeme: string) =>
+    withDb(env, async (db) => (await db.select().from(searchTerms).where(eq(searchTerms.lexeme, lexeme)))[0]?.df ?? 0);
+  const postings = (lexeme: string) => withDb(env, async (db) => (await db.select().from(searchPostings).where(eq(searchPostings.lexeme, lexeme))).length);
+
   it("follow ingestion, deletion and the cascade from a deleted user", async () => {
-    const df = (lexeme: string) =>
-      withDb(env, async (db) => (await db.select().from(searchTerms).where(eq(searchTerms.lexeme, lexeme)))[0]?.df ?? 0);
-    const postings = (lexeme: string) => withDb(env, async (db) => (await db.select().from(searchPostings).where(eq(searchPostings.lexeme, lexeme))).length);
     const user = await createUserAndThread();
     const w = uniqueWord();
     const [a] = await ingest([{ title: "A", text: `${w} ${w} appears twice here.` }, { title: "B", text: `And ${w} once here.` }], user.apiKey);
@@ -70,5 +71,16 @@ describe("BM25 statistics", () => {
     await user.cleanup();
     expect(await df(w)).toBe(0);
     expect(await postings(w)).toBe(0);
+  });
+
+  it("stay exact under concurrent ingestion of overlapping vocabularies", async () => {
+    const { apiKey } = await newUser();
+    const w = uniqueWord();
+    const batches = Array.from({ length: 6 }, (_, i) =>
+      Array.from({ length: 4 }, (_, j) => ({ title: `B${i}D${j}`, text: `${w} shares words with its siblings: alpha beta gamma ${i}.` })),
+    );
+    await Promise.all(batches.map((docs) => ingest(docs, apiKey)));
+    expect(await df(w)).toBe(24);
+    expect(await postings(w)).toBe(24);
   });
 });
