@@ -5,7 +5,7 @@ import type { DocumentRow } from "../db/schema";
 import { AppError } from "../errors";
 import { ingestDocuments, removeDocument } from "../search/search";
 import { searchDeps } from "../search/worker";
-import { authenticate, bearerAuth, errors, json, jsonBody, limitBody, router, type AppEnv } from "./http";
+import { apiRouter, bearerAuth, errors, json, jsonBody, type AppEnv } from "./http";
 
 export const MAX_BATCH_DOCUMENTS = 50;
 
@@ -57,9 +57,7 @@ const validId = (id: string) => {
   return id;
 };
 
-export const documents = router();
-documents.use("*", limitBody, authenticate);
-documents
+export const documents = apiRouter()
   .openapi(
     createRoute({
       method: "post",

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { search as runSearch } from "../search/search";
 import { searchDeps } from "../search/worker";
 import { callerScope } from "./documents";
-import { authenticate, bearerAuth, errors, json, router } from "./http";
+import { apiRouter, bearerAuth, errors, json } from "./http";
 
 export const MAX_SEARCH_LIMIT = 100;
 
@@ -16,9 +16,7 @@ const Hit = z
   .object({ documentId: z.uuid(), chunkId: z.number().int(), title: z.string(), text: z.string(), score: z.number() })
   .openapi("SearchHit");
 
-export const search = router();
-search.use("*", authenticate);
-search
+export const search = apiRouter()
   .openapi(
     createRoute({
       method: "get",
