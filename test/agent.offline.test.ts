@@ -5,13 +5,15 @@ import { ChatClient, threadsForEachTest, messageRows } from "./support/helpers";
 const newThread = threadsForEachTest();
 
 describe("a turn without an API key", () => {
-  it("is answered by the offline model, streamed in chunks and marked in its metadata", async () => {
+  it("is answered by the offline model, which searches first, streams in chunks and is marked in its metadata", async () => {
     const t = await newThread();
-    const client = await ChatClient.connect(t.threadId);
+    const client = await ChatClient.connect(t.threadId, t.apiKey);
     const { requestId } = client.sendChat("hello offline");
     const reply = await client.response(requestId);
     expect(reply.error).toBeUndefined();
-    expect(reply.text).toMatch(/^Offline model: you said "hello offline"/);
+    // It calls the tool it is offered (hybrid_search) with the question, then answers from the result.
+    expect(reply.chunks).toContainEqual(expect.objectContaining({ type: "tool-input-available", toolName: "hybrid_search", input: expect.objectContaining({ query: "hello offline" }) }));
+    expect(reply.text).toMatch(/^Offline model: I looked this up for "hello offline"\. hybrid_search returned /);
     expect(reply.chunks.filter((c) => c.type === "text-delta").length).toBeGreaterThan(5);
 
     const rows = await messageRows(t.threadId);
