@@ -86,7 +86,28 @@ describe("the AI SDK's DefaultChatTransport against /api/v1/chat", () => {
     expect(resumed.status).toBe(200);
     const chunks = await sseChunks(resumed);
     expect(textOf(chunks)).toBe("Echo: take it slow [slow]");
+    // The original stream runs to its end too: a resumed reader does not take it over.
+    let rest = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    expect(rest).toContain("data: [DONE]");
+  });
+
+  it("keeps the turn going when the HTTP client goes away", async () => {
+    const { apiKey, threadId } = await newThread();
+    const res = await postJson(`/api/v1/threads/${threadId}/messages`, { text: "leaving [slow]" }, apiKey);
+    const reader = res.body!.getReader();
+    await reader.read();
     await reader.cancel();
+    const rows = await (async () => {
+      for (let i = 0; i < 60; i++) {
+        const r = await messageRows(threadId);
+        if (r.length === 2) return r;
+        await new Promise((done) => setTimeout(done, 250));
+      }
+      return messageRows(threadId);
+    })();
+    expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
+    expect(JSON.stringify(rows[1]!.parts)).toContain("Echo: leaving [slow]");
   });
 });
 

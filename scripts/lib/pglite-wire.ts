@@ -25,6 +25,8 @@ export async function servePglite(db: PGlite, port: number, host = "127.0.0.1"):
 
   const server = createServer((socket: Socket) => {
     sockets.add(socket);
+    // Replies are small writes; Nagle's algorithm would hold each one back ~40 ms.
+    socket.setNoDelay(true);
     socket.on("close", () => sockets.delete(socket));
     let buffer = Buffer.alloc(0);
     let started = false;

@@ -49,8 +49,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
   #reportedBacklog = 0;
   /** The user message each admitted turn answers, by request id. */
   #turnMessages = new Map<string, string>();
-  /** Listeners for the frames of HTTP-driven turns, by request id. */
-  #taps = new Map<string, (frame: ResponseFrame) => void>();
+  /** Listeners for the frames of HTTP-driven and resumed turns, by request id. */
+  #taps = new Map<string, Set<(frame: ResponseFrame) => void>>();
   #handle: (connection: Connection, message: WSMessage) => Promise<void>;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -121,7 +121,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   #tap(msg: string) {
     try {
       const frame = JSON.parse(msg) as ResponseFrame;
-      if (frame.type === "cf_agent_use_chat_response" && frame.id) this.#taps.get(frame.id)?.(frame);
+      if (frame.type === "cf_agent_use_chat_response" && frame.id) for (const listen of this.#taps.get(frame.id) ?? []) listen(frame);
     } catch {
       /* not a frame of ours */
     }
@@ -209,17 +209,26 @@ export class ThreadAgent extends AIChatAgent<Env> {
   #streamFor(requestId: string) {
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
+    const listeners = this.#taps.get(requestId) ?? new Set();
+    this.#taps.set(requestId, listeners);
+    const stop = () => {
+      listeners.delete(listen);
+      if (!listeners.size) this.#taps.delete(requestId);
+    };
+    // A reader that went away (client disconnected) only stops this stream; the turn goes on.
+    const write = (data: string) => void writer.write(sse(data)).catch(stop);
     const finish = (errorText?: string) => {
-      this.#taps.delete(requestId);
-      if (errorText !== undefined) void writer.write(sse(JSON.stringify({ type: "error", errorText })));
-      void writer.write(sse("[DONE]"));
+      stop();
+      if (errorText !== undefined) write(JSON.stringify({ type: "error", errorText }));
+      write("[DONE]");
       void writer.close().catch(() => {});
     };
-    this.#taps.set(requestId, (f) => {
+    const listen = (f: ResponseFrame) => {
       if (f.error) return finish(f.body || "the turn failed");
-      if (f.body) void writer.write(sse(f.body));
+      if (f.body) write(f.body);
       if (f.done) finish();
-    });
+    };
+    listeners.add(listen);
     const connection = { id: `http:${requestId}`, send: (m: string) => this.#tap(m), close() {}, state: null, setState() {} } as unknown as Connection;
     return { stream: readable, connection, finish };
   }

@@ -14,6 +14,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const server = createServer((client) => {
     if (down) return client.destroy();
     const upstream = connect(target.port, target.host);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));

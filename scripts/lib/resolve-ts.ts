@@ -1,5 +1,5 @@
 // src/ imports local modules without extensions (the Worker's bundler resolves them); Node needs the
-// file name, so extensionless relative imports are tried with ".ts" for the benchmark.
+// file name, so extensionless relative imports are tried with ".ts" for Node scripts (benchmarks, cleanup).
 import { registerHooks } from "node:module";
 
 registerHooks({
