@@ -47,6 +47,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
   /** Off while loading history from Postgres, which must not be written back to it. */
   #mirroring = true;
   #reportedBacklog = 0;
+  /** Admissions run one at a time, so turns keep their arrival order through the gate's awaits. */
+  #admissions: Promise<unknown> = Promise.resolve();
   /** The user message each admitted turn answers, by request id. */
   #turnMessages = new Map<string, string>();
   /** Listeners for the frames of HTTP-driven and resumed turns, by request id. */
@@ -67,7 +69,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
       const read = readFrame(message);
       if (read.kind === "refuse") return connection.send(read.reply);
       if (read.kind === "pass") return this.#handle(connection, message);
-      const admitted = await this.#admit(read.frame, read.body);
+      const admitted = await this.#admitInOrder(read.frame, read.body);
       if ("error" in admitted) return connection.send(chatErrorFrame(read.frame.id, admitted.error));
       return this.#handle(connection, admitted.message);
     };
@@ -156,6 +158,12 @@ export class ThreadAgent extends AIChatAgent<Env> {
     return { message: JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages, trigger }) } }) };
   }
 
+  #admitInOrder(frame: ChatRequestFrame, body: ChatRequestBody) {
+    const admitted = this.#admissions.then(() => this.#admit(frame, body));
+    this.#admissions = admitted.catch(() => {});
+    return admitted;
+  }
+
   /** Token budget, then the per-user turn rate limit. With Postgres down the budget is not checked: turns go on. */
   async #checkLimits() {
     const config = getConfig(this.env);
@@ -189,7 +197,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     const userMessageId = input.messageId ?? crypto.randomUUID();
     const body: ChatRequestBody = { messages: [{ id: userMessageId, role: "user", parts: [{ type: "text", text: input.text }] }], trigger: "submit-message" };
     const frame: ChatRequestFrame = { type: "cf_agent_use_chat_request", id: requestId, init: { method: "POST" } };
-    const admitted = await this.#admit(frame, body);
+    const admitted = await this.#admitInOrder(frame, body);
     if ("error" in admitted) return { ok: false, error: admitted.error };
     const { stream, connection, finish } = this.#streamFor(requestId);
     this.ctx.waitUntil(this.#handle(connection, admitted.message).catch((err) => finish(toAppError(err).message)));
