@@ -279,7 +279,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   override async onChatMessage(_onFinish: unknown, options?: OnChatMessageOptions) {
     const config = getConfig(this.env);
     const { model, id, offline } = chatModel(config);
-    const tools = agentTools({ env: this.env, threadId: this.name, storage: this.ctx.storage });
+    const tools = agentTools({ env: this.env, threadId: this.name, storage: this.ctx.storage, ownerId: () => this.ownerId() });
     const result = streamText({
       model,
       system: SYSTEM_PROMPT,

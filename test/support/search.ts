@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach } from "vitest";
 import { hybridSearch } from "../../src/agent/tools/hybrid-search";
 import type { Config } from "../../src/config";
+import { getThread } from "../../src/db/threads";
 import type { LimiterStorage } from "../../src/search/rate-limit";
 import type { SearchDeps } from "../../src/search/search";
 import { searchDeps } from "../../src/search/worker";
@@ -46,7 +47,10 @@ export function memoryStorage(): LimiterStorage {
 export function searchTool(threadId: string, overrides: Partial<Config> = {}, wrapDb?: (deps: SearchDeps) => SearchDeps["db"]) {
   const base = searchDeps(env);
   const deps = { ...base, db: wrapDb ? wrapDb(base) : base.db, config: { ...base.config, ...overrides } };
-  const t = hybridSearch({ env, threadId, storage: memoryStorage() }, deps);
+  // Looked up once, as the agent's ownerId() does.
+  let owner: string | undefined;
+  const ownerId = async () => (owner ??= (await base.db((db) => getThread(db, threadId)))!.userId);
+  const t = hybridSearch({ env, threadId, storage: memoryStorage(), ownerId }, deps);
   return (input: { query: string; limit?: number }) =>
     t.execute!({ limit: 5, ...input }, { toolCallId: "test", messages: [], context: {} }) as unknown as Promise<Record<string, any>>;
 }

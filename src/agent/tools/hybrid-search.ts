@@ -1,6 +1,5 @@
 import { tool } from "ai";
 import { z } from "zod";
-import { getThread } from "../../db/threads";
 import { toAppError } from "../../errors";
 import { takeSlot } from "../../search/rate-limit";
 import { search, type SearchDeps } from "../../search/search";
@@ -17,7 +16,6 @@ const RATE_KEY = "hybrid_search:calls";
  */
 export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx.env)) {
   const { config } = deps;
-  let ownerId: string | undefined;
   return tool({
     description:
       "Search the user's documents and the shared knowledge base (keyword and semantic search combined). Returns the best-matching passages with their document titles.",
@@ -34,9 +32,7 @@ export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx
           message: `Search is rate limited on this thread (${config.SEARCH_RATE_LIMIT} per ${config.SEARCH_RATE_WINDOW_SECONDS} s); try again in ${slot.retryAfterSeconds} s.`,
         };
       try {
-        ownerId ??= (await deps.db((db) => getThread(db, ctx.threadId)))?.userId;
-        if (!ownerId) return { status: "search_unavailable" as const, message: "This thread no longer exists." };
-        const res = await search(deps, { query, limit, mode: "hybrid", scope: { ownerId } });
+        const res = await search(deps, { query, limit, mode: "hybrid", scope: { ownerId: await ctx.ownerId() } });
         return { status: "ok" as const, results: res.results, cached: res.cached };
       } catch (err) {
         const error = toAppError(err);
