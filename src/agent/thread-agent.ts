@@ -175,7 +175,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     });
     if (remaining !== null && remaining <= 0) throw new AppError("token_budget_exhausted", "your token budget is spent; no new turns can start");
     const taken = await takeTurn(this.env, owner, config.TURN_RATE_LIMIT, config.TURN_RATE_WINDOW_SECONDS);
-    if (!taken.ok) throw new AppError("rate_limited", `too many turns; retry in ${taken.retryAfter} s`, { retryAfter: taken.retryAfter });
+    if (!taken.ok) throw new AppError("rate_limited", `too many turns; retry in ${taken.retryAfterSeconds} s`, { retryAfter: taken.retryAfterSeconds });
   }
 
   /** The thread's owner, from Postgres once, then from this object's storage (it never changes). */

@@ -1,7 +1,7 @@
 import { tool } from "ai";
 import { z } from "zod";
 import { toAppError } from "../../errors";
-import { takeSlot } from "../../search/rate-limit";
+import { takeSlot } from "../../limits/sliding-window";
 import { search, type SearchDeps } from "../../search/search";
 import { searchDeps } from "../../search/worker";
 import type { ToolContext } from ".";

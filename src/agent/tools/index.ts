@@ -1,5 +1,5 @@
 import type { ToolSet } from "ai";
-import type { LimiterStorage } from "../../search/rate-limit";
+import type { LimiterStorage } from "../../limits/sliding-window";
 import { currentTime } from "./current-time";
 import { hybridSearch } from "./hybrid-search";
 

@@ -1,11 +1,11 @@
-/** The part of Durable Object storage the limiter needs: one thread's own, strongly consistent storage. */
+/** The part of Durable Object storage the limiter needs: one object's own, strongly consistent storage. */
 export type LimiterStorage = Pick<DurableObjectStorage, "get" | "put">;
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number };
 
 /**
- * Sliding-window limit: at most `limit` calls in any `windowSeconds`. Kept in the thread agent's own
- * storage, so it is per thread by construction, survives eviction, and needs no coordination.
+ * Sliding-window limit: at most `limit` calls in any `windowSeconds`, kept in a Durable Object's own
+ * storage: per object by construction, it survives eviction and needs no coordination.
  */
 export async function takeSlot(storage: LimiterStorage, key: string, limit: number, windowSeconds: number, now = Date.now()): Promise<RateDecision> {
   const windowMs = windowSeconds * 1000;
