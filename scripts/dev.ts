@@ -1,8 +1,10 @@
-// `npm run dev`: Postgres (embedded PGlite in .data/, or DATABASE_URL), migrations, then `wrangler dev`.
-import { spawn } from "node:child_process";
-import { applyMigrations, startPglite, withPassword, type LocalPostgres } from "./lib/postgres.ts";
+// `npm run dev`: Postgres (embedded PGlite in .data/, or DATABASE_URL), migrations, the web chat
+// build, `wrangler dev`, and a demo user whose key and sign-in link are printed.
+import { ensureDemoUser } from "./lib/demo.ts";
+import { buildWeb, PASSED_VARS, startWorker } from "./lib/dev-server.ts";
+import { applyMigrations, startPglite, type LocalPostgres } from "./lib/postgres.ts";
 
-const port = process.env.PORT ?? "8787";
+const port = Number(process.env.PORT ?? "8787");
 const dataDir = new URL("../.data/pglite", import.meta.url).pathname;
 
 let local: LocalPostgres | undefined;
@@ -17,38 +19,50 @@ if (!url) {
 await applyMigrations(url);
 console.log("[dev] migrations applied");
 
+const started = Date.now();
+await buildWeb();
+console.log(`[dev] web chat built into web/dist in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
 // Model settings from the shell reach the Worker as vars; .dev.vars works too.
-const passed = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API", "CHAT_MODEL", "ADMIN_TOKEN", "EMBEDDING_MODEL", "EMBEDDING_DIMENSIONS", "TURN_RATE_LIMIT", "TURN_RATE_WINDOW_SECONDS"];
-const vars = passed.flatMap((k) =>
-  process.env[k] ? ["--var", `${k}:${process.env[k]}`] : [],
-);
+const vars = Object.fromEntries(PASSED_VARS.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
 // Development: the admin token defaults to dev-admin-token (src/config.ts); deployed, there is no default.
-vars.push("--var", "ENVIRONMENT:development");
+const adminToken = process.env.ADMIN_TOKEN ?? "dev-admin-token";
 console.log(`[dev] admin token: ${process.env.ADMIN_TOKEN ? "$ADMIN_TOKEN" : "dev-admin-token"}`);
 const offline = !process.env.OPENAI_API_KEY && !process.env.OPENAI_BASE_URL;
-console.log(`[dev] model: ${offline ? "offline (set OPENAI_API_KEY or OPENAI_BASE_URL for a real one)" : process.env.CHAT_MODEL ?? "gpt-4o-mini"}`);
-
-const wrangler = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", port, ...vars], {
-  stdio: "inherit",
-  env: {
-    ...process.env,
-    WRANGLER_SEND_METRICS: "false",
-    CLOUDFLARE_CF_FETCH_ENABLED: "false",
-    CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: withPassword(url),
-  },
-});
+console.log(`[dev] model: ${offline ? "offline (set OPENAI_API_KEY or OPENAI_BASE_URL for a real one)" : (process.env.CHAT_MODEL ?? "gpt-4o-mini")}`);
 
 let stopping = false;
+let stopWorker: (() => Promise<void>) | undefined;
 async function stop(code: number) {
   if (stopping) return;
   stopping = true;
-  if (wrangler.exitCode === null) {
-    wrangler.kill("SIGTERM");
-    await new Promise((r) => wrangler.once("exit", r));
-  }
+  await stopWorker?.();
   await local?.stop();
   process.exit(code);
 }
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
-wrangler.on("exit", (code) => void stop(code ?? 0));
+
+const worker = await startWorker({ port, databaseUrl: url, vars }).catch((err) => {
+  console.error(`[dev] ${err instanceof Error ? err.message : String(err)}`);
+  return stop(1);
+});
+if (worker) {
+  stopWorker = worker.stop;
+  worker.process.on("exit", (code) => void stop(code ?? 0));
+  try {
+    const demo = await ensureDemoUser(worker.url, adminToken);
+    console.log(
+      [
+        "",
+        `[dev] web chat:  ${worker.url}/`,
+        `[dev] demo user: ${demo.email}${demo.created ? " (created, with 4 demo documents)" : ""}`,
+        `[dev] API key:   ${demo.apiKey}   (kept in .data/demo.json)`,
+        `[dev] open ${worker.url}/#key=${demo.apiKey} to chat as the demo user at once`,
+        "",
+      ].join("\n"),
+    );
+  } catch (err) {
+    console.error(`[dev] demo user not ready: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

@@ -26,13 +26,17 @@ const configSchema = z.object({
   SEARCH_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
   SEARCH_TIMEOUT_MS: optional(z.coerce.number().int().min(100).max(60_000)).transform((v) => v ?? 5000),
   SEARCH_RETRIES: optional(z.coerce.number().int().min(0).max(10)).transform((v) => v ?? 3),
+  // How long an isolate reuses resolved feature flags: the most a flag change waits to take effect (0: read every time).
+  FLAG_CACHE_SECONDS: optional(z.coerce.number().int().min(0).max(300)).transform((v) => v ?? 10),
   // The transport without a HYPERDRIVE binding: this Postgres over Neon's serverless driver (WebSocket).
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
   // Local and test use only: host:port of a plain WebSocket-to-TCP proxy in front of a plain Postgres (no TLS).
   NEON_WS_PROXY: optional(z.string().regex(/^[\w.-]+:\d+$/, "must be host:port")),
+  // Where metrics go: Analytics Engine (the METRICS binding) or this isolate's memory; development defaults to local.
+  METRICS_SINK: optional(z.enum(["analytics-engine", "local"])),
 });
 
-export type Config = z.infer<typeof configSchema> & { offline: boolean; adminToken: string | undefined };
+export type Config = z.infer<typeof configSchema> & { offline: boolean; adminToken: string | undefined; metricsSink: "analytics-engine" | "local" };
 
 /** The admin token local development uses when ADMIN_TOKEN is unset; nowhere else has a default. */
 export const DEV_ADMIN_TOKEN = "dev-admin-token";
@@ -51,6 +55,7 @@ export function getConfig(env: Env): Config {
       ...parsed.data,
       offline: !parsed.data.OPENAI_API_KEY && !parsed.data.OPENAI_BASE_URL,
       adminToken: ADMIN_TOKEN ?? (ENVIRONMENT === "development" ? DEV_ADMIN_TOKEN : undefined),
+      metricsSink: parsed.data.METRICS_SINK ?? (ENVIRONMENT === "development" ? "local" : "analytics-engine"),
     };
     cache.set(env, config);
   }

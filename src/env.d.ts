@@ -23,8 +23,11 @@ declare global {
       SEARCH_RATE_WINDOW_SECONDS?: string;
       SEARCH_TIMEOUT_MS?: string;
       SEARCH_RETRIES?: string;
+      FLAG_CACHE_SECONDS?: string;
       DATABASE_URL?: string;
       NEON_WS_PROXY?: string;
+      METRICS?: AnalyticsEngineDataset;
+      METRICS_SINK?: string;
       TurnLimiter: DurableObjectNamespace<import("./limits/turn-limiter").TurnLimiter>;
       OutboxMonitor: DurableObjectNamespace<import("./limits/outbox-monitor").OutboxMonitor>;
     }

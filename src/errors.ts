@@ -10,6 +10,7 @@ const statuses = {
   not_found: 404,
   user_not_found: 404,
   thread_not_found: 404,
+  flag_not_found: 404,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
@@ -17,6 +18,7 @@ const statuses = {
   rate_limited: 429,
   database_unavailable: 503,
   search_unavailable: 503,
+  model_unavailable: 503,
   internal_error: 500,
 } as const;
 

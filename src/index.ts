@@ -1,4 +1,5 @@
 import { routeToThreadAgent } from "./agent/route";
+import { admin } from "./api/admin";
 import { chat } from "./api/chat";
 import { documents } from "./api/documents";
 import { health } from "./api/health";
@@ -6,18 +7,21 @@ import { notFound, onError, router } from "./api/http";
 import { search } from "./api/search";
 import { threads } from "./api/threads";
 import { users } from "./api/users";
+import { requestLog } from "./observability/request-log";
 
 export { ThreadAgent } from "./agent/thread-agent";
 export { OutboxMonitor } from "./limits/outbox-monitor";
 export { TurnLimiter } from "./limits/turn-limiter";
 
 const app = router();
+app.use("*", requestLog);
 app.route("/health", health);
 app.route("/api/v1/users", users);
 app.route("/api/v1/threads", threads);
 app.route("/api/v1/chat", chat);
 app.route("/api/v1/documents", documents);
 app.route("/api/v1/search", search);
+app.route("/api/v1/admin", admin);
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "A user's API key, or the admin token" });
 app.doc31("/api/v1/openapi.json", { openapi: "3.1.0", info: { title: "Threadline API", version: "1.0.0" } });
 app.all("/agents/*", routeToThreadAgent);

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent";
+import { recentMetrics } from "../src/observability/metrics";
 import { ChatClient, fetchApp, messageRows, setDatabase, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
@@ -44,6 +45,13 @@ describe("a turn while Postgres is down", () => {
     expect(rows[0]!.id).toBe(message.id);
     const status = (await (await fetchApp(`/api/v1/threads/${t.threadId}/status`, {}, t.apiKey)).json()) as { outbox: { backlog: number } };
     expect(status.outbox.backlog).toBe(0);
+    // The backlog metric rose during the outage and came back to zero.
+    const backlog = await eventually(
+      async () => recentMetrics().flatMap((p) => (p.kind === "outbox" && p.threadId === t.threadId ? [p.backlog] : [])),
+      (b) => b.at(-1) === 0,
+    );
+    expect(Math.max(...backlog)).toBeGreaterThanOrEqual(2);
+    expect(backlog.at(-1)).toBe(0);
     client.close();
   });
 

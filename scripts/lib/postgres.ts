@@ -7,13 +7,13 @@ import { servePglite } from "./pglite-wire.ts";
 
 export const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url).pathname;
 
-/** Applies every pending migration in migrations/ to the database at `url`. */
-export async function applyMigrations(url: string): Promise<void> {
+/** Applies every pending migration in `migrationsFolder` (default migrations/) to the database at `url`. */
+export async function applyMigrations(url: string, migrationsFolder = MIGRATIONS_DIR): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   client.on("error", () => {});
   await client.connect();
   try {
-    await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
+    await migrate(drizzle(client), { migrationsFolder });
   } finally {
     await client.end();
   }

@@ -50,7 +50,7 @@ export const chatErrorFrame = (id: string, error: FrameError) =>
 export type ReadFrame =
   | { kind: "refuse"; reply: string }
   | { kind: "chat"; frame: ChatRequestFrame; body: ChatRequestBody }
-  | { kind: "pass" };
+  | { kind: "pass"; type: string };
 
 /**
  * Checks a frame before the chat protocol sees it: refused frames get a reply, chat requests come
@@ -71,11 +71,14 @@ export function readFrame(raw: string | ArrayBuffer | ArrayBufferView): ReadFram
   const type = (json as { type: string }).type;
   // The protocol lets a client push a whole transcript to persist; the server owns history here.
   if (type === "cf_agent_chat_messages") return refuse({ code: "forbidden", message: "clients cannot write the thread's history; send a chat request" });
-  if (type !== "cf_agent_use_chat_request") return { kind: "pass" };
+  // Every tool of ours runs on the server and needs no approval: a client-supplied result would be forged history.
+  if (type === "cf_agent_tool_result" || type === "cf_agent_tool_approval")
+    return refuse({ code: "forbidden", message: "this thread's tools run on the server; clients cannot supply tool results or approvals" });
+  if (type !== "cf_agent_use_chat_request") return { kind: "pass", type };
   const frame = chatRequestFrame.safeParse(json);
   if (!frame.success) return refuse({ code: "invalid_frame", message: `invalid chat request: ${z.prettifyError(frame.error)}` });
   const { id, init } = frame.data;
-  if ((init.method ?? "POST") !== "POST") return { kind: "pass" };
+  if ((init.method ?? "POST") !== "POST") return { kind: "pass", type };
   let body: unknown;
   try {
     body = JSON.parse(init.body ?? "");

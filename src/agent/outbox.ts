@@ -7,6 +7,7 @@ const BATCH = 100;
  * The thread agent's queue of transcript changes not yet in Postgres, kept in the agent's own
  * SQLite so a change survives a Postgres outage or an eviction. It records every durable write of
  * the chat session, in order, and drains oldest first; Postgres applies each batch idempotently.
+ * Its table, tl_outbox, is created and upgraded by ./storage-schema, which the agent runs first.
  */
 export class Outbox {
   #flushing: Promise<void> | undefined;
@@ -14,9 +15,7 @@ export class Outbox {
   constructor(
     private readonly sql: SqlStorage,
     private readonly write: (ops: MessageOp[]) => Promise<void>,
-  ) {
-    sql.exec("CREATE TABLE IF NOT EXISTS tl_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, created_at INTEGER NOT NULL)");
-  }
+  ) {}
 
   /** Called synchronously from the session change feed, so the row commits with the write it mirrors. */
   record(event: SessionChangeEvent): void {

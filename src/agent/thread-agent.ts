@@ -6,11 +6,16 @@ import { withDb } from "../db/client";
 import { applyMessageOps, listMessages, remainingBudget } from "../db/messages";
 import { getThread } from "../db/threads";
 import { AppError, toAppError } from "../errors";
+import { flagsFor, type Flags } from "../flags";
 import { outboxMonitor } from "../limits/outbox-monitor";
+import { describeError, log } from "../observability/log";
+import { metrics } from "../observability/metrics";
+import { TurnTrace } from "../observability/turn-trace";
 import { takeTurn } from "../limits/turn-limiter";
 import { chatErrorFrame, errorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame, type FrameError } from "./frames";
 import { chatModel } from "./model";
 import { Outbox } from "./outbox";
+import { upgradeStorage } from "./storage-schema";
 import { agentTools } from "./tools";
 
 const SYSTEM_PROMPT =
@@ -51,12 +56,18 @@ export class ThreadAgent extends AIChatAgent<Env> {
   #admissions: Promise<unknown> = Promise.resolve();
   /** The user message each admitted turn answers, by request id. */
   #turnMessages = new Map<string, string>();
+  /** Each admitted turn's feature flags, by request id: read once at the gate, used by its model call. */
+  #turnFlags = new Map<string, Flags>();
+  /** Admitted turns' traces, by request id, until their model stream ends. */
+  #traces = new Map<string, TurnTrace>();
   /** Listeners for the frames of HTTP-driven and resumed turns, by request id. */
   #taps = new Map<string, Set<(frame: ResponseFrame) => void>>();
   #handle: (connection: Connection, message: WSMessage) => Promise<void>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    // Our SQLite tables reach this code's layout before anything reads them.
+    upgradeStorage(ctx.storage);
     this.outbox = new Outbox(ctx.storage.sql, (ops) => withDb(this.env, (db) => applyMessageOps(db, this.name, ops)));
     this.sessions.subscribe((event) => {
       if (!this.#mirroring) return;
@@ -68,8 +79,13 @@ export class ThreadAgent extends AIChatAgent<Env> {
     this.onMessage = async (connection: Connection, message: WSMessage) => {
       const read = readFrame(message);
       if (read.kind === "refuse") return connection.send(read.reply);
-      if (read.kind === "pass") return this.#handle(connection, message);
-      const admitted = await this.#admitInOrder(read.frame, read.body);
+      if (read.kind === "pass") {
+        await this.#handle(connection, message);
+        if (read.type === "cf_agent_stream_resume_request") this.#catchUp(connection);
+        return;
+      }
+      const trace = this.#trace(read.frame.id, read.frame.id, "ws", read.body.trigger);
+      const admitted = await this.#admitInOrder(read.frame, read.body, trace);
       if ("error" in admitted) return connection.send(chatErrorFrame(read.frame.id, admitted.error));
       return this.#handle(connection, admitted.message);
     };
@@ -95,8 +111,19 @@ export class ThreadAgent extends AIChatAgent<Env> {
         this.#mirroring = true;
       }
     } catch (err) {
-      console.error(JSON.stringify({ level: "warn", event: "rehydrate_failed", thread: this.name, error: String(err) }));
+      log("warn", "rehydrate_failed", { threadId: this.name, error: describeError(err) });
     }
+  }
+
+  /**
+   * Every (re)connecting client asks to resume; when no turn is streaming, it also gets the thread as
+   * stored. A client whose connection dropped mid-reply would otherwise keep the half reply it had
+   * seen, though the turn went on and finished here (the stock agent only resumes active streams).
+   * `connect: true` lets the client keep messages it queued while offline.
+   */
+  #catchUp(connection: Connection) {
+    if (this._resumableStream.hasActiveStream() || !this.messages.length) return;
+    connection.send(JSON.stringify({ type: "cf_agent_chat_messages", messages: this.messages, connect: true }));
   }
 
   /** What this thread has not yet written to Postgres. */
@@ -134,7 +161,17 @@ export class ThreadAgent extends AIChatAgent<Env> {
    * message (text parts), appended to the transcript it already has; a regenerate drops the
    * trailing assistant reply. Forged or stale history is never persisted.
    */
-  async #admit(frame: ChatRequestFrame, body: ChatRequestBody): Promise<{ message: string } | { error: FrameError }> {
+  async #admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace): Promise<{ message: string } | { error: FrameError }> {
+    const admitted = await this.#gate(frame, body);
+    trace.userId = this.#ownerId ?? null;
+    if (this.#turnFlags.get(frame.id)?.log_message_content && body.trigger === "submit-message")
+      trace.content = body.messages.at(-1)!.parts.flatMap((p) => (p.type === "text" && typeof p.text === "string" ? [p.text] : [])).join("\n").slice(0, 2000);
+    if ("error" in admitted) trace.end("refused", { code: admitted.error.code });
+    else this.#traces.set(frame.id, trace);
+    return admitted;
+  }
+
+  async #gate(frame: ChatRequestFrame, body: ChatRequestBody): Promise<{ message: string } | { error: FrameError }> {
     let messages: UIMessage[];
     if (body.trigger === "regenerate-message") {
       messages = [...this.messages];
@@ -147,10 +184,10 @@ export class ThreadAgent extends AIChatAgent<Env> {
       messages = [...this.messages, { id: sent.id, role: "user", parts }];
     }
     try {
-      await this.#checkLimits();
+      this.#turnFlags.set(frame.id, await this.#checkLimits());
     } catch (err) {
       const e = toAppError(err);
-      if (e.status >= 500) console.error(JSON.stringify({ level: "error", event: "turn_gate_failed", thread: this.name, error: String((err as Error)?.stack ?? err) }));
+      if (e.status >= 500) log("error", "turn_gate_failed", { threadId: this.name, error: describeError(err) });
       return { error: { code: e.code, message: e.message, retryAfter: e.retryAfter } };
     }
     const { messages: _client, trigger, ...rest } = body;
@@ -158,24 +195,31 @@ export class ThreadAgent extends AIChatAgent<Env> {
     return { message: JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages, trigger }) } }) };
   }
 
-  #admitInOrder(frame: ChatRequestFrame, body: ChatRequestBody) {
-    const admitted = this.#admissions.then(() => this.#admit(frame, body));
+  #admitInOrder(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace) {
+    const admitted = this.#admissions.then(() => this.#admit(frame, body, trace));
     this.#admissions = admitted.catch(() => {});
     return admitted;
   }
 
-  /** Token budget, then the per-user turn rate limit. With Postgres down the budget is not checked: turns go on. */
-  async #checkLimits() {
+  /**
+   * The turn's flags (offline model allowed?), the token budget, then the per-user turn rate limit.
+   * With Postgres down the budget is not checked and flags fall back: turns go on. Returns the flags.
+   */
+  async #checkLimits(): Promise<Flags> {
     const config = getConfig(this.env);
     const owner = await this.ownerId().catch(() => undefined);
-    if (!owner) return;
+    const flags = await flagsFor(this.env, { userId: owner, threadId: this.name });
+    if (config.offline && !flags.offline_model_allowed)
+      throw new AppError("model_unavailable", "no model is configured and the offline model is turned off (flag offline_model_allowed)");
+    if (!owner) return flags;
     const remaining = await withDb(this.env, (db) => remainingBudget(db, owner)).catch((err) => {
       if (toAppError(err).code !== "database_unavailable") throw err;
       return null;
     });
     if (remaining !== null && remaining <= 0) throw new AppError("token_budget_exhausted", "your token budget is spent; no new turns can start");
-    const taken = await takeTurn(this.env, owner, config.TURN_RATE_LIMIT, config.TURN_RATE_WINDOW_SECONDS);
+    const taken = await takeTurn(this.env, owner, flags.turn_rate_limit, flags.turn_rate_window_seconds);
     if (!taken.ok) throw new AppError("rate_limited", `too many turns; retry in ${taken.retryAfterSeconds} s`, { retryAfter: taken.retryAfterSeconds });
+    return flags;
   }
 
   /** The thread's owner, from Postgres once, then from this object's storage (it never changes). */
@@ -192,12 +236,12 @@ export class ThreadAgent extends AIChatAgent<Env> {
    * A turn driven over HTTP, through the same gate and chat handler as a WebSocket turn, so every
    * connected client sees it live. Returns the turn as an AI SDK UI message stream (SSE).
    */
-  async httpTurn(input: { text: string; messageId?: string }): Promise<HttpTurn> {
+  async httpTurn(input: { text: string; messageId?: string; httpRequestId?: string }): Promise<HttpTurn> {
     const requestId = crypto.randomUUID();
     const userMessageId = input.messageId ?? crypto.randomUUID();
     const body: ChatRequestBody = { messages: [{ id: userMessageId, role: "user", parts: [{ type: "text", text: input.text }] }], trigger: "submit-message" };
     const frame: ChatRequestFrame = { type: "cf_agent_use_chat_request", id: requestId, init: { method: "POST" } };
-    const admitted = await this.#admitInOrder(frame, body);
+    const admitted = await this.#admitInOrder(frame, body, this.#trace(input.httpRequestId ?? requestId, requestId, "http", body.trigger));
     if ("error" in admitted) return { ok: false, error: admitted.error };
     const { stream, connection, finish } = this.#streamFor(requestId);
     this.ctx.waitUntil(this.#handle(connection, admitted.message).catch((err) => finish(toAppError(err).message)));
@@ -276,10 +320,23 @@ export class ThreadAgent extends AIChatAgent<Env> {
     return [...this.messages.slice(0, i), ...earlierReplies, this.messages[i]!];
   }
 
+  #trace(requestId: string, turnId: string, transport: "ws" | "http", trigger: string) {
+    return new TurnTrace(this.env, { requestId, turnId, threadId: this.name, transport, trigger });
+  }
+
   override async onChatMessage(_onFinish: unknown, options?: OnChatMessageOptions) {
     const config = getConfig(this.env);
-    const { model, id, offline } = chatModel(config);
-    const tools = agentTools({ env: this.env, threadId: this.name, storage: this.ctx.storage, ownerId: () => this.ownerId() });
+    const requestId = options?.requestId ?? crypto.randomUUID();
+    // A turn the gate did not see (the SDK continuing after a client-side tool result) is traced from here.
+    const trace = this.#traces.get(requestId) ?? this.#trace(requestId, requestId, "ws", "continuation");
+    this.#traces.delete(requestId);
+    const flags = this.#turnFlags.get(requestId) ?? (await flagsFor(this.env, { userId: this.#ownerId, threadId: this.name }));
+    this.#turnFlags.delete(requestId);
+    const { model, id, offline } = chatModel(config, flags.chat_model);
+    trace.model = id;
+    trace.offline = offline;
+    trace.userId ??= this.#ownerId ?? null;
+    const tools = agentTools({ env: this.env, threadId: this.name, storage: this.ctx.storage, ownerId: () => this.ownerId(), flags });
     const result = streamText({
       model,
       system: SYSTEM_PROMPT,
@@ -287,6 +344,11 @@ export class ThreadAgent extends AIChatAgent<Env> {
       tools,
       stopWhen: isStepCount(5),
       abortSignal: options?.abortSignal,
+      onChunk: () => trace.chunk(),
+      onToolExecutionEnd: (e) => trace.tool(e.toolCall.toolName, e.toolOutput, e.toolExecutionMs),
+      onEnd: ({ totalUsage }) => trace.end("ok", { inputTokens: totalUsage.inputTokens, outputTokens: totalUsage.outputTokens }),
+      onAbort: () => trace.end("aborted"),
+      onError: ({ error }) => trace.end("error", { code: toAppError(error).code }),
     });
     return result.toUIMessageStreamResponse({
       messageMetadata: ({ part }): AssistantMetadata | undefined => {
@@ -300,7 +362,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
         return undefined;
       },
       onError: (error) => {
-        console.error(JSON.stringify({ level: "error", event: "model_error", thread: this.name, error: String(error) }));
+        log("error", "model_error", { threadId: this.name, requestId, error: describeError(error) });
         return `The model request failed: ${error instanceof Error ? error.message : String(error)}`;
       },
     });
@@ -320,7 +382,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
         await this.#reportBacklog();
         return;
       }
-      console.error(JSON.stringify({ level: "warn", event: "outbox_flush_failed", thread: this.name, code: error.code, backlog: this.outbox.backlog }));
+      log("warn", "outbox_flush_failed", { threadId: this.name, code: error.code, backlog: this.outbox.backlog });
       await this.#reportBacklog();
       if (!this.#retryScheduled) {
         this.#retryScheduled = true;
@@ -334,6 +396,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   async #reportBacklog() {
     const rows = this.outbox.backlog;
     if (rows === this.#reportedBacklog) return;
+    metrics(this.env).write({ kind: "outbox", threadId: this.name, backlog: rows });
     await outboxMonitor(this.env)
       .report(this.name, rows)
       .then(() => (this.#reportedBacklog = rows))

@@ -39,7 +39,7 @@ export const chat = apiRouter()
       if (last.role !== "user" || !text) throw new AppError("validation_failed", "the last message must be the user's, with text");
       if (text.length > MAX_MESSAGE_CHARS) throw new AppError("validation_failed", `message text exceeds ${MAX_MESSAGE_CHARS} characters`);
       const agent = await getAgentByName(c.env.ThreadAgent, thread.id);
-      const turn = await agent.httpTurn({ text, messageId: last.id });
+      const turn = await agent.httpTurn({ text, messageId: last.id, httpRequestId: c.get("requestId") });
       if (!turn.ok) throw turnError(turn.error);
       return streamTurn(c, turn.stream);
     },

@@ -7,8 +7,10 @@ import { withDb } from "../db/client";
 import type { Thread } from "../db/schema";
 import { getThread } from "../db/threads";
 import { AppError, toAppError, validationError } from "../errors";
+import { describeError, log, type LogFields } from "../observability/log";
 
-export type AppEnv = { Bindings: Env; Variables: { principal: Principal } };
+/** `logFields`: what a handler adds to its request's log line (e.g. a search's cache hit). */
+export type AppEnv = { Bindings: Env; Variables: { principal: Principal; requestId: string; logFields: LogFields } };
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -95,17 +97,10 @@ function fromHttpException(err: HTTPException): AppError {
   return new AppError(err.status === 401 ? "unauthorized" : "bad_request", err.message || "bad request");
 }
 
-export const onError: ErrorHandler = (err) => {
+export const onError: ErrorHandler<AppEnv> = (err, c) => {
   const appError = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toAppError(err);
-  if (appError.status >= 500) console.error(JSON.stringify({ level: "error", code: appError.code, error: describe(appError.cause ?? err) }));
+  if (appError.status >= 500) log("error", "request_failed", { requestId: c.get("requestId"), code: appError.code, error: describeError(appError.cause ?? err) });
   return appError.toResponse();
 };
-
-/** An error and the chain of its causes, for logs (drizzle's message names the query; the cause says why). */
-function describe(err: unknown): string {
-  const lines: string[] = [];
-  for (let e = err, i = 0; e && i < 4; e = (e as { cause?: unknown }).cause, i++) lines.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-  return lines.join(" <- ");
-}
 
 export const notFound: NotFoundHandler = (c) => new AppError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).toResponse();

@@ -31,6 +31,9 @@ export const search = apiRouter()
     }),
     async (c) => {
       const { q, limit, mode } = c.req.valid("query");
-      return c.json(await runSearch(searchDeps(c.env), { query: q, limit, mode, scope: callerScope(c) }), 200);
+      const started = Date.now();
+      const res = await runSearch(searchDeps(c.env), { query: q, limit, mode, scope: callerScope(c) });
+      Object.assign(c.get("logFields"), { searchMode: mode, searchMs: Date.now() - started, cacheHit: res.cached, results: res.results.length });
+      return c.json(res, 200);
     },
   );

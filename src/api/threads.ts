@@ -164,7 +164,7 @@ export const threads = apiRouter()
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
       const agent = await getAgentByName(c.env.ThreadAgent, thread.id);
-      const turn = await agent.httpTurn({ text: c.req.valid("json").text });
+      const turn = await agent.httpTurn({ text: c.req.valid("json").text, httpRequestId: c.get("requestId") });
       if (!turn.ok) throw turnError(turn.error);
       if (!(c.req.header("accept") ?? "").includes("application/json")) return streamTurn(c, turn.stream);
       await turn.stream.pipeTo(new WritableStream());

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, customType, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uuid, vector } from "drizzle-orm/pg-core";
+import { bigint, check, customType, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, unique, uuid, vector } from "drizzle-orm/pg-core";
 
 export const users = pgTable("users", {
   id: uuid("id").primaryKey().defaultRandom(),
@@ -45,6 +45,8 @@ export const messages = pgTable(
   (t) => [
     primaryKey({ columns: [t.threadId, t.id] }),
     index("messages_thread_seq_idx").on(t.threadId, t.seq),
+    // Admin stats read recent messages across all threads.
+    index("messages_created_at_idx").on(t.createdAt),
     check("messages_role_check", sql`${t.role} in ('user', 'assistant', 'system')`),
   ],
 );
@@ -136,3 +138,24 @@ export const searchCorpus = pgTable(
 
 export type DocumentRow = typeof documents.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
+
+// Feature flag overrides (src/flags): global when both ids are null, else for one user or one thread.
+// Deleting the user or thread removes its overrides. The value is checked against the flag's schema
+// on write and again on read, so a flag whose schema changed cannot break a turn.
+export const flagOverrides = pgTable(
+  "flag_overrides",
+  {
+    flag: text("flag").notNull(),
+    userId: uuid("user_id").references(() => users.id, { onDelete: "cascade" }),
+    threadId: uuid("thread_id").references(() => threads.id, { onDelete: "cascade" }),
+    value: jsonb("value").notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    // One override per (flag, scope); NULLS NOT DISTINCT makes the global row unique too.
+    unique("flag_overrides_scope_key").on(t.flag, t.userId, t.threadId).nullsNotDistinct(),
+    check("flag_overrides_one_scope", sql`num_nonnulls(${t.userId}, ${t.threadId}) <= 1`),
+    index("flag_overrides_user_idx").on(t.userId),
+    index("flag_overrides_thread_idx").on(t.threadId),
+  ],
+);

@@ -11,11 +11,12 @@ import { offlineEmbedder } from "../../src/search/embeddings.ts";
  * - a request whose last item is a tool result gets "Tool result: <output>";
  * - a user message containing "[fail]" gets a 500, and one containing "[slow]" streams a chunk every 100 ms;
  * - anything else gets "Echo: <user text>", streamed in 4-character deltas.
+ * GET /__requests?contains=<text> lists the requests whose user text contains it, with the model and tools each named.
  * `firstTokenDelayMs` and `chunkDelayMs` simulate a model's latency.
  */
 export type FakeOpenAIOptions = { port?: number; firstTokenDelayMs?: number; chunkDelayMs?: number };
 export type FakeOpenAI = { url: string; stop: () => Promise<void>; requests: RecordedRequest[] };
-export type RecordedRequest = { path: string; userText: string; at: number };
+export type RecordedRequest = { path: string; userText: string; at: number; model: string; tools: string[] };
 
 type Plan = { kind: "text"; text: string; slow?: boolean } | { kind: "tool"; name: string; args: string } | { kind: "fail" };
 
@@ -41,12 +42,12 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       }
       if (url.pathname.endsWith("/responses")) {
         const conv = fromResponses(body);
-        record({ path: "/v1/responses", userText: conv.userText, at: Date.now() });
+        record({ path: "/v1/responses", userText: conv.userText, at: Date.now(), model: body.model, tools: conv.tools });
         return streamResponses(res, plan(conv), body.model, opts, sleep);
       }
       if (url.pathname.endsWith("/chat/completions")) {
         const conv = fromChat(body);
-        record({ path: "/v1/chat/completions", userText: conv.userText, at: Date.now() });
+        record({ path: "/v1/chat/completions", userText: conv.userText, at: Date.now(), model: body.model, tools: conv.tools });
         return streamChat(res, plan(conv), body.model, opts, sleep);
       }
       json(res, 404, { error: { message: `no route ${url.pathname}` } });

@@ -24,6 +24,13 @@ export const sendJson = (method: string, path: string, body: unknown, token: str
 
 export const postJson = (path: string, body: unknown, token: string | null = ADMIN_TOKEN) => sendJson("POST", path, body, token);
 
+/** A turn over HTTP in JSON mode: the response holds the finished turn. */
+export const httpTurn = (threadId: string, text: string, token: string | null = ADMIN_TOKEN) =>
+  fetchApp(`/api/v1/threads/${threadId}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text }) }, token);
+
+/** Flags are read through a cache of FLAG_CACHE_SECONDS (1 s in the test projects): a change is live once it has passed. */
+export const afterFlagCache = () => new Promise((r) => setTimeout(r, Number((env as unknown as { FLAG_CACHE_SECONDS: string }).FLAG_CACHE_SECONDS) * 1000 + 100));
+
 export const uniqueEmail = () => `${crypto.randomUUID()}@${TEST_EMAIL_DOMAIN}`;
 
 /** Creates a user and a thread through the API and returns a cleanup that deletes both (cascading). */

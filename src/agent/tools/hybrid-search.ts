@@ -16,6 +16,7 @@ const RATE_KEY = "hybrid_search:calls";
  */
 export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx.env)) {
   const { config } = deps;
+  const callsAllowed = ctx.flags?.search_rate_limit ?? config.SEARCH_RATE_LIMIT;
   return tool({
     description:
       "Search the user's documents and the shared knowledge base (keyword and semantic search combined). Returns the best-matching passages with their document titles.",
@@ -24,12 +25,12 @@ export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx
       limit: z.number().int().min(1).max(MAX_TOOL_RESULTS).default(5).describe(`How many passages to return (at most ${MAX_TOOL_RESULTS})`),
     }),
     execute: async ({ query, limit }) => {
-      const slot = await takeSlot(ctx.storage, RATE_KEY, config.SEARCH_RATE_LIMIT, config.SEARCH_RATE_WINDOW_SECONDS);
+      const slot = await takeSlot(ctx.storage, RATE_KEY, callsAllowed, config.SEARCH_RATE_WINDOW_SECONDS);
       if (!slot.ok)
         return {
           status: "rate_limited" as const,
           retryAfterSeconds: slot.retryAfterSeconds,
-          message: `Search is rate limited on this thread (${config.SEARCH_RATE_LIMIT} per ${config.SEARCH_RATE_WINDOW_SECONDS} s); try again in ${slot.retryAfterSeconds} s.`,
+          message: `Search is rate limited on this thread (${callsAllowed} per ${config.SEARCH_RATE_WINDOW_SECONDS} s); try again in ${slot.retryAfterSeconds} s.`,
         };
       try {
         const res = await search(deps, { query, limit, mode: "hybrid", scope: { ownerId: await ctx.ownerId() } });

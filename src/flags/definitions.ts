@@ -1,0 +1,73 @@
+import { z } from "zod";
+import type { Config } from "../config";
+
+type Definition<T extends z.ZodType> = { schema: T; default: (config: Config) => z.infer<T>; description: string };
+const flag = <T extends z.ZodType>(schema: T, fallback: (config: Config) => z.infer<T>, description: string): Definition<T> => ({
+  schema,
+  default: fallback,
+  description,
+});
+
+/** Every feature flag: its type, its default (from configuration) and what it changes. */
+export const FLAG_DEFINITIONS = {
+  hybrid_search: flag(z.boolean(), () => true, "The agent offers its model the hybrid_search tool."),
+  chat_model: flag(
+    z.string().trim().min(1).max(200).regex(/^[\w.:/@-]+$/, "letters, digits and . : / @ - _ only"),
+    (c) => c.CHAT_MODEL,
+    "Model id sent to the model server. Has no effect on the offline model.",
+  ),
+  offline_model_allowed: flag(z.boolean(), () => true, "With no model configured, the offline model answers; when false such turns are refused (503 model_unavailable)."),
+  turn_rate_limit: flag(z.number().int().min(1).max(10_000), (c) => c.TURN_RATE_LIMIT, "Turns a user may start per turn_rate_window_seconds."),
+  turn_rate_window_seconds: flag(z.number().int().min(1).max(86_400), (c) => c.TURN_RATE_WINDOW_SECONDS, "The window of turn_rate_limit."),
+  search_rate_limit: flag(z.number().int().min(1).max(10_000), (c) => c.SEARCH_RATE_LIMIT, "hybrid_search tool calls a thread may make per SEARCH_RATE_WINDOW_SECONDS."),
+  log_message_content: flag(z.boolean(), () => false, "Logs may include message text."),
+} as const;
+
+export type FlagName = keyof typeof FLAG_DEFINITIONS;
+export type Flags = { [K in FlagName]: z.infer<(typeof FLAG_DEFINITIONS)[K]["schema"]> };
+export type FlagSource = "default" | "global" | "user" | "thread";
+export type ResolvedFlags = { [K in FlagName]: { value: Flags[K]; source: FlagSource } };
+
+export const FLAG_NAMES = Object.keys(FLAG_DEFINITIONS) as FlagName[];
+
+export const isFlagName = (name: string): name is FlagName => Object.hasOwn(FLAG_DEFINITIONS, name);
+
+export function defaultFlags(config: Config): Flags {
+  return Object.fromEntries(FLAG_NAMES.map((name) => [name, FLAG_DEFINITIONS[name].default(config)])) as Flags;
+}
+
+/** Checks a value against its flag's schema: the parsed value, or the zod error. */
+export function parseFlagValue<K extends FlagName>(name: K, value: unknown) {
+  return (FLAG_DEFINITIONS[name].schema as z.ZodType as z.ZodType<Flags[K]>).safeParse(value);
+}
+
+/** A stored override: global when neither id is set. */
+export type Override = { flag: string; value: unknown; userId: string | null; threadId: string | null };
+
+const rank: Record<FlagSource, number> = { default: 0, global: 1, user: 2, thread: 3 };
+const sourceOf = (o: Override): FlagSource => (o.threadId ? "thread" : o.userId ? "user" : "global");
+
+/**
+ * Thread over user over global over the default. An override for an unknown flag, or whose value
+ * no longer fits the flag's schema, is skipped (and reported), so the next level applies.
+ */
+export function resolveFlags(config: Config, overrides: Override[], onInvalid: (o: Override, error: z.ZodError) => void = () => {}): ResolvedFlags {
+  const resolved = Object.fromEntries(FLAG_NAMES.map((name) => [name, { value: FLAG_DEFINITIONS[name].default(config), source: "default" }])) as Record<
+    FlagName,
+    { value: unknown; source: FlagSource }
+  >;
+  for (const o of overrides) {
+    if (!isFlagName(o.flag)) continue;
+    const source = sourceOf(o);
+    if (rank[source] <= rank[resolved[o.flag].source]) continue;
+    const parsed = parseFlagValue(o.flag, o.value);
+    if (!parsed.success) {
+      onInvalid(o, parsed.error);
+      continue;
+    }
+    resolved[o.flag] = { value: parsed.data, source };
+  }
+  return resolved as ResolvedFlags;
+}
+
+export const flagValues = (resolved: ResolvedFlags): Flags => Object.fromEntries(FLAG_NAMES.map((name) => [name, resolved[name].value])) as Flags;

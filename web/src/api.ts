@@ -1,0 +1,54 @@
+/** The HTTP API the page uses: threads, the caller, document ingestion. Every call carries the API key. */
+
+export type Thread = { id: string; title: string | null; createdAt: string; updatedAt: string };
+export type User = { id: string; email: string; name: string | null };
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(key: string, method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body !== undefined && { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network_error", "The server could not be reached. Check your connection and try again.");
+  }
+  if (res.status === 204) return undefined as T;
+  const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string; retryAfter?: number } };
+  if (!res.ok) {
+    const e = json.error ?? {};
+    throw new ApiError(res.status, e.code ?? "http_error", e.message ?? `request failed (${res.status})`, e.retryAfter);
+  }
+  return json as T;
+}
+
+export const api = {
+  me: (key: string) => call<{ user: User }>(key, "GET", "/users/me").then((r) => r.user),
+  listThreads: (key: string) => call<{ items: Thread[] }>(key, "GET", "/threads?limit=100").then((r) => r.items),
+  createThread: (key: string, title?: string) => call<{ thread: Thread }>(key, "POST", "/threads", title ? { title } : {}).then((r) => r.thread),
+  renameThread: (key: string, id: string, title: string) => call<{ thread: Thread }>(key, "PATCH", `/threads/${id}`, { title }).then((r) => r.thread),
+  deleteThread: (key: string, id: string) => call<void>(key, "DELETE", `/threads/${id}`),
+  uploadDocument: (key: string, doc: { title: string; text: string; source?: string }) =>
+    call<{ documents: { id: string; title: string; chunkCount: number }[] }>(key, "POST", "/documents", doc).then((r) => r.documents[0]!),
+};
+
+/** The ingestion API refuses bodies over 64 KiB; checked before sending so the page can say why. */
+export const MAX_UPLOAD_BYTES = 64 * 1024;
+
+const KEY_STORAGE = "threadline.apiKey";
+export const storedKey = () => localStorage.getItem(KEY_STORAGE);
+export const storeKey = (key: string | null) => (key ? localStorage.setItem(KEY_STORAGE, key) : localStorage.removeItem(KEY_STORAGE));
+
+export const threadTitle = (t: Pick<Thread, "title">) => t.title?.trim() || "Untitled thread";
