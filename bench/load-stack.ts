@@ -56,7 +56,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
  */
 function snapshot(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "tl-bench-src-"));
-  for (const p of ["src", "scripts", "migrations", "wrangler.toml", "package.json", "tsconfig.json"]) cpSync(join(ROOT, p), join(dir, p), { recursive: true });
+  for (const p of ["src", "scripts", "migrations", "web", "wrangler.toml", "package.json", "tsconfig.json"]) cpSync(join(ROOT, p), join(dir, p), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
