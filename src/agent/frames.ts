@@ -12,6 +12,10 @@ const uiMessage = z.looseObject({
   parts: z.array(part).max(1000),
 });
 
+/** A message's text: its text parts, joined by newlines. */
+export const messageText = (m: { parts: { type: string; text?: unknown }[] }) =>
+  m.parts.flatMap((p) => (p.type === "text" && typeof p.text === "string" ? [p.text] : [])).join("\n");
+
 const textLength = (m: z.infer<typeof uiMessage>) =>
   m.parts.reduce((n, p) => n + (p.type === "text" && typeof p.text === "string" ? p.text.length : 0), 0);
 

@@ -12,7 +12,7 @@ import { describeError, log } from "../observability/log";
 import { metrics } from "../observability/metrics";
 import { TurnTrace } from "../observability/turn-trace";
 import { takeTurn } from "../limits/turn-limiter";
-import { chatErrorFrame, errorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame, type FrameError } from "./frames";
+import { chatErrorFrame, errorFrame, messageText, readFrame, type ChatRequestBody, type ChatRequestFrame, type FrameError } from "./frames";
 import { chatModel } from "./model";
 import { Outbox } from "./outbox";
 import { upgradeStorage } from "./storage-schema";
@@ -31,6 +31,9 @@ export type AssistantMetadata = {
 export type HttpTurn = { ok: true; stream: ReadableStream<Uint8Array>; userMessageId: string } | { ok: false; error: FrameError };
 
 type ResponseFrame = { type: string; id?: string; body?: string; done?: boolean; error?: boolean };
+
+/** What the gate settled for a turn it let through: the user message it answers (a submit), its flags, its trace. */
+type AdmittedTurn = { userMessageId?: string; flags: Flags; trace: TurnTrace };
 
 /** The most history a woken agent loads from Postgres. */
 const REHYDRATE_LIMIT = 10_000;
@@ -54,12 +57,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
   #reportedBacklog = 0;
   /** Admissions run one at a time, so turns keep their arrival order through the gate's awaits. */
   #admissions: Promise<unknown> = Promise.resolve();
-  /** The user message each admitted turn answers, by request id. */
-  #turnMessages = new Map<string, string>();
-  /** Each admitted turn's feature flags, by request id: read once at the gate, used by its model call. */
-  #turnFlags = new Map<string, Flags>();
-  /** Admitted turns' traces, by request id, until their model stream ends. */
-  #traces = new Map<string, TurnTrace>();
+  /** Admitted turns, by request id, until their model call starts. */
+  #admitted = new Map<string, AdmittedTurn>();
   /** Listeners for the frames of HTTP-driven and resumed turns, by request id. */
   #taps = new Map<string, Set<(frame: ResponseFrame) => void>>();
   #handle: (connection: Connection, message: WSMessage) => Promise<void>;
@@ -164,14 +163,17 @@ export class ThreadAgent extends AIChatAgent<Env> {
   async #admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace): Promise<{ message: string } | { error: FrameError }> {
     const admitted = await this.#gate(frame, body);
     trace.userId = this.#ownerId ?? null;
-    if (this.#turnFlags.get(frame.id)?.log_message_content && body.trigger === "submit-message")
-      trace.content = body.messages.at(-1)!.parts.flatMap((p) => (p.type === "text" && typeof p.text === "string" ? [p.text] : [])).join("\n").slice(0, 2000);
-    if ("error" in admitted) trace.end("refused", { code: admitted.error.code });
-    else this.#traces.set(frame.id, trace);
-    return admitted;
+    if ("error" in admitted) {
+      trace.end("refused", { code: admitted.error.code });
+      return admitted;
+    }
+    const { message, flags, userMessageId } = admitted;
+    if (flags.log_message_content && userMessageId) trace.content = messageText(body.messages.at(-1)!).slice(0, 2000);
+    this.#admitted.set(frame.id, { userMessageId, flags, trace });
+    return { message };
   }
 
-  async #gate(frame: ChatRequestFrame, body: ChatRequestBody): Promise<{ message: string } | { error: FrameError }> {
+  async #gate(frame: ChatRequestFrame, body: ChatRequestBody): Promise<{ message: string; flags: Flags; userMessageId?: string } | { error: FrameError }> {
     let messages: UIMessage[];
     if (body.trigger === "regenerate-message") {
       messages = [...this.messages];
@@ -183,16 +185,20 @@ export class ThreadAgent extends AIChatAgent<Env> {
       const parts = sent.parts.filter((p) => p.type === "text" && typeof p.text === "string").map((p) => ({ type: "text" as const, text: p.text as string }));
       messages = [...this.messages, { id: sent.id, role: "user", parts }];
     }
+    let flags: Flags;
     try {
-      this.#turnFlags.set(frame.id, await this.#checkLimits());
+      flags = await this.#checkLimits();
     } catch (err) {
       const e = toAppError(err);
       if (e.status >= 500) log("error", "turn_gate_failed", { threadId: this.name, error: describeError(err) });
       return { error: { code: e.code, message: e.message, retryAfter: e.retryAfter } };
     }
     const { messages: _client, trigger, ...rest } = body;
-    if (trigger === "submit-message") this.#turnMessages.set(frame.id, messages.at(-1)!.id);
-    return { message: JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages, trigger }) } }) };
+    return {
+      message: JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages, trigger }) } }),
+      flags,
+      userMessageId: trigger === "submit-message" ? messages.at(-1)!.id : undefined,
+    };
   }
 
   #admitInOrder(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace) {
@@ -311,9 +317,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
    * (and shown) when it arrives, but each turn answers its own message, in arrival order. So a
    * turn's context stops at its user message, with the replies to earlier turns moved before it.
    */
-  #contextFor(requestId: string | undefined): UIMessage[] {
-    const userMessageId = requestId && this.#turnMessages.get(requestId);
-    if (requestId) this.#turnMessages.delete(requestId);
+  #contextFor(userMessageId: string | undefined): UIMessage[] {
     const i = userMessageId ? this.messages.findIndex((m) => m.id === userMessageId) : -1;
     if (i < 0) return this.messages;
     const earlierReplies = this.messages.slice(i + 1).filter((m) => m.role === "assistant");
@@ -327,11 +331,11 @@ export class ThreadAgent extends AIChatAgent<Env> {
   override async onChatMessage(_onFinish: unknown, options?: OnChatMessageOptions) {
     const config = getConfig(this.env);
     const requestId = options?.requestId ?? crypto.randomUUID();
+    const turn = this.#admitted.get(requestId);
+    this.#admitted.delete(requestId);
     // A turn the gate did not see (the SDK continuing after a client-side tool result) is traced from here.
-    const trace = this.#traces.get(requestId) ?? this.#trace(requestId, requestId, "ws", "continuation");
-    this.#traces.delete(requestId);
-    const flags = this.#turnFlags.get(requestId) ?? (await flagsFor(this.env, { userId: this.#ownerId, threadId: this.name }));
-    this.#turnFlags.delete(requestId);
+    const trace = turn?.trace ?? this.#trace(requestId, requestId, "ws", "continuation");
+    const flags = turn?.flags ?? (await flagsFor(this.env, { userId: this.#ownerId, threadId: this.name }));
     const { model, id, offline } = chatModel(config, flags.chat_model);
     trace.model = id;
     trace.offline = offline;
@@ -340,7 +344,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     const result = streamText({
       model,
       system: SYSTEM_PROMPT,
-      messages: await convertToModelMessages(this.#contextFor(options?.requestId), { tools, ignoreIncompleteToolCalls: true }),
+      messages: await convertToModelMessages(this.#contextFor(turn?.userMessageId), { tools, ignoreIncompleteToolCalls: true }),
       tools,
       stopWhen: isStepCount(5),
       abortSignal: options?.abortSignal,

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getAgentByName } from "agents";
-import { MAX_MESSAGE_CHARS } from "../agent/frames";
+import { MAX_MESSAGE_CHARS, messageText } from "../agent/frames";
 import { AppError } from "../errors";
 import { apiRouter, bearerAuth, errors, jsonBody, ownedThread } from "./http";
 import { streamTurn, turnError } from "./turns";
@@ -35,7 +35,7 @@ export const chat = apiRouter()
       const thread = await ownedThread(c, body.id);
       if (body.trigger !== "submit-message") throw new AppError("validation_failed", "only submit-message is supported over HTTP");
       const last = body.messages.at(-1)!;
-      const text = last.parts.flatMap((p) => (p.type === "text" && typeof p.text === "string" ? [p.text] : [])).join("\n").trim();
+      const text = messageText(last).trim();
       if (last.role !== "user" || !text) throw new AppError("validation_failed", "the last message must be the user's, with text");
       if (text.length > MAX_MESSAGE_CHARS) throw new AppError("validation_failed", `message text exceeds ${MAX_MESSAGE_CHARS} characters`);
       const agent = await getAgentByName(c.env.ThreadAgent, thread.id);

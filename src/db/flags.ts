@@ -18,8 +18,8 @@ const columns = { flag: flagOverrides.flag, value: flagOverrides.value, userId: 
 /** Every override that can apply to a turn of this user on this thread: global, the user's, the thread's. */
 export async function overridesFor(db: Db, ids: { userId?: string; threadId?: string }) {
   const conditions = [global];
-  if (ids.userId) conditions.push(eq(flagOverrides.userId, ids.userId));
-  if (ids.threadId) conditions.push(eq(flagOverrides.threadId, ids.threadId));
+  if (ids.userId) conditions.push(at({ kind: "user", userId: ids.userId }));
+  if (ids.threadId) conditions.push(at({ kind: "thread", threadId: ids.threadId }));
   return db.select(columns).from(flagOverrides).where(or(...conditions));
 }
 
