@@ -3,21 +3,12 @@ import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent";
 import { recentMetrics } from "../src/observability/metrics";
-import { ChatClient, fetchApp, messageRows, setDatabase, threadsForEachTest } from "./support/helpers";
+import { ChatClient, eventually, fetchApp, messageRows, setDatabase, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
   await setDatabase("up");
 });
-
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe("a turn while Postgres is down", () => {
   it("completes for the user, and its messages reach Postgres once it is back", async () => {

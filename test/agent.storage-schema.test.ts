@@ -3,21 +3,12 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { STORAGE_STEPS, STORAGE_VERSION, storageVersion, upgradeStorage } from "../src/agent/storage-schema";
 import type { ThreadAgent } from "../src/agent/thread-agent";
-import { fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
+import { eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
 const agentOf = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
 const status = async (threadId: string, apiKey: string) =>
   ((await (await fetchApp(`/api/v1/threads/${threadId}/status`, {}, apiKey)).json()) as { outbox: { backlog: number } }).outbox.backlog;
-
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // Outbox rows exactly as the release before storage versions wrote them.
 const legacyOps = [
@@ -45,8 +36,8 @@ describe("the thread agent's storage schema", () => {
     expect(await messageRows(t.threadId)).toEqual([]);
 
     // The next request wakes a new instance: it upgrades, then drains what the old one left.
-    await eventually(() => status(t.threadId, t.apiKey), (n) => n === 0);
-    const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2);
+    await eventually(() => status(t.threadId, t.apiKey), (n) => n === 0, 15_000, 200);
+    const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2, 15_000, 200);
     expect(rows.map((r) => [r.id, r.role, r.parts])).toEqual([
       ["legacy-u", "user", [{ type: "text", text: "written before versions" }]],
       ["legacy-a", "assistant", [{ type: "text", text: "final answer" }]],
@@ -70,7 +61,7 @@ describe("the thread agent's storage schema", () => {
 
     const res = await fetchApp(`/api/v1/threads/${t.threadId}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "after the rollback" }) }, t.apiKey);
     expect(res.status).toBe(200);
-    const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2);
+    const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2, 15_000, 200);
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
     expect(rows[0]!.parts).toEqual([{ type: "text", text: "after the rollback" }]);
     expect(await runInDurableObject(stub, (_agent: ThreadAgent, state) => storageVersion(state.storage.sql))).toBe(newer);

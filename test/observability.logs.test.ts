@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { recentMetrics, type TurnPoint } from "../src/observability/metrics";
-import { ChatClient, fetchApp, httpTurn, sendJson, threadsForEachTest } from "./support/helpers";
+import { ChatClient, eventually, fetchApp, httpTurn, sendJson, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
 
@@ -24,18 +24,16 @@ beforeEach(() => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-async function eventually<T>(find: () => T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const hit = find();
-    if (hit !== undefined) return hit;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no ${what}; logged: ${raw.join("\n")}`);
+/** Polls a lookup in what was logged; fails with the whole log when it never matches. */
+async function logged<T>(find: () => T | undefined, what: string): Promise<T> {
+  const hit = await eventually(async () => find(), (v) => v !== undefined, 5_000, 50);
+  if (hit === undefined) throw new Error(`no ${what}; logged: ${raw.join("\n")}`);
+  return hit;
 }
 
-const turnLine = (requestId: string) => eventually(() => lines.find((l) => l.event === "turn" && l.requestId === requestId), `turn line for ${requestId}`);
+const turnLine = (requestId: string) => logged(() => lines.find((l) => l.event === "turn" && l.requestId === requestId), `turn line for ${requestId}`);
 const turnPoint = (threadId: string, n = 1) =>
-  eventually(() => {
+  logged(() => {
     const points = recentMetrics().filter((p): p is TurnPoint => p.kind === "turn" && p.threadId === threadId);
     return points.length >= n ? points : undefined;
   }, `turn metric for ${threadId}`);
@@ -47,7 +45,7 @@ describe("request logs", () => {
     expect(res.status).toBe(200);
     const requestId = res.headers.get("x-request-id")!;
     expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
-    const line = await eventually(() => lines.find((l) => l.event === "request" && l.requestId === requestId), "request line");
+    const line = await logged(() => lines.find((l) => l.event === "request" && l.requestId === requestId), "request line");
     expect(line).toMatchObject({ level: "info", method: "GET", route: "/api/v1/threads/:id", status: 200, userId, threadId, durationMs: expect.any(Number) });
     expect(lines.filter((l) => l.event === "request" && l.requestId === requestId)).toHaveLength(1);
     expect(raw.join("\n")).not.toContain(apiKey);
@@ -58,7 +56,7 @@ describe("request logs", () => {
     const ok = await fetchApp("/api/v1/threads", { headers: { "x-request-id": mine } }, "tl_not-a-real-key");
     expect(ok.status).toBe(401);
     expect(ok.headers.get("x-request-id")).toBe(mine);
-    expect(await eventually(() => lines.find((l) => l.requestId === mine), "401 line")).toMatchObject({ event: "request", status: 401, route: "/api/v1/threads" });
+    expect(await logged(() => lines.find((l) => l.requestId === mine), "401 line")).toMatchObject({ event: "request", status: 401, route: "/api/v1/threads" });
     expect(raw.join("\n")).not.toContain("tl_not-a-real-key");
 
     const bad = await fetchApp("/health", { headers: { "x-request-id": "has spaces and \"quotes\"" } });
@@ -74,7 +72,7 @@ describe("request logs", () => {
       expect(res.status).toBe(200);
       ids.push(res.headers.get("x-request-id"));
     }
-    const [miss, hit] = await Promise.all(ids.map((id) => eventually(() => lines.find((l) => l.event === "request" && l.requestId === id), "search line")));
+    const [miss, hit] = await Promise.all(ids.map((id) => logged(() => lines.find((l) => l.event === "request" && l.requestId === id), "search line")));
     expect(miss).toMatchObject({ route: "/api/v1/search", status: 200, searchMode: "hybrid", cacheHit: false, searchMs: expect.any(Number) });
     expect(hit).toMatchObject({ cacheHit: true });
     expect(raw.join("\n")).not.toContain(q);
@@ -84,7 +82,7 @@ describe("request logs", () => {
     const { threadId, apiKey } = await newThread();
     const client = await ChatClient.connect(threadId, apiKey);
     client.close();
-    const line = await eventually(() => lines.find((l) => l.event === "request" && l.threadId === threadId), "upgrade line");
+    const line = await logged(() => lines.find((l) => l.event === "request" && l.threadId === threadId), "upgrade line");
     expect(line).toMatchObject({ route: "/agents/*", status: 101, path: `/agents/thread-agent/${threadId}` });
     expect(raw.join("\n")).not.toContain(apiKey);
   });

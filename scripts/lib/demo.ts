@@ -2,6 +2,7 @@
 // Worker's admin API with a few documents for hybrid_search to cite; its key is kept in .data/.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { callApi } from "./dev-server.ts";
 
 export const DEMO_FILE = new URL("../../.data/demo.json", import.meta.url).pathname;
 const DEMO_EMAIL = "demo@threadline.example";
@@ -46,15 +47,6 @@ export const DEMO_DOCUMENTS = [
 
 type Stored = { email: string; userId: string; apiKey: string };
 
-async function call(base: string, token: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json().catch(() => null)) as any };
-}
-
 function readStored(): Stored | undefined {
   try {
     return JSON.parse(readFileSync(DEMO_FILE, "utf8")) as Stored;
@@ -70,16 +62,16 @@ function readStored(): Stored | undefined {
  */
 export async function ensureDemoUser(base: string, adminToken: string): Promise<Stored & { created: boolean }> {
   const stored = readStored();
-  if (stored && (await call(base, stored.apiKey, "GET", "/api/v1/users/me")).status === 200) return { ...stored, created: false };
+  if (stored && (await callApi(base, stored.apiKey, "GET", "/api/v1/users/me")).status === 200) return { ...stored, created: false };
   for (let n = 1; n <= 20; n++) {
     const email = n === 1 ? DEMO_EMAIL : DEMO_EMAIL.replace("@", `+${n}@`);
-    const made = await call(base, adminToken, "POST", "/api/v1/users", { email, name: "Demo user" });
+    const made = await callApi(base, adminToken, "POST", "/api/v1/users", { email, name: "Demo user" });
     if (made.status === 409) continue;
     if (made.status !== 201) throw new Error(`creating the demo user failed: ${made.status} ${JSON.stringify(made.json)}`);
     const demo: Stored = { email, userId: made.json.user.id, apiKey: made.json.apiKey };
-    const docs = await call(base, demo.apiKey, "POST", "/api/v1/documents", { documents: DEMO_DOCUMENTS });
+    const docs = await callApi(base, demo.apiKey, "POST", "/api/v1/documents", { documents: DEMO_DOCUMENTS });
     if (docs.status !== 201) throw new Error(`adding the demo documents failed: ${docs.status} ${JSON.stringify(docs.json)}`);
-    await call(base, demo.apiKey, "POST", "/api/v1/threads", { title: "Welcome to Threadline" });
+    await callApi(base, demo.apiKey, "POST", "/api/v1/threads", { title: "Welcome to Threadline" });
     mkdirSync(dirname(DEMO_FILE), { recursive: true });
     writeFileSync(DEMO_FILE, JSON.stringify(demo, null, 2));
     chmodSync(DEMO_FILE, 0o600);

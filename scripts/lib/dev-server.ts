@@ -36,6 +36,16 @@ export async function buildWeb(stdio: "inherit" | "pipe" = "inherit"): Promise<v
   await run(bin("vite"), ["build", "--config", "web/vite.config.ts"], stdio);
 }
 
+/** One call to the running Worker's API with a bearer token: the status and the JSON body (null when there is none). */
+export async function callApi(base: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json().catch(() => null) };
+}
+
 export type WorkerOptions = {
   port: number;
   databaseUrl: string;

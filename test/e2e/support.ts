@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { buildWeb, startWorker, type DevWorker } from "../../scripts/lib/dev-server.ts";
+import { buildWeb, callApi, startWorker, type DevWorker } from "../../scripts/lib/dev-server.ts";
 import { freePort } from "../../scripts/lib/postgres.ts";
 import { TEST_EMAIL_DOMAIN } from "../../src/db/users.ts";
 
@@ -55,13 +55,8 @@ export async function startStack(databaseUrl: string, vars: Record<string, strin
 }
 
 async function call(base: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = res.status === 204 ? null : await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  const { status, json } = await callApi(base, token, method, path, body);
+  if (status < 200 || status > 299) throw new Error(`${method} ${path}: ${status} ${JSON.stringify(json)}`);
   return json;
 }
 

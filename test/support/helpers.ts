@@ -24,6 +24,16 @@ export const sendJson = (method: string, path: string, body: unknown, token: str
 
 export const postJson = (path: string, body: unknown, token: string | null = ADMIN_TOKEN) => sendJson("POST", path, body, token);
 
+/** Reads until `ok` holds or the time is up, and returns the last value read (the caller asserts on it). */
+export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** A turn over HTTP in JSON mode: the response holds the finished turn. */
 export const httpTurn = (threadId: string, text: string, token: string | null = ADMIN_TOKEN) =>
   fetchApp(`/api/v1/threads/${threadId}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text }) }, token);
