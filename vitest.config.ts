@@ -12,7 +12,7 @@ const project = (name: string, include: string[], opts: { db?: Target; model?: "
     plugins: [
       cloudflareTest(({ inject }) => {
         const model = opts.model ?? "responses";
-        const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1", ADMIN_TOKEN: "test-admin-token-0123456789", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60", METRICS_SINK: "local", FLAG_CACHE_SECONDS: "1" };
+        const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1", ADMIN_TOKEN: "test-admin-token-0123456789", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60", METRICS_SINK: "local", FLAG_CACHE_SECONDS: "1", MAX_SOCKETS_PER_THREAD: "6", MAX_SOCKETS_PER_USER: "10" };
         if (model !== "offline") Object.assign(bindings, { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: inject("openaiUrl"), OPENAI_API: model, CHAT_MODEL: "fake-model" });
         if (opts.db === "neon") Object.assign(bindings, { DATABASE_URL: inject("databaseUrl"), NEON_WS_PROXY: inject("neonWsProxy") });
         return {

@@ -26,6 +26,9 @@ const configSchema = z.object({
   SEARCH_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
   SEARCH_TIMEOUT_MS: optional(z.coerce.number().int().min(100).max(60_000)).transform((v) => v ?? 5000),
   SEARCH_RETRIES: optional(z.coerce.number().int().min(0).max(10)).transform((v) => v ?? 3),
+  // Open WebSockets: on one thread (any callers), and of one user across their threads.
+  MAX_SOCKETS_PER_THREAD: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 32),
+  MAX_SOCKETS_PER_USER: optional(z.coerce.number().int().min(1).max(100_000)).transform((v) => v ?? 100),
   // How long an isolate reuses resolved feature flags: the most a flag change waits to take effect (0: read every time).
   FLAG_CACHE_SECONDS: optional(z.coerce.number().int().min(0).max(300)).transform((v) => v ?? 10),
   // The transport without a HYPERDRIVE binding: this Postgres over Neon's serverless driver (WebSocket).

@@ -28,7 +28,9 @@ declare global {
       NEON_WS_PROXY?: string;
       METRICS?: AnalyticsEngineDataset;
       METRICS_SINK?: string;
-      TurnLimiter: DurableObjectNamespace<import("./limits/turn-limiter").TurnLimiter>;
+      MAX_SOCKETS_PER_THREAD?: string;
+      MAX_SOCKETS_PER_USER?: string;
+      UserAuthority: DurableObjectNamespace<import("./authority/user-authority").UserAuthority>;
       OutboxMonitor: DurableObjectNamespace<import("./limits/outbox-monitor").OutboxMonitor>;
     }
   }

@@ -16,6 +16,7 @@ const statuses = {
   unsupported_media_type: 415,
   validation_failed: 422,
   rate_limited: 429,
+  too_many_connections: 429,
   database_unavailable: 503,
   search_unavailable: 503,
   model_unavailable: 503,

@@ -11,7 +11,7 @@ import { requestLog } from "./observability/request-log";
 
 export { ThreadAgent } from "./agent/thread-agent";
 export { OutboxMonitor } from "./limits/outbox-monitor";
-export { TurnLimiter } from "./limits/turn-limiter";
+export { UserAuthority } from "./authority/user-authority";
 
 const app = router();
 app.use("*", requestLog);

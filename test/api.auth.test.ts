@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { requireAdmin } from "../src/auth/principal";
+import { requireAdmin } from "../src/auth/access";
 import { DEV_ADMIN_TOKEN, getConfig } from "../src/config";
 import { AppError } from "../src/errors";
 import { ChatClient, fetchApp, postJson, threadsForEachTest } from "./support/helpers";
@@ -48,7 +48,7 @@ describe("authentication", () => {
     expect(getConfig(production).adminToken).toBeUndefined();
     const err = (() => {
       try {
-        requireAdmin(production, { kind: "user", user: {} as never });
+        requireAdmin(production, { kind: "user", user: {} as never, keyHash: "" });
       } catch (e) {
         return e as AppError;
       }

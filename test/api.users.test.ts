@@ -19,7 +19,7 @@ describe("POST /api/v1/users", () => {
     const { user, apiKey } = (await res.json()) as { user: Record<string, string>; apiKey: string };
     made.push(user.id!);
     expect(user).toEqual({ id: expect.any(String), email, name: "Ada", tokenBudget: null, createdAt: expect.any(String) });
-    expect(apiKey).toMatch(/^tl_[A-Za-z0-9_-]{43}$/);
+    expect(apiKey).toMatch(/^tl_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/);
   });
 
   it("refuses a second user with the same email with 409", async () => {

@@ -9,7 +9,7 @@ describe("test-data cleanup", () => {
     // A subdomain of its own, so the test never removes users other tests are using right now.
     const domain = `cleanup-${crypto.randomUUID()}.${TEST_EMAIL_DOMAIN}`;
     await withDb(env, async (db) => {
-      const make = async (email: string) => createUser(db, { email, apiKeyHash: await hashApiKey(newApiKey()) });
+      const make = async (email: string) => createUser(db, { email, apiKeyHash: await hashApiKey(newApiKey(crypto.randomUUID())) });
       const marked = [await make(`a@${domain}`), await make(`b@x.${domain}`)];
       const real = await make(`someone-${crypto.randomUUID()}@${domain}.example.com`);
       const lookalike = await make(`${domain}-${crypto.randomUUID()}@example.com`);

@@ -92,4 +92,51 @@ describe("fuzzing the service", () => {
     expect((await after.response(after.sendChat("after the storm").requestId)).text).toBe("Echo: after the storm");
     after.close();
   }, 120_000);
+
+  it("under /agents/, nothing but the two canonical shapes on one's own thread answers 2xx, and nothing answers 5xx", async () => {
+    const random = rng(SEED + 1);
+    const { pick, str } = generators(random);
+    const mine = await newThread("mine");
+    const theirs = await newThread("theirs");
+    const variants = (id: string) => [id, id.toUpperCase(), id.replace(/-/g, ""), `${id}%2F..`, encodeURIComponent(id), `${id.slice(0, 35)}G`];
+    const segments = () =>
+      pick([
+        () => `thread-agent/${pick(variants(pick([mine.threadId, theirs.threadId])))}`,
+        () => `${pick(["user-authority", "outbox-monitor", "turn-limiter", "ThreadAgent", "thread_agent", "sub", str(6)])}/${pick([mine.userId, theirs.threadId, "global", str(8)])}`,
+        () => `thread-agent/${mine.threadId}/sub/${pick(["thread-agent", "user-authority", str(5)])}/${pick([theirs.threadId, mine.threadId, str(6)])}`,
+        () => `thread-agent/${mine.threadId}${pick(["%2Fsub%2Fthread-agent%2F" + theirs.threadId, "/get-messages/", "//get-messages", "/get-messages/sub/thread-agent/" + theirs.threadId, "/" + str(8), "/./get-messages"])}`,
+      ])();
+    const sdkHeaders = ["x-cf-agents-subagent-url", "x-agents-lifecycle-props", "x-threadline-principal", "x-cf-agents-" + "x".repeat(3), "x-partykit-room", "upgrade"];
+    const seen = new Set<number>();
+    for (let i = 0; i < 300; i++) {
+      const path = `/agents/${segments()}${pick(["", "/get-messages"])}`;
+      const headers: Record<string, string> = {};
+      for (let h = Math.floor(random() * 3); h > 0; h--) headers[pick(sdkHeaders)] = pick([str(20).replace(/[^\x20-\x7e]/g, "x"), `http://threadline.test/agents/thread-agent/${mine.threadId}/sub/thread-agent/${theirs.threadId}`, JSON.stringify({ ownerId: theirs.userId, admin: true }), "websocket", btoa("{}")]);
+      if (random() < 0.4) headers.upgrade = "websocket";
+      const query = pick([`?token=${mine.apiKey}`, `?token=${theirs.apiKey}`, "", `?token=${encodeURIComponent(str(10))}`, `?ticket=tkt_${str(20)}`, `?token=${mine.apiKey}&__agents_transport=capnweb`]);
+      const method = pick(["GET", "GET", "POST", "DELETE", "OPTIONS"]);
+      const res = await fetchApp(`${path.replace(/ /g, "%20")}${query}`, { method, headers }, null);
+      if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}: ${await res.text()}`);
+      seen.add(res.status);
+      // As the URL parser reads it ("/./" and percent-encoded letters normalise; an encoded slash does not).
+      const pathname = new URL(path, "http://x").pathname;
+      const shape = /^\/agents\/thread-agent\/([0-9a-f-]{36})(\/get-messages)?$/i.exec(pathname);
+      const owner = [mine, theirs].find((t) => t.threadId === shape?.[1]?.toLowerCase());
+      if (res.status < 400) {
+        // Only the two shapes, with the GET (or upgrade) each takes, and the thread owner's own key.
+        expect({ pathname, method, shape: Boolean(shape), ownKey: Boolean(owner && query.includes(owner.apiKey)), upgrade: res.status === 101 }).toMatchObject({
+          method: "GET",
+          shape: true,
+          ownKey: true,
+          upgrade: !shape?.[2],
+        });
+      }
+      if (res.status === 101) {
+        res.webSocket?.accept();
+        res.webSocket?.close();
+      } else await res.body?.cancel();
+    }
+    // The generators reach the open shapes too, so the refusals above are not all there is.
+    expect([...seen]).toEqual(expect.arrayContaining([101, 200, 401, 404]));
+  }, 120_000);
 });

@@ -11,7 +11,9 @@ import { outboxMonitor } from "../limits/outbox-monitor";
 import { describeError, log } from "../observability/log";
 import { metrics } from "../observability/metrics";
 import { TurnTrace } from "../observability/turn-trace";
-import { takeTurn } from "../limits/turn-limiter";
+import { forwardedPrincipal } from "../auth/access";
+import { userAuthority } from "../authority/user-authority";
+import { closedSocket } from "./route";
 import { chatErrorFrame, errorFrame, messageText, readFrame, type ChatRequestBody, type ChatRequestFrame, type FrameError } from "./frames";
 import { chatModel } from "./model";
 import { Outbox } from "./outbox";
@@ -75,7 +77,20 @@ export class ThreadAgent extends AIChatAgent<Env> {
       queueMicrotask(() => void this.flushOutbox());
     });
     this.#handle = this.onMessage.bind(this) as (connection: Connection, message: WSMessage) => Promise<void>;
+    const onConnect = this.onConnect.bind(this);
+    this.onConnect = async (connection, ctx) => {
+      await onConnect(connection, ctx);
+      const p = forwardedPrincipal(ctx.request);
+      if (p && "userId" in p) this.#reportSockets(p.userId);
+    };
+    const onClose = this.onClose.bind(this);
+    this.onClose = async (connection, code, reason, wasClean) => {
+      await onClose(connection, code, reason, wasClean);
+      const user = connection.tags.find((t) => t.startsWith("user:"));
+      if (user) this.#reportSockets(user.slice(5), connection.id);
+    };
     this.onMessage = async (connection: Connection, message: WSMessage) => {
+      if (this.#isRevoked(connection)) return connection.close(4401, "this connection's key was revoked");
       const read = readFrame(message);
       if (read.kind === "refuse") return connection.send(read.reply);
       if (read.kind === "pass") {
@@ -88,6 +103,74 @@ export class ThreadAgent extends AIChatAgent<Env> {
       if ("error" in admitted) return connection.send(chatErrorFrame(read.frame.id, admitted.error));
       return this.#handle(connection, admitted.message);
     };
+  }
+
+  /**
+   * Every HTTP request and WebSocket reaches a thread agent through the Worker's gate
+   * (./route.ts), which names the caller and the thread's owner. A request without that, for a
+   * thread of another owner, or to an instance that is a facet is refused before the SDK sees it.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const notFound = () => new AppError("thread_not_found", "thread not found").toResponse();
+    const principal = forwardedPrincipal(request);
+    if (this.parentPath.length || !principal || (await this.#knownOwner(principal.ownerId)) !== principal.ownerId) return notFound();
+    const socket = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    const cap = getConfig(this.env).MAX_SOCKETS_PER_THREAD;
+    if (socket && [...this.getConnections()].length >= cap) {
+      if ("userId" in principal) this.#reportSockets(principal.userId);
+      return closedSocket(4429, `too many open connections: at most ${cap} on this thread`);
+    }
+    return super.fetch(request);
+  }
+
+  /** The SDK's sub-agents (facets) are never used here: a `/sub/` path or header is refused, so no facet is ever made. */
+  override async onBeforeSubAgent() {
+    return new AppError("not_found", "no such agent").toResponse();
+  }
+
+  /** Tags kept with each socket through hibernation: whose it is and which key opened it (for revocation). */
+  override getConnectionTags(_connection: Connection, ctx: { request: Request }): string[] {
+    const p = forwardedPrincipal(ctx.request);
+    return !p ? [] : "admin" in p ? ["admin"] : [`user:${p.userId}`, `key:${p.keyHash}`];
+  }
+
+  /** The owner in this object's storage; the first request's (the Worker checked it) when none is stored yet. */
+  async #knownOwner(claimed: string): Promise<string> {
+    this.#ownerId ??= await this.ctx.storage.get<string>("tl_owner");
+    if (!this.#ownerId) await this.ctx.storage.put("tl_owner", (this.#ownerId = claimed));
+    return this.#ownerId;
+  }
+
+  /**
+   * Closes the sockets a user's authority revoked (a rotated key, a deleted user) and returns how
+   * many of that user's sockets stay open. Frames from a revoked key are refused from here on.
+   */
+  async revoke(userId: string, keyHashes: string[] | "all", reason: string): Promise<number> {
+    const tags = keyHashes === "all" ? [`user:${userId}`] : keyHashes.map((h) => `key:${h}`);
+    if (keyHashes !== "all") for (const h of keyHashes) this.#revokedKeys.add(h);
+    else this.#revokedUsers.add(userId);
+    for (const tag of tags) for (const c of this.getConnections(tag)) c.close(4401, reason);
+    return this.#openSockets(userId);
+  }
+
+  #openSockets(userId: string, without?: string) {
+    return [...this.getConnections(`user:${userId}`)].filter((c) => c.id !== without).length;
+  }
+
+  /** The user's authority counts their sockets across threads (their cap); best effort, after the fact. */
+  #reportSockets(userId: string, without?: string) {
+    this.ctx.waitUntil(
+      userAuthority(this.env, userId)
+        .sockets(this.name, this.#openSockets(userId, without))
+        .catch(() => {}),
+    );
+  }
+
+  #revokedKeys = new Set<string>();
+  #revokedUsers = new Set<string>();
+
+  #isRevoked(connection: Connection) {
+    return connection.tags.some((t) => (t.startsWith("key:") && this.#revokedKeys.has(t.slice(4))) || (t.startsWith("user:") && this.#revokedUsers.has(t.slice(5))));
   }
 
   override async onStart() {
@@ -223,7 +306,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
       return null;
     });
     if (remaining !== null && remaining <= 0) throw new AppError("token_budget_exhausted", "your token budget is spent; no new turns can start");
-    const taken = await takeTurn(this.env, owner, flags.turn_rate_limit, flags.turn_rate_window_seconds);
+    const taken = await userAuthority(this.env, owner).takeTurn(flags.turn_rate_limit, flags.turn_rate_window_seconds);
     if (!taken.ok) throw new AppError("rate_limited", `too many turns; retry in ${taken.retryAfterSeconds} s`, { retryAfter: taken.retryAfterSeconds });
     return flags;
   }

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import { requireAdmin } from "../auth/principal";
+import { requireAdmin } from "../auth/access";
 import { getConfig } from "../config";
 import { withDb, type Db } from "../db/client";
 import { clearOverride, overridesAt, setOverride, type FlagScope } from "../db/flags";

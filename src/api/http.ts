@@ -2,10 +2,8 @@ import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { requestToken, resolvePrincipal, type Principal } from "../auth/principal";
-import { withDb } from "../db/client";
+import { actingUserId as actingUser, authenticate as authenticateToken, bearerToken, ownedThread as owned, type Principal } from "../auth/access";
 import type { Thread } from "../db/schema";
-import { getThread } from "../db/threads";
 import { AppError, toAppError, validationError } from "../errors";
 import { describeError, log, type LogFields } from "../observability/log";
 
@@ -59,8 +57,7 @@ export const bearerAuth = [{ bearerAuth: [] }];
 
 /** Resolves the caller from `Authorization: Bearer`; 401 without a valid token. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const token = requestToken(c.req.raw, false);
-  c.set("principal", await withDb(c.env, (db) => resolvePrincipal(c.env, db, token)));
+  c.set("principal", await authenticateToken(c.env, bearerToken(c.req.raw)));
   await next();
 };
 
@@ -71,23 +68,9 @@ export const limitBody = bodyLimit({
   },
 });
 
-/** The user a request acts for: the caller, or for the admin the user named in the request. */
-export function actingUserId(c: Context<AppEnv>, named?: string): string {
-  const p = c.get("principal");
-  if (p.kind === "user") return p.user.id;
-  if (!named) throw new AppError("validation_failed", "the admin must name a userId");
-  return named;
-}
+export const actingUserId = (c: Context<AppEnv>, named?: string) => actingUser(c.get("principal"), named);
 
-/** A thread the caller may use. Someone else's thread is the same 404 as a missing one. */
-export async function ownedThread(c: Context<AppEnv>, id: string): Promise<Thread> {
-  const notFound = new AppError("thread_not_found", "thread not found");
-  if (!z.uuid().safeParse(id).success) throw notFound;
-  const thread = await withDb(c.env, (db) => getThread(db, id));
-  const p = c.get("principal");
-  if (!thread || (p.kind === "user" && thread.userId !== p.user.id)) throw notFound;
-  return thread;
-}
+export const ownedThread = (c: Context<AppEnv>, id: string): Promise<Thread> => owned(c.env, c.get("principal"), id);
 
 /** Hono's own refusals (malformed JSON, a body that is not JSON) in the one error shape. */
 function fromHttpException(err: HTTPException): AppError {

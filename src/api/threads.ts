@@ -5,7 +5,11 @@ import { withDb } from "../db/client";
 import { listMessages, usageTotals, type StoredMessage } from "../db/messages";
 import type { Thread } from "../db/schema";
 import { createThread, deleteThread, listThreads, updateThreadTitle } from "../db/threads";
+import { idParam, threadNotFound } from "../auth/access";
+import { TICKET_TTL_SECONDS } from "../auth/tickets";
+import { userAuthority } from "../authority/user-authority";
 import { AppError } from "../errors";
+import { log } from "../observability/log";
 import { exportThread } from "./export";
 import { actingUserId, apiRouter, bearerAuth, errors, json, jsonBody, ownedThread } from "./http";
 import { streamTurn, turnError } from "./turns";
@@ -66,6 +70,10 @@ export const threads = apiRouter()
       const body = c.req.valid("json");
       if (body.userId && c.get("principal").kind === "user") throw new AppError("forbidden", "only the admin may create threads for another user");
       const thread = await withDb(c.env, (db) => createThread(db, { userId: actingUserId(c, body.userId), title: body.title }));
+      // Best effort: an authority that missed it confirms the thread in Postgres on first use.
+      await userAuthority(c.env, thread.userId)
+        .addThread(thread.id)
+        .catch((err) => log("warn", "authority_unreachable", { userId: thread.userId, threadId: thread.id, error: String(err) }));
       return c.json({ thread: threadJson(thread) }, 201);
     },
   )
@@ -126,6 +134,8 @@ export const threads = apiRouter()
     }),
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
+      // Closed at the authority first, so no one can open it while it goes.
+      await userAuthority(c.env, thread.userId).removeThread(thread.id);
       await withDb(c.env, (db) => deleteThread(db, thread.id));
       await wipeThreadAgents(c.env, [thread.id]);
       return c.body(null, 204);
@@ -169,6 +179,24 @@ export const threads = apiRouter()
       if (!(c.req.header("accept") ?? "").includes("application/json")) return streamTurn(c, turn.stream);
       await turn.stream.pipeTo(new WritableStream());
       return c.json({ messages: (await agent.turnMessages(turn.userMessageId)) as MessageJson[] }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/tickets",
+      summary: `A ticket that opens this thread's agent (WebSocket, get-messages) as ?ticket=, for ${TICKET_TTL_SECONDS} s: keeps the API key out of URLs`,
+      security: bearerAuth,
+      request: { params: ThreadId },
+      responses: { 201: json(z.object({ ticket: z.string(), expiresAt: z.iso.datetime() }).openapi("Ticket"), "The ticket"), ...errors(401, 403, 404, 503) },
+    }),
+    async (c) => {
+      const p = c.get("principal");
+      if (p.kind !== "user") throw new AppError("forbidden", "tickets are for users; the admin authenticates with its token");
+      // The authority checks the thread is theirs, without Postgres once it knows it: tickets work through an outage.
+      const r = await userAuthority(c.env, p.user.id).issueTicket(p.keyHash, idParam(c.req.valid("param").id, threadNotFound));
+      if (!r.ok) throw new AppError(r.code, r.message);
+      return c.json({ ticket: r.ticket, expiresAt: new Date(r.expiresAt * 1000).toISOString() }, 201);
     },
   )
   .openapi(

@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getAgentByName } from "agents";
-import { newApiKey, hashApiKey } from "../auth/keys";
-import { requireAdmin } from "../auth/principal";
+import { idParam, requireAdmin } from "../auth/access";
+import { hashApiKey, newApiKey } from "../auth/keys";
+import { snapshotOf, userAuthority, type UserSnapshot } from "../authority/user-authority";
 import { withDb } from "../db/client";
 import { usageTotals } from "../db/messages";
-import type { User } from "../db/schema";
 import { listThreadIds } from "../db/threads";
-import { createUser, deleteUser, setApiKeyHash } from "../db/users";
+import { createUser, deleteUser, getUser } from "../db/users";
 import { AppError } from "../errors";
 import type { Context } from "hono";
 import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http";
@@ -26,13 +26,7 @@ const CreateUserBody = z
   })
   .openapi("CreateUser");
 
-export const userJson = (u: User): z.infer<typeof UserSchema> => ({
-  id: u.id,
-  email: u.email,
-  name: u.name,
-  tokenBudget: u.tokenBudget,
-  createdAt: u.createdAt.toISOString(),
-});
+export const userJson = (u: UserSnapshot): z.infer<typeof UserSchema> => ({ id: u.id, email: u.email, name: u.name, tokenBudget: u.tokenBudget, createdAt: u.createdAt });
 
 const me = (c: Context<AppEnv>) => {
   const p = c.get("principal");
@@ -58,9 +52,11 @@ export const users = apiRouter()
     async (c) => {
       requireAdmin(c.env, c.get("principal"));
       const body = c.req.valid("json");
-      const apiKey = newApiKey();
-      const user = await withDb(c.env, async (db) => createUser(db, { ...body, apiKeyHash: await hashApiKey(apiKey) }));
-      return c.json({ user: userJson(user), apiKey }, 201);
+      // The id is chosen here because the key carries it (see newApiKey).
+      const id = crypto.randomUUID();
+      const apiKey = newApiKey(id);
+      const user = await withDb(c.env, async (db) => createUser(db, { ...body, id, apiKeyHash: await hashApiKey(apiKey) }));
+      return c.json({ user: userJson(snapshotOf(user)), apiKey }, 201);
     },
   )
   .openapi(
@@ -101,8 +97,10 @@ export const users = apiRouter()
     }),
     async (c) => {
       const user = me(c);
-      const apiKey = newApiKey();
-      await withDb(c.env, async (db) => setApiKeyHash(db, user.id, await hashApiKey(apiKey)));
+      const apiKey = newApiKey(user.id);
+      // Through the user's authority: it writes Postgres, then stops the old key and closes its sockets.
+      const r = await userAuthority(c.env, user.id).rotateKey(await hashApiKey(apiKey));
+      if (!r.ok) throw new AppError(r.code, r.message);
       return c.json({ apiKey }, 200);
     },
   )
@@ -117,15 +115,19 @@ export const users = apiRouter()
     }),
     async (c) => {
       requireAdmin(c.env, c.get("principal"));
-      const id = c.req.valid("param").id;
-      const notFound = new AppError("user_not_found", "user not found");
-      if (!z.uuid().safeParse(id).success) throw notFound;
+      const notFound = () => new AppError("user_not_found", "user not found");
+      const id = idParam(c.req.valid("param").id, notFound);
+      const authority = userAuthority(c.env, id);
       const threadIds = await withDb(c.env, async (db) => {
+        if (!(await getUser(db, id))) throw notFound();
         const ids = await listThreadIds(db, id);
-        if (!(await deleteUser(db, id))) throw notFound;
+        // Revoked at the authority first: should the delete below fail, the user stays locked out.
+        await authority.deleteUser();
+        await deleteUser(db, id);
         return ids;
       });
       await wipeThreadAgents(c.env, threadIds);
+      await authority.forget();
       return c.body(null, 204);
     },
   );

@@ -2,10 +2,10 @@ import { eq, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { users, type User } from "./schema";
 
-export async function createUser(db: Db, input: { email: string; name?: string | null; apiKeyHash: string; tokenBudget?: number | null }): Promise<User> {
+export async function createUser(db: Db, input: { id?: string; email: string; name?: string | null; apiKeyHash: string; tokenBudget?: number | null }): Promise<User> {
   const [user] = await db
     .insert(users)
-    .values({ email: input.email, name: input.name ?? null, apiKeyHash: input.apiKeyHash, tokenBudget: input.tokenBudget ?? null })
+    .values({ ...(input.id && { id: input.id }), email: input.email, name: input.name ?? null, apiKeyHash: input.apiKeyHash, tokenBudget: input.tokenBudget ?? null })
     .returning();
   return user!;
 }

@@ -90,8 +90,13 @@ export const setDatabase = (state: "up" | "down") =>
 export type Frame = Record<string, any>;
 
 /** A WebSocket client of a thread agent that records every frame it receives. */
+/** A WebSocket upgrade request to `path` with no Authorization header (the query carries any credential). */
+export const upgrade = (path: string, headers: Record<string, string> = {}) => fetchApp(path, { headers: { Upgrade: "websocket", ...headers } }, null);
+
 export class ChatClient {
   readonly frames: Frame[] = [];
+  /** Settles when the server closes the socket (or it is closed here). */
+  readonly closed: Promise<{ code: number; reason: string }>;
   #waiters: (() => void)[] = [];
 
   private constructor(readonly ws: WebSocket) {
@@ -99,15 +104,21 @@ export class ChatClient {
       this.frames.push(JSON.parse(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
       for (const w of this.#waiters.splice(0)) w();
     });
+    this.closed = new Promise((r) => ws.addEventListener("close", (e) => r({ code: e.code, reason: e.reason })));
   }
 
-  static async connect(threadId: string, token: string = ADMIN_TOKEN): Promise<ChatClient> {
-    const res = await fetchApp(`/agents/thread-agent/${threadId}?token=${encodeURIComponent(token)}`, { headers: { Upgrade: "websocket" } }, null);
+  static connect(threadId: string, token: string = ADMIN_TOKEN): Promise<ChatClient> {
+    return ChatClient.open(`/agents/thread-agent/${threadId}?token=${encodeURIComponent(token)}`);
+  }
+
+  /** Opens a socket at `path`; with `greeted` (the default) waits for the agent's greeting. */
+  static async open(path: string, headers: Record<string, string> = {}, greeted = true): Promise<ChatClient> {
+    const res = await upgrade(path, headers);
     if (!res.webSocket) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
     res.webSocket.accept();
     const client = new ChatClient(res.webSocket);
     // The agent greets a connection once it is registered; before that, broadcasts can miss it.
-    await client.waitFor((f) => f.type === "cf_agent_identity");
+    if (greeted) await client.waitFor((f) => f.type === "cf_agent_identity");
     return client;
   }
 

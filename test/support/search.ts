@@ -3,7 +3,7 @@ import { afterEach } from "vitest";
 import { hybridSearch } from "../../src/agent/tools/hybrid-search";
 import type { Config } from "../../src/config";
 import { getThread } from "../../src/db/threads";
-import type { LimiterStorage } from "../../src/limits/sliding-window";
+import type { LimiterStorage } from "../../src/authority/sliding-window";
 import type { SearchDeps } from "../../src/search/search";
 import { searchDeps } from "../../src/search/worker";
 import { fetchApp, postJson } from "./helpers";

@@ -1,7 +1,7 @@
 import { tool } from "ai";
 import { z } from "zod";
 import { toAppError } from "../../errors";
-import { takeSlot } from "../../limits/sliding-window";
+import { takeSlot } from "../../authority/sliding-window";
 import { search, type SearchDeps } from "../../search/search";
 import { searchDeps } from "../../search/worker";
 import type { ToolContext } from ".";

@@ -1,6 +1,6 @@
 import type { ToolSet } from "ai";
 import type { Flags } from "../../flags";
-import type { LimiterStorage } from "../../limits/sliding-window";
+import type { LimiterStorage } from "../../authority/sliding-window";
 import { currentTime } from "./current-time";
 import { hybridSearch } from "./hybrid-search";
 
