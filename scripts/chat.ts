@@ -8,7 +8,6 @@ if (!threadId || !token) {
   console.error("usage: npm run chat -- <threadId> <apiKey>   (or THREADLINE_TOKEN; THREADLINE_URL or PORT pick the server)");
   process.exit(2);
 }
-const auth = `token=${encodeURIComponent(token)}`;
 const agentPath = `/agents/thread-agent/${threadId}`;
 
 type UIMessage = { id: string; role: string; parts: { type: string; text?: string }[] };
@@ -29,7 +28,14 @@ try {
 }
 for (const m of messages) console.log(`${m.role}> ${textOf(m)}`);
 
-const ws = new WebSocket(`${base.replace(/^http/, "ws")}${agentPath}?${auth}`);
+// A ticket, not the key, goes in the WebSocket's URL (URLs end up in logs).
+const issued = await fetch(`${base}/api/v1/threads/${threadId}/tickets`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+if (!issued.ok) {
+  console.error(`cannot open thread ${threadId}: ${issued.status} ${await issued.text()}`);
+  process.exit(1);
+}
+const { ticket } = (await issued.json()) as { ticket: string };
+const ws = new WebSocket(`${base.replace(/^http/, "ws")}${agentPath}?ticket=${encodeURIComponent(ticket)}`);
 let pending: { id: string; resolve: () => void } | undefined;
 ws.addEventListener("message", (event) => {
   const frame = JSON.parse(String(event.data));

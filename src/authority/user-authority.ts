@@ -176,6 +176,11 @@ export class UserAuthority extends DurableObject<Env> {
     return takeSlot(this.ctx.storage, "turns", limit, windowSeconds);
   }
 
+  /** One call against a named per-user limit (`search`, `ingest`, ...): a sliding window kept here. */
+  take(bucket: string, limit: number, windowSeconds: number): Promise<RateDecision> {
+    return takeSlot(this.ctx.storage, `rate:${bucket}`, limit, windowSeconds);
+  }
+
   /** Runs `fn` with every other event on this object held back. A throw inside blockConcurrencyWhile resets the object, so errors are carried out as values. */
   async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const r = await this.ctx.blockConcurrencyWhile(async () => fn().then((value) => ({ value }), (error: unknown) => ({ error })));
