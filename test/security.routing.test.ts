@@ -52,7 +52,7 @@ describe("sub-agent routing (facets) from outside", () => {
     const status = await runInDurableObject(agentStub(threadId), async (agent: ThreadAgent) => {
       const facet = await agent.subAgent(agent.constructor as typeof ThreadAgent, other.threadId);
       const headers = { [PRINCIPAL_HEADER]: JSON.stringify({ ownerId: other.userId, admin: true }) };
-      return (await facet.fetch(new Request(`http://x/agents/thread-agent/${other.threadId}/get-messages`, { headers }))).status;
+      return (await (facet as unknown as Fetcher).fetch(new Request(`http://x/agents/thread-agent/${other.threadId}/get-messages`, { headers }))).status;
     });
     expect(status).toBe(404);
     expect(userId).not.toBe(other.userId);

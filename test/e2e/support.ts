@@ -83,3 +83,19 @@ export async function openChat(context: BrowserContext, base: string, user: Test
 }
 
 export const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+/** Every URL a page asks for, HTTP and WebSocket (fragments never leave the browser, so none are kept). */
+export function recordUrls(page: Page): { requests: string[]; sockets: string[] } {
+  const seen = { requests: [] as string[], sockets: [] as string[] };
+  page.on("request", (r) => seen.requests.push(r.url().split("#")[0]!));
+  page.on("websocket", (ws) => seen.sockets.push(ws.url()));
+  return seen;
+}
+
+/** Signs in through the form, as someone who pasted their key would. */
+export async function signIn(page: Page, base: string, user: TestUser): Promise<void> {
+  await page.goto(base);
+  await page.getByLabel("API key").fill(user.apiKey);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
