@@ -2,7 +2,8 @@
 // app's own withDb and query modules, over Hyperdrive+pg or Neon's driver, timed inside workerd.
 import { sql } from "drizzle-orm";
 import { withDb, type Db } from "../src/db/client";
-import { applyMessageOps, remainingBudget } from "../src/db/messages";
+import { applyMessageOps } from "../src/db/messages";
+import { spendSince } from "../src/db/spend";
 import { createThread, getThread } from "../src/db/threads";
 import { createUser, deleteUser, getUserByKeyHash } from "../src/db/users";
 
@@ -18,7 +19,7 @@ const steps = (f: Fixture): ((db: Db) => Promise<unknown>)[] => {
   return [
     (db: Db) => getUserByKeyHash(db, f.keyHash), // bearer token → principal
     (db: Db) => getThread(db, f.threadId), // the thread is yours
-    (db: Db) => remainingBudget(db, f.userId), // the turn gate
+    (db: Db) => spendSince(db, f.userId, { day: new Date(), month: new Date() }), // the user's authority, when it first loads
     (db: Db) => applyMessageOps(db, f.threadId, [{ op: "upsert", message: message("user") }]), // outbox: user message
     (db: Db) => applyMessageOps(db, f.threadId, [{ op: "upsert", message: message("assistant") }]), // outbox: reply
   ];

@@ -26,6 +26,8 @@ const configSchema = z.object({
   SEARCH_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
   SEARCH_TIMEOUT_MS: optional(z.coerce.number().int().min(100).max(60_000)).transform((v) => v ?? 5000),
   SEARCH_RETRIES: optional(z.coerce.number().int().min(0).max(10)).transform((v) => v ?? 3),
+  // The longest reply one model call may write; a turn reserves its context plus this against the user's budgets.
+  TURN_MAX_OUTPUT_TOKENS: optional(z.coerce.number().int().min(16).max(200_000)).transform((v) => v ?? 4096),
   // Open WebSockets: on one thread (any callers), and of one user across their threads.
   MAX_SOCKETS_PER_THREAD: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 32),
   MAX_SOCKETS_PER_USER: optional(z.coerce.number().int().min(1).max(100_000)).transform((v) => v ?? 100),
@@ -37,6 +39,14 @@ const configSchema = z.object({
   NEON_WS_PROXY: optional(z.string().regex(/^[\w.-]+:\d+$/, "must be host:port")),
   // Where metrics go: Analytics Engine (the METRICS binding) or this isolate's memory; development defaults to local.
   METRICS_SINK: optional(z.enum(["analytics-engine", "local"])),
+  // Per user, kept by their authority (the admin is exempt): GET /api/v1/search calls and POST /api/v1/documents requests per window.
+  SEARCH_API_RATE_LIMIT: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 60),
+  SEARCH_API_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
+  INGEST_RATE_LIMIT: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 20),
+  INGEST_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
+  // What one user may own (the admin's global documents are exempt); counted in the ingesting transaction.
+  MAX_DOCUMENTS_PER_USER: optional(z.coerce.number().int().min(1).max(10_000_000)).transform((v) => v ?? 1000),
+  MAX_CHUNKS_PER_USER: optional(z.coerce.number().int().min(1).max(100_000_000)).transform((v) => v ?? 10_000),
 });
 
 export type Config = z.infer<typeof configSchema> & { offline: boolean; adminToken: string | undefined; metricsSink: "analytics-engine" | "local" };

@@ -28,10 +28,17 @@ declare global {
       NEON_WS_PROXY?: string;
       METRICS?: AnalyticsEngineDataset;
       METRICS_SINK?: string;
+      TURN_MAX_OUTPUT_TOKENS?: string;
       MAX_SOCKETS_PER_THREAD?: string;
       MAX_SOCKETS_PER_USER?: string;
+      SEARCH_API_RATE_LIMIT?: string;
+      SEARCH_API_RATE_WINDOW_SECONDS?: string;
+      INGEST_RATE_LIMIT?: string;
+      INGEST_RATE_WINDOW_SECONDS?: string;
+      MAX_DOCUMENTS_PER_USER?: string;
+      MAX_CHUNKS_PER_USER?: string;
       UserAuthority: DurableObjectNamespace<import("./authority/user-authority").UserAuthority>;
-      OutboxMonitor: DurableObjectNamespace<import("./limits/outbox-monitor").OutboxMonitor>;
+      OutboxMonitor: DurableObjectNamespace<import("./observability/outbox-monitor").OutboxMonitor>;
     }
   }
   type Env = Cloudflare.Env;

@@ -10,7 +10,7 @@ import { users } from "./api/users";
 import { requestLog } from "./observability/request-log";
 
 export { ThreadAgent } from "./agent/thread-agent";
-export { OutboxMonitor } from "./limits/outbox-monitor";
+export { OutboxMonitor } from "./observability/outbox-monitor";
 export { UserAuthority } from "./authority/user-authority";
 
 const app = router();

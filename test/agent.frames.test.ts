@@ -80,6 +80,8 @@ describe("hostile input over WebSocket", () => {
   it("refuses a client's attempt to set the agent's state", async () => {
     const { client, threadId } = await connected();
     client.send({ type: "cf_agent_state", state: { owner: "me" } });
+    // The refusal itself (the SDK never echoes a state change to its sender, so its silence proves nothing).
+    await client.waitFor((f) => f.type === "error" && f.error.code === "forbidden" && /state/.test(f.error.message));
     const { requestId } = client.sendChat("still fine");
     expect((await client.response(requestId)).text).toBe("Echo: still fine");
     expect(client.frames.some((f) => f.type === "cf_agent_state" && JSON.stringify(f.state ?? null).includes("me"))).toBe(false);

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { withDb } from "../src/db/client";
 import { messages } from "../src/db/schema";
-import { ChatClient, fetchApp, threadsForEachTest } from "./support/helpers";
+import { ChatClient, eventually, fetchApp, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
 
@@ -60,11 +60,12 @@ describe("GET /api/v1/admin/stats", () => {
         ],
       }),
     );
-    const after = await stats("?hours=1");
+    // Messages and spend reach Postgres in the background (the outboxes): read once they have.
+    const model = (s: Stats) => s.models.find((m) => m.model === "fake-model") ?? { turns: 0, outputTokens: 0 };
+    const after = await eventually(() => stats("?hours=1"), (a) => a.messages.assistant - before.messages.assistant >= 4 && model(a).turns - model(before).turns >= 3);
     expect(after.window.hours).toBe(1);
     expect(after.threads.active - before.threads.active).toBeGreaterThanOrEqual(1);
     expect(after.messages.assistant - before.messages.assistant).toBeGreaterThanOrEqual(4);
-    const model = (s: Stats) => s.models.find((m) => m.model === "fake-model") ?? { turns: 0, outputTokens: 0 };
     expect(model(after).turns - model(before).turns).toBeGreaterThanOrEqual(3);
     expect(model(after).outputTokens).toBeGreaterThan(model(before).outputTokens);
     const tool = (s: Stats, name: string) => s.tools.find((t) => t.name === name) ?? { calls: 0, errors: 0 };

@@ -18,8 +18,10 @@ describe("POST /api/v1/users", () => {
     expect(res.status).toBe(201);
     const { user, apiKey } = (await res.json()) as { user: Record<string, string>; apiKey: string };
     made.push(user.id!);
-    expect(user).toEqual({ id: expect.any(String), email, name: "Ada", tokenBudget: null, createdAt: expect.any(String) });
+    expect(user).toEqual({ id: expect.any(String), email, name: "Ada", tokenBudget: null, dailyTokenBudget: null, monthlyTokenBudget: null, createdAt: expect.any(String) });
+    // The key names its user, so the user's authority can check it without Postgres.
     expect(apiKey).toMatch(/^tl_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/);
+    expect(apiKey.slice(3, 35)).toBe(user.id!.replaceAll("-", ""));
   });
 
   it("refuses a second user with the same email with 409", async () => {

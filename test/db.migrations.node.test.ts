@@ -82,6 +82,16 @@ const SEEDS: Record<string, Seed> = {
       `),
   },
   "0005_messages_created_at": { noData: "adds an index on messages(created_at) for the admin stats" },
+  "0006_spend_ledger": {
+    seed: (db) =>
+      db.query(`
+        UPDATE users SET daily_token_budget = 2000, monthly_token_budget = 40000 WHERE id = '${U3}';
+        INSERT INTO spend_ledger (entry_id, user_id, thread_id, turn_id, kind, model, input_tokens, output_tokens) VALUES
+          ('t-9:0', '${U3}', '${T3}', 't-9', 'turn', 'fake-model', 40, 5),
+          ('t-9:1', '${U3}', NULL, 't-9', 'turn', 'fake-model', 55, 9);
+      `),
+  },
+  "0007_spend_ledger_backfill": { noData: "backfills spend_ledger from the usage columns of assistant messages written before it" },
 };
 
 /** Columns a contract migration drops on purpose, as "table.column", by migration tag; anything else that disappears is data lost. */
@@ -116,7 +126,8 @@ function expectKept(before: Snapshot, after: Snapshot, tag: string) {
     const gone = columns.filter((c) => !now!.columns.includes(c) && !CONTRACTED[tag]?.includes(`${table}.${c}`));
     expect(gone, `migration ${tag} dropped column(s) of ${table} that held data; a contract step must be listed in CONTRACTED`).toEqual([]);
     const kept = columns.filter((c) => now!.columns.includes(c));
-    expect(project(now!.rows, kept), `migration ${tag} changed rows of ${table}`).toEqual(project(rows, kept));
+    // Every row is still there, unchanged; a backfill may add rows.
+    expect(project(now!.rows, kept), `migration ${tag} changed rows of ${table}`).toEqual(expect.arrayContaining(project(rows, kept)));
   }
 }
 
@@ -183,6 +194,12 @@ describe("migrations", () => {
       // Everything seeded is there, including what the search triggers derived from the chunks.
       const count = (table: string) => before.get(table)?.rows.length;
       expect([count("users"), count("threads"), count("messages"), count("documents"), count("chunks"), count("flag_overrides")]).toEqual([3, 3, 6, 2, 3, 3]);
+      // The spend recorded before the ledger (the usage columns of a-1) is in it beside the entries written since.
+      expect(before.get("spend_ledger")?.rows.map((r) => [r.entry_id, r.input_tokens, r.output_tokens]).sort()).toEqual([
+        [`backfill:${T3}:a-1`, 30, 2],
+        ["t-9:0", 40, 5],
+        ["t-9:1", 55, 9],
+      ]);
       expect(count("search_postings")).toBeGreaterThan(20);
       expect(before.get("search_corpus")?.rows).toEqual([expect.objectContaining({ chunks: 3 })]);
 

@@ -44,7 +44,22 @@ describe("admin flag routes", () => {
     const { flags } = (await res.json()) as { flags: { name: string; description: string; default: unknown; global: unknown }[] };
     const byName = Object.fromEntries(flags.map((f) => [f.name, f]));
     expect(Object.keys(byName).sort()).toEqual(
-      ["chat_model", "hybrid_search", "log_message_content", "offline_model_allowed", "search_rate_limit", "turn_rate_limit", "turn_rate_window_seconds"].sort(),
+      [
+        "chat_model",
+        "hybrid_search",
+        "log_message_content",
+        "offline_model_allowed",
+        "search_rate_limit",
+        "turn_rate_limit",
+        "turn_rate_window_seconds",
+        "turn_max_output_tokens",
+        "search_api_rate_limit",
+        "search_api_rate_window_seconds",
+        "ingest_rate_limit",
+        "ingest_rate_window_seconds",
+        "max_documents_per_user",
+        "max_chunks_per_user",
+      ].sort(),
     );
     // The test projects configure CHAT_MODEL=fake-model and TURN_RATE_LIMIT=8.
     expect(byName.chat_model).toMatchObject({ default: "fake-model", description: expect.any(String) });

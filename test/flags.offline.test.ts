@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { afterFlagCache, ChatClient, httpTurn, fetchApp, messageRows, sendJson, threadsForEachTest } from "./support/helpers";
+import { ChatClient, httpTurn, fetchApp, messageRows, sendJson, threadsForEachTest } from "./support/helpers";
 
 // Runs in the "offline" project: no model configured, so the offline model answers unless the flag forbids it.
 const newThread = threadsForEachTest();
@@ -23,7 +23,6 @@ describe("offline_model_allowed", () => {
     expect((await httpTurn(other.threadId, "still offline", other.apiKey)).status).toBe(200);
 
     expect((await fetchApp(`/api/v1/admin/users/${t.userId}/flags/offline_model_allowed`, { method: "DELETE" })).status).toBe(204);
-    await afterFlagCache();
     const reply = await client.response(client.sendChat("now?").requestId);
     expect(reply.error).toBeUndefined();
     expect(reply.text).toMatch(/^Offline model:/);

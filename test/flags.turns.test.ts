@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { RecordedRequest } from "./support/fake-openai";
-import { afterFlagCache, ChatClient, httpTurn, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers";
+import { ChatClient, httpTurn, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
 const fakeUrl = (env as unknown as { OPENAI_FAKE_URL: string }).OPENAI_FAKE_URL.replace(/\/v1$/, "");
@@ -27,7 +27,6 @@ describe("feature flags in turns", () => {
 
     // No deploy: clear the override and, once the cache has turned over, the configured 8 applies again.
     await clearFlag(`/users/${userId}/flags/turn_rate_limit`);
-    await afterFlagCache();
     const reply = await client.response(client.sendChat("allowed again").requestId);
     expect(reply.error).toBeUndefined();
     expect(reply.text).toBe("Echo: allowed again");
@@ -52,7 +51,6 @@ describe("feature flags in turns", () => {
     expect(await parts(other)).toContain("tool-hybrid_search");
 
     await clearFlag(`/threads/${threadId}/flags/hybrid_search`);
-    await afterFlagCache();
     expect((await httpTurn(threadId, `search again ${tag}`, apiKey)).status).toBe(200);
     expect((await modelRequests(`search again ${tag}`))[0]!.tools.sort()).toEqual(["current_time", "hybrid_search"]);
   });
@@ -72,11 +70,9 @@ describe("feature flags in turns", () => {
 
     // The thread's override gone, the user's applies; both gone, the configured CHAT_MODEL.
     await clearFlag(`/threads/${threadId}/flags/chat_model`);
-    await afterFlagCache();
     await client.response(client.sendChat(`next model ${tag}`).requestId);
     expect((await modelRequests(`next model ${tag}`)).map((r) => r.model)).toEqual(["user-model"]);
     await clearFlag(`/users/${userId}/flags/chat_model`);
-    await afterFlagCache();
     await client.response(client.sendChat(`last model ${tag}`).requestId);
     expect((await modelRequests(`last model ${tag}`)).map((r) => r.model)).toEqual(["fake-model"]);
     expect((await messageRows(threadId)).filter((r) => r.role === "assistant").map((r) => r.model)).toEqual(["thread-model-1.5", "user-model", "fake-model"]);

@@ -1,6 +1,7 @@
 import { createOpenAI } from "@ai-sdk/openai";
 import type { LanguageModelV4 } from "@ai-sdk/provider";
 import type { Config } from "../config";
+import { isTransient, withRetry } from "../resilience";
 import { OfflineModel, OFFLINE_MODEL_ID } from "./offline-model";
 
 export type ChatModel = { model: LanguageModelV4; id: string; offline: boolean };
@@ -14,21 +15,10 @@ export function chatModel(config: Config, modelId = config.CHAT_MODEL): ChatMode
   return { model, id: modelId, offline: false };
 }
 
-const LOST_CONNECTION_RETRIES = 2;
-
 /**
  * workerd reports a pooled connection the server closed as "Network connection lost" (retryable,
  * no response). The AI SDK retries only errors it recognizes as network failures, and not this
  * one, so a turn would fail under load for a reason a second attempt fixes.
  */
-async function retryLostConnections(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fetch(input, init);
-    } catch (err) {
-      const lost = (err as { retryable?: boolean }).retryable === true || /network connection lost/i.test(String((err as Error)?.message));
-      if (!lost || attempt >= LOST_CONNECTION_RETRIES || init?.signal?.aborted) throw err;
-      await new Promise((r) => setTimeout(r, 50 * (attempt + 1) * (0.5 + Math.random())));
-    }
-  }
-}
+const retryLostConnections = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> =>
+  withRetry(() => fetch(input, init), { retries: 2, baseDelayMs: 100, maxDelayMs: 400 }, (err) => !init?.signal?.aborted && isTransient(err));

@@ -1,13 +1,25 @@
 import type { SessionChangeEvent } from "agents/sessions";
 import type { MessageOp, StoredMessage } from "../db/messages";
+import { toAppError } from "../errors";
+import { describeError, log } from "../observability/log";
+import { isRejectedRow } from "../resilience";
+import { toStorable } from "../validation/storable";
 
 const BATCH = 100;
+/** Retry backoff: 1 s doubling to 5 min, jittered to between half and all of it. */
+const RETRY_BASE_SECONDS = 1;
+const RETRY_MAX_SECONDS = 300;
+
+export type OutboxState = { backlog: number; oldestAt: number | null; quarantined: number; attempt: number; nextRetryAt: number | null };
+export type QuarantinedOp = { seq: number; op: MessageOp; error: string; createdAt: number; quarantinedAt: number };
 
 /**
  * The thread agent's queue of transcript changes not yet in Postgres, kept in the agent's own
  * SQLite so a change survives a Postgres outage or an eviction. It records every durable write of
- * the chat session, in order, and drains oldest first; Postgres applies each batch idempotently.
- * Its table, tl_outbox, is created and upgraded by ./storage-schema, which the agent runs first.
+ * the chat session, in order, and drains oldest first; Postgres applies each batch idempotently. A
+ * change Postgres refuses for good (isRejectedRow) moves to a quarantine with its error, so the
+ * changes after it still land; the retry attempt and its time are stored too, so backoff survives
+ * eviction. Its tables are created and upgraded by ./storage-schema, which the agent runs first.
  */
 export class Outbox {
   #flushing: Promise<void> | undefined;
@@ -15,6 +27,7 @@ export class Outbox {
   constructor(
     private readonly sql: SqlStorage,
     private readonly write: (ops: MessageOp[]) => Promise<void>,
+    private readonly threadId: () => string,
   ) {}
 
   /** Called synchronously from the session change feed, so the row commits with the write it mirrors. */
@@ -33,7 +46,16 @@ export class Outbox {
     return row.at === null ? null : Number(row.at);
   }
 
-  /** Drains the outbox, one drain at a time; rejects with the write's error, keeping the rows that did not land. */
+  get quarantinedCount(): number {
+    return Number(this.sql.exec("SELECT count(*) AS n FROM tl_quarantine").one().n);
+  }
+
+  get state(): OutboxState {
+    const retry = this.sql.exec<{ attempt: number; next_at: number | null }>("SELECT attempt, next_at FROM tl_outbox_retry WHERE id = 1").toArray()[0];
+    return { backlog: this.backlog, oldestAt: this.oldestAt, quarantined: this.quarantinedCount, attempt: retry?.attempt ?? 0, nextRetryAt: retry?.next_at ?? null };
+  }
+
+  /** Drains the outbox, one drain at a time; rejects with a transient write error, keeping the rows that did not land. */
   flush(): Promise<void> {
     this.#flushing ??= this.#drain().finally(() => (this.#flushing = undefined));
     return this.#flushing;
@@ -42,15 +64,70 @@ export class Outbox {
   /** Forgets every pending change: for a thread that no longer exists in Postgres. */
   discard(): void {
     this.sql.exec("DELETE FROM tl_outbox");
+    this.sql.exec("DELETE FROM tl_quarantine");
+    this.setRetry(0, null);
+  }
+
+  /** A failed drain: the next attempt's number and when it is due, or (success) back to none. */
+  setRetry(attempt: number, nextAt: number | null): void {
+    this.sql.exec("INSERT INTO tl_outbox_retry (id, attempt, next_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET attempt = excluded.attempt, next_at = excluded.next_at", attempt, nextAt);
+  }
+
+  /** Seconds until the retry after `attempt` failed drains: jittered exponential backoff. */
+  static backoffSeconds(attempt: number, random = Math.random()): number {
+    return Math.max(1, Math.round(Math.min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** attempt) * (0.5 + random / 2)));
+  }
+
+  quarantined(): QuarantinedOp[] {
+    return this.sql
+      .exec<{ seq: number; op: string; error: string; created_at: number; quarantined_at: number }>("SELECT seq, op, error, created_at, quarantined_at FROM tl_quarantine ORDER BY seq")
+      .toArray()
+      .map((r) => ({ seq: r.seq, op: JSON.parse(r.op) as MessageOp, error: r.error, createdAt: r.created_at, quarantinedAt: r.quarantined_at }));
+  }
+
+  /** Puts a quarantined change back in its place in the outbox (its own seq), to be tried again. */
+  requeue(seq: number): boolean {
+    const row = this.sql.exec<{ op: string; created_at: number }>("SELECT op, created_at FROM tl_quarantine WHERE seq = ?", seq).toArray()[0];
+    if (!row) return false;
+    this.sql.exec("INSERT INTO tl_outbox (seq, op, created_at) VALUES (?, ?, ?)", seq, row.op, row.created_at);
+    this.sql.exec("DELETE FROM tl_quarantine WHERE seq = ?", seq);
+    return true;
+  }
+
+  drop(seq: number): boolean {
+    return this.sql.exec("DELETE FROM tl_quarantine WHERE seq = ?", seq).rowsWritten > 0;
   }
 
   async #drain(): Promise<void> {
     for (;;) {
-      const rows = this.sql.exec<{ seq: number; op: string }>("SELECT seq, op FROM tl_outbox ORDER BY seq LIMIT ?", BATCH).toArray();
+      const rows = this.sql.exec<{ seq: number; op: string; created_at: number }>("SELECT seq, op, created_at FROM tl_outbox ORDER BY seq LIMIT ?", BATCH).toArray();
       if (!rows.length) return;
-      await this.write(rows.map((r) => JSON.parse(r.op) as MessageOp));
-      this.sql.exec("DELETE FROM tl_outbox WHERE seq <= ?", rows.at(-1)!.seq);
+      try {
+        await this.write(rows.map((r) => JSON.parse(r.op) as MessageOp));
+        this.sql.exec("DELETE FROM tl_outbox WHERE seq <= ?", rows.at(-1)!.seq);
+      } catch (err) {
+        if (!isRejectedRow(err)) throw err;
+        // One change in the batch is refused for good: apply them one by one to find it.
+        for (const r of rows) {
+          try {
+            await this.write([JSON.parse(r.op) as MessageOp]);
+          } catch (e) {
+            if (!isRejectedRow(e)) throw e;
+            this.#quarantine(r, e);
+            continue;
+          }
+          this.sql.exec("DELETE FROM tl_outbox WHERE seq = ?", r.seq);
+        }
+      }
     }
+  }
+
+  #quarantine(r: { seq: number; op: string; created_at: number }, err: unknown) {
+    const error = describeError(err).slice(0, 1000);
+    this.sql.exec("INSERT OR REPLACE INTO tl_quarantine (seq, op, created_at, error, quarantined_at) VALUES (?, ?, ?, ?, ?)", r.seq, r.op, r.created_at, error, Date.now());
+    this.sql.exec("DELETE FROM tl_outbox WHERE seq = ?", r.seq);
+    // Logged once, here; it then shows in the thread's status, /health and the admin stats until retried or dropped.
+    log("error", "outbox_row_quarantined", { threadId: this.threadId(), seq: r.seq, op: (JSON.parse(r.op) as MessageOp).op, code: toAppError(err).code, error });
   }
 }
 
@@ -69,6 +146,7 @@ function toOp(event: SessionChangeEvent): MessageOp | undefined {
   }
 }
 
+/** Model and tool output can hold text Postgres refuses (NUL, a lone surrogate): made storable here, the last step before Postgres. */
 function toStored(m: { id: string; role: string; parts: unknown[]; metadata?: unknown }): StoredMessage {
-  return { id: m.id, role: m.role as StoredMessage["role"], parts: m.parts, ...(m.metadata !== undefined && { metadata: m.metadata }) };
+  return toStorable({ id: m.id, role: m.role as StoredMessage["role"], parts: m.parts, ...(m.metadata !== undefined && { metadata: m.metadata }) });
 }

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { getAgentByName } from "agents";
 import type { Context, MiddlewareHandler } from "hono";
-import { requireAdmin } from "../auth/access";
+import { idParam, requireAdmin } from "../auth/access";
 import { getConfig } from "../config";
 import { withDb, type Db } from "../db/client";
 import { clearOverride, overridesAt, setOverride, type FlagScope } from "../db/flags";
@@ -8,8 +9,8 @@ import { getThread } from "../db/threads";
 import { statsSince } from "../db/stats";
 import { getUser } from "../db/users";
 import { AppError, validationError } from "../errors";
-import { outboxMonitor } from "../limits/outbox-monitor";
-import { FLAG_DEFINITIONS, FLAG_NAMES, isFlagName, parseFlagValue, resolvedFlagsIn, type FlagName } from "../flags";
+import { outboxMonitor } from "../observability/outbox-monitor";
+import { FLAG_DEFINITIONS, FLAG_NAMES, invalidateFlags, isFlagName, parseFlagValue, resolvedFlagsIn, type FlagName } from "../flags";
 import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http";
 
 /** Every route here is the admin's; new admin routes only need adding to the chain below. */
@@ -50,10 +51,7 @@ function flagValue(name: FlagName, value: unknown) {
   return parsed.data;
 }
 
-const asUuid = (id: string, error: AppError) => {
-  if (!z.uuid().safeParse(id).success) throw error;
-  return id;
-};
+const asUuid = (id: string, error: AppError) => idParam(id, () => error);
 const userNotFound = () => new AppError("user_not_found", "user not found");
 const threadNotFound = () => new AppError("thread_not_found", "thread not found");
 
@@ -63,12 +61,14 @@ async function setFlag(c: Context<AppEnv>, scope: FlagScope, name: string, body:
   const flag = flagName(name);
   const value = flagValue(flag, body);
   await withDb(c.env, (db) => setOverride(db, scope, flag, value));
+  invalidateFlags();
   return { flag, value, scope: scope.kind };
 }
 
 async function clearFlag(c: Context<AppEnv>, scope: FlagScope, name: string) {
   const flag = flagName(name);
   if (!(await withDb(c.env, (db) => clearOverride(db, scope, flag)))) throw new AppError("not_found", `no ${scope.kind} override of ${flag}`);
+  invalidateFlags();
 }
 
 async function scopeFlags(db: Db, env: Env, scope: FlagScope, target: { userId: string; threadId?: string }) {
@@ -77,6 +77,25 @@ async function scopeFlags(db: Db, env: Env, scope: FlagScope, target: { userId: 
 }
 
 const Count = z.number().int();
+
+async function resolveQuarantined(c: Context<AppEnv>, action: "retry" | "drop") {
+  const { threadId, seq } = c.req.param() as { threadId: string; seq: string };
+  const id = asUuid(threadId, threadNotFound());
+  const notFound = () => new AppError("not_found", `no quarantined change ${seq} on thread ${id}`);
+  if (!/^\d{1,15}$/.test(seq)) throw notFound();
+  const agent = await getAgentByName(c.env.ThreadAgent, id);
+  if (!(await agent.resolveQuarantined(Number(seq), action))) throw notFound();
+  const { outbox } = await agent.status();
+  return c.json({ status: { backlog: outbox.backlog, quarantined: outbox.quarantined } }, 200);
+}
+export const OutboxSummary = z
+  .object({ threads: Count, messages: Count, oldestAt: z.number().nullable(), quarantined: z.object({ threads: Count, rows: Count }), failing: Count })
+  .openapi("OutboxSummary");
+const QuarantinedRow = z
+  .object({ seq: Count, op: z.record(z.string(), z.unknown()), error: z.string(), createdAt: z.number(), quarantinedAt: z.number() })
+  .openapi("QuarantinedChange");
+const SeqParam = z.string().openapi({ param: { name: "seq", in: "path" } });
+
 const StatsSchema = z
   .object({
     window: z.object({ hours: Count, since: z.iso.datetime() }),
@@ -88,7 +107,7 @@ const StatsSchema = z
     tools: z.array(z.object({ name: z.string(), calls: Count, errors: Count })),
     search: z.object({ calls: Count, cached: Count, cacheHitRatio: z.number().nullable() }),
     documents: z.object({ total: Count, chunks: Count }),
-    outbox: z.object({ threads: Count, messages: Count, oldestAt: z.number().nullable() }).nullable().openapi({ description: "Messages agents hold for Postgres; null when the monitor cannot be reached" }),
+    outbox: OutboxSummary.nullable().openapi({ description: "Messages agents hold for Postgres, and those it refused (quarantined); null when the monitor cannot be reached" }),
   })
   .openapi("Stats");
 
@@ -235,6 +254,56 @@ export const admin = adminRouter
       await clearFlag(c, { kind: "thread", threadId: asUuid(threadId, threadNotFound()) }, flag);
       return c.body(null, 204);
     },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/quarantine",
+      summary: "Threads with changes Postgres refused for good, and those changes (admin)",
+      security: bearerAuth,
+      responses: { 200: json(z.object({ threads: z.array(z.object({ threadId: z.uuid(), changes: z.array(QuarantinedRow) })) }), "Quarantined changes"), ...errors(401, 403, 503) },
+    }),
+    async (c) => {
+      const ids = await outboxMonitor(c.env).quarantinedThreads();
+      const threads = await Promise.all(ids.map(async (threadId) => ({ threadId, changes: await (await getAgentByName(c.env.ThreadAgent, threadId)).quarantined() })));
+      return c.json({ threads }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/threads/{threadId}/quarantine",
+      summary: "A thread's changes Postgres refused for good, with the error (admin)",
+      security: bearerAuth,
+      request: { params: z.object({ threadId: ThreadIdParam }) },
+      responses: { 200: json(z.object({ changes: z.array(QuarantinedRow) }), "Quarantined changes"), ...errors(401, 403, 404) },
+    }),
+    async (c) => {
+      const threadId = asUuid(c.req.valid("param").threadId, threadNotFound());
+      return c.json({ changes: await (await getAgentByName(c.env.ThreadAgent, threadId)).quarantined() }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/threads/{threadId}/quarantine/{seq}/retry",
+      summary: "Put a quarantined change back in its place in the thread's outbox and try it again (admin)",
+      security: bearerAuth,
+      request: { params: z.object({ threadId: ThreadIdParam, seq: SeqParam }) },
+      responses: { 200: json(z.object({ status: z.object({ backlog: Count, quarantined: Count }) }), "Tried again"), ...errors(401, 403, 404) },
+    }),
+    async (c) => resolveQuarantined(c, "retry"),
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/threads/{threadId}/quarantine/{seq}",
+      summary: "Give up a quarantined change: it never reaches Postgres (admin)",
+      security: bearerAuth,
+      request: { params: z.object({ threadId: ThreadIdParam, seq: SeqParam }) },
+      responses: { 200: json(z.object({ status: z.object({ backlog: Count, quarantined: Count }) }), "Dropped"), ...errors(401, 403, 404) },
+    }),
+    async (c) => resolveQuarantined(c, "drop"),
   )
   .openapi(
     createRoute({

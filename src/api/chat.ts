@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { getAgentByName } from "agents";
 import { MAX_MESSAGE_CHARS, messageText } from "../agent/frames";
 import { AppError } from "../errors";
-import { apiRouter, bearerAuth, errors, jsonBody, ownedThread } from "./http";
+import { apiRouter, bearerAuth, callerKey, errors, jsonBody, ownedThread } from "./http";
 import { streamTurn, turnError } from "./turns";
 
 // The body the AI SDK's DefaultChatTransport (useChat) posts. Only the last user message is used:
@@ -39,7 +39,7 @@ export const chat = apiRouter()
       if (last.role !== "user" || !text) throw new AppError("validation_failed", "the last message must be the user's, with text");
       if (text.length > MAX_MESSAGE_CHARS) throw new AppError("validation_failed", `message text exceeds ${MAX_MESSAGE_CHARS} characters`);
       const agent = await getAgentByName(c.env.ThreadAgent, thread.id);
-      const turn = await agent.httpTurn({ text, messageId: last.id, httpRequestId: c.get("requestId") });
+      const turn = await agent.httpTurn({ text, messageId: last.id, httpRequestId: c.get("requestId"), ownerId: thread.userId, keyHash: callerKey(c) });
       if (!turn.ok) throw turnError(turn.error);
       return streamTurn(c, turn.stream);
     },

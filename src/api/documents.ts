@@ -5,16 +5,28 @@ import type { DocumentRow } from "../db/schema";
 import { AppError } from "../errors";
 import { ingestDocuments, removeDocument } from "../search/search";
 import { searchDeps } from "../search/worker";
-import { apiRouter, bearerAuth, errors, json, jsonBody, type AppEnv } from "./http";
+import { findUnstorable } from "../validation/storable";
+import { apiRouter, bearerAuth, errors, json, jsonBody, takeUserRate, type AppEnv } from "./http";
 
 export const MAX_BATCH_DOCUMENTS = 50;
+export const MAX_METADATA_BYTES = 8 * 1024;
+// Every value takes at least a byte of JSON, so the byte bound is the one that binds.
+const METADATA_LIMITS = { maxDepth: 32, maxNodes: MAX_METADATA_BYTES };
+
+// Stored as jsonb: bounded in depth and size, whoever calls (the admin's global documents too).
+const Metadata = z.record(z.string(), z.unknown()).superRefine((m, ctx) => {
+  const bad = findUnstorable(m, METADATA_LIMITS);
+  if (bad?.problem === "depth") ctx.addIssue({ code: "custom", message: `metadata is nested deeper than ${METADATA_LIMITS.maxDepth} levels` });
+  else if (bad) ctx.addIssue({ code: "custom", message: "metadata contains a character that cannot be stored (U+0000 or an unpaired surrogate)" });
+  else if (new TextEncoder().encode(JSON.stringify(m)).length > MAX_METADATA_BYTES) ctx.addIssue({ code: "custom", message: `metadata exceeds ${MAX_METADATA_BYTES} bytes as JSON` });
+});
 
 const DocumentInput = z
   .strictObject({
     title: z.string().trim().min(1).max(500),
     text: z.string().trim().min(1),
     source: z.string().trim().min(1).max(2000).optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
+    metadata: Metadata.optional().openapi({ description: `Any JSON object, at most ${MAX_METADATA_BYTES} bytes and ${METADATA_LIMITS.maxDepth} levels deep` }),
   })
   .openapi("DocumentInput");
 
@@ -62,18 +74,20 @@ export const documents = apiRouter()
     createRoute({
       method: "post",
       path: "/",
-      summary: "Ingest one document or a batch: chunked, embedded and stored in one transaction",
+      summary: "Ingest one document or a batch: chunked, embedded and stored in one transaction; per-user rate limit and document and chunk quotas",
       security: bearerAuth,
       request: jsonBody(CreateDocuments),
       responses: {
         201: json(z.object({ documents: z.array(z.object({ id: z.uuid(), title: z.string(), chunkCount: z.number().int() })) }), "Stored"),
-        ...errors(400, 401, 413, 422, 503),
+        ...errors(400, 401, 413, 422, 429, 503),
       },
     }),
     async (c) => {
       const body = c.req.valid("json");
       const docs = "documents" in body ? body.documents : [body];
-      const rows = await ingestDocuments(searchDeps(c.env), callerScope(c).ownerId, docs);
+      const flags = await takeUserRate(c, "ingest");
+      const quota = flags && { documents: flags.max_documents_per_user, chunks: flags.max_chunks_per_user };
+      const rows = await ingestDocuments(searchDeps(c.env), callerScope(c).ownerId, docs, quota);
       return c.json({ documents: rows.map((r) => ({ id: r.id, title: r.title, chunkCount: r.chunkCount })) }, 201);
     },
   )

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { getConfig } from "../config";
 import { withDb } from "../db/client";
-import { outboxMonitor, type BacklogSummary } from "../limits/outbox-monitor";
+import { outboxMonitor, type BacklogSummary } from "../observability/outbox-monitor";
 import type { AppEnv } from "./http";
 
 /** 200 when Postgres answers, 503 when it cannot be reached; either way, the messages still waiting in agents' outboxes. */

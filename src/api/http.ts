@@ -3,9 +3,12 @@ import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { actingUserId as actingUser, authenticate as authenticateToken, bearerToken, ownedThread as owned, type Principal } from "../auth/access";
+import { userAuthority } from "../authority/user-authority";
 import type { Thread } from "../db/schema";
 import { AppError, toAppError, validationError } from "../errors";
+import { flagsFor, type Flags } from "../flags";
 import { describeError, log, type LogFields } from "../observability/log";
+import { describeUnstorable, findUnstorable } from "../validation/storable";
 
 /** `logFields`: what a handler adds to its request's log line (e.g. a search's cache hit). */
 export type AppEnv = { Bindings: Env; Variables: { principal: Principal; requestId: string; logFields: LogFields } };
@@ -20,10 +23,10 @@ export const router = () =>
     },
   });
 
-/** A router of authenticated v1 routes: bodies are size-limited and every request has a Principal. */
+/** A router of authenticated v1 routes: bodies are size-limited, every request has a Principal, and its input can be stored. */
 export function apiRouter() {
   const r = router();
-  r.use("*", limitBody, authenticate);
+  r.use("*", limitBody, authenticate, storableInput);
   return r;
 }
 
@@ -61,6 +64,53 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
+// Hono's json validator parses a body whose media type passes this test; so this check sees every body a route reads.
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/**
+ * Client input Postgres could not store (NUL, a lone surrogate) or nested too deep to handle is
+ * refused here with 422, before any route runs: query values, and a JSON body. Path params are ids
+ * and flag names, each checked against its own allow-list before it reaches SQL.
+ */
+export const storableInput: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const query = Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => [k, v.length === 1 ? v[0] : v]));
+  const badQuery = findUnstorable(query);
+  if (badQuery) throw new AppError("validation_failed", describeUnstorable(badQuery, "query"));
+  if (c.req.raw.body && JSON_MEDIA_TYPE.test((c.req.header("content-type") ?? "").split(";")[0]!.trim())) {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return next(); // malformed: the route's validator answers 400 invalid_json
+    }
+    const bad = findUnstorable(body);
+    if (bad) throw new AppError("validation_failed", describeUnstorable(bad, "body"));
+    // Hono caches the body's text, not its parse: without this the validator would parse it again.
+    c.req.json = <T>() => Promise.resolve(body as T);
+  }
+  await next();
+};
+
+const RATE_FLAGS = {
+  search: ["search_api_rate_limit", "search_api_rate_window_seconds"],
+  ingest: ["ingest_rate_limit", "ingest_rate_window_seconds"],
+} as const;
+
+/**
+ * One call of a user's against a per-user rate limit (`search`, `ingest`), counted by their
+ * authority so it holds across isolates: 429 with Retry-After over it. The admin is not limited.
+ * Returns the caller's flags, undefined for the admin.
+ */
+export async function takeUserRate(c: Context<AppEnv>, bucket: keyof typeof RATE_FLAGS): Promise<Flags | undefined> {
+  const p = c.get("principal");
+  if (p.kind !== "user") return undefined;
+  const flags = await flagsFor(c.env, { userId: p.user.id });
+  const [limit, windowSeconds] = RATE_FLAGS[bucket].map((f) => flags[f]) as [number, number];
+  const r = await userAuthority(c.env, p.user.id).take(bucket, limit, windowSeconds);
+  if (!r.ok) throw new AppError("rate_limited", `too many ${bucket} requests: at most ${limit} per ${windowSeconds} s`, { retryAfter: r.retryAfterSeconds });
+  return flags;
+}
+
 export const limitBody = bodyLimit({
   maxSize: MAX_BODY_BYTES,
   onError: () => {
@@ -71,6 +121,12 @@ export const limitBody = bodyLimit({
 export const actingUserId = (c: Context<AppEnv>, named?: string) => actingUser(c.get("principal"), named);
 
 export const ownedThread = (c: Context<AppEnv>, id: string): Promise<Thread> => owned(c.env, c.get("principal"), id);
+
+/** The caller's key hash (none for the admin): a turn's admission checks it is still valid. */
+export const callerKey = (c: Context<AppEnv>) => {
+  const p = c.get("principal");
+  return p.kind === "user" ? p.keyHash : undefined;
+};
 
 /** Hono's own refusals (malformed JSON, a body that is not JSON) in the one error shape. */
 function fromHttpException(err: HTTPException): AppError {

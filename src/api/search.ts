@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { search as runSearch } from "../search/search";
 import { searchDeps } from "../search/worker";
 import { callerScope } from "./documents";
-import { apiRouter, bearerAuth, errors, json } from "./http";
+import { apiRouter, bearerAuth, errors, json, takeUserRate } from "./http";
 
 export const MAX_SEARCH_LIMIT = 100;
 
@@ -21,16 +21,17 @@ export const search = apiRouter()
     createRoute({
       method: "get",
       path: "/",
-      summary: "Search the caller's documents and the global ones (BM25, vectors, or both fused)",
+      summary: "Search the caller's documents and the global ones (BM25, vectors, or both fused); a user may make search_api_rate_limit calls per window",
       security: bearerAuth,
       request: { query: SearchQuery },
       responses: {
         200: json(z.object({ results: z.array(Hit), cached: z.boolean(), mode: SearchQuery.shape.mode.unwrap() }), "Ranked passages"),
-        ...errors(401, 422, 503),
+        ...errors(401, 422, 429, 503),
       },
     }),
     async (c) => {
       const { q, limit, mode } = c.req.valid("query");
+      await takeUserRate(c, "search");
       const started = Date.now();
       const res = await runSearch(searchDeps(c.env), { query: q, limit, mode, scope: callerScope(c) });
       Object.assign(c.get("logFields"), { searchMode: mode, searchMs: Date.now() - started, cacheHit: res.cached, results: res.results.length });

@@ -2,7 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { getAgentByName } from "agents";
 import { MAX_MESSAGE_CHARS } from "../agent/frames";
 import { withDb } from "../db/client";
-import { listMessages, usageTotals, type StoredMessage } from "../db/messages";
+import { listMessages, type StoredMessage } from "../db/messages";
+import { usageTotals } from "../db/spend";
 import type { Thread } from "../db/schema";
 import { createThread, deleteThread, listThreads, updateThreadTitle } from "../db/threads";
 import { idParam, threadNotFound } from "../auth/access";
@@ -11,7 +12,7 @@ import { userAuthority } from "../authority/user-authority";
 import { AppError } from "../errors";
 import { log } from "../observability/log";
 import { exportThread } from "./export";
-import { actingUserId, apiRouter, bearerAuth, errors, json, jsonBody, ownedThread } from "./http";
+import { actingUserId, apiRouter, callerKey, bearerAuth, errors, json, jsonBody, ownedThread } from "./http";
 import { streamTurn, turnError } from "./turns";
 import { UsageSchema, wipeThreadAgents } from "./users";
 
@@ -45,16 +46,22 @@ type MessageJson = z.infer<typeof MessageSchema>;
 const messageJson = (m: StoredMessage & { createdAt: Date }) => ({ ...m, createdAt: m.createdAt.toISOString() }) as MessageJson;
 
 const encodeCursor = (c: { createdAt: Date; id: string }) => btoa(JSON.stringify([c.createdAt.toISOString(), c.id]));
+// JavaScript dates reach ±275760 years, Postgres timestamptz 4713 BC..294276 AD: a cursor outside these years is not one we made.
+const CURSOR_DATES = [Date.UTC(1970, 0, 1), Date.UTC(10_000, 0, 1)] as const;
 function decodeCursor(cursor: string) {
   try {
     const [at, id] = JSON.parse(atob(cursor)) as [string, string];
     const createdAt = new Date(at);
-    if (Number.isNaN(createdAt.getTime()) || !z.uuid().safeParse(id).success) throw new Error();
+    const time = createdAt.getTime();
+    if (typeof at !== "string" || !(time >= CURSOR_DATES[0] && time < CURSOR_DATES[1]) || !z.uuid().safeParse(id).success) throw new Error();
     return { createdAt, id };
   } catch {
     throw new AppError("validation_failed", "invalid cursor");
   }
 }
+
+/** Reads of Postgres see every change the thread's agent has made: it drains its outbox first (writes reach Postgres in the background). */
+const synced = async (env: Env, threadId: string) => (await getAgentByName(env.ThreadAgent, threadId)).sync();
 
 export const threads = apiRouter()
   .openapi(
@@ -103,6 +110,7 @@ export const threads = apiRouter()
     }),
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
+      await userAuthority(c.env, thread.userId).flushLedger();
       const usage = await withDb(c.env, (db) => usageTotals(db, { threadId: thread.id }));
       return c.json({ thread: threadJson(thread), usage }, 200);
     },
@@ -152,8 +160,25 @@ export const threads = apiRouter()
     }),
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
+      await synced(c.env, thread.id);
       const page = await withDb(c.env, (db) => listMessages(db, thread.id, c.req.valid("query")));
       return c.json({ messages: page.messages.map(messageJson), nextCursor: page.nextCursor }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/{id}/messages",
+      summary: "Clear the thread's messages (the owner, or the admin): every connected client sees it, Postgres follows; spend already recorded stays",
+      security: bearerAuth,
+      request: { params: ThreadId },
+      responses: { 204: { description: "Cleared" }, ...errors(401, 404) },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      await (await getAgentByName(c.env.ThreadAgent, thread.id)).clearHistory();
+      await synced(c.env, thread.id);
+      return c.body(null, 204);
     },
   )
   .openapi(
@@ -174,7 +199,7 @@ export const threads = apiRouter()
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
       const agent = await getAgentByName(c.env.ThreadAgent, thread.id);
-      const turn = await agent.httpTurn({ text: c.req.valid("json").text, httpRequestId: c.get("requestId") });
+      const turn = await agent.httpTurn({ text: c.req.valid("json").text, httpRequestId: c.get("requestId"), ownerId: thread.userId, keyHash: callerKey(c) });
       if (!turn.ok) throw turnError(turn.error);
       if (!(c.req.header("accept") ?? "").includes("application/json")) return streamTurn(c, turn.stream);
       await turn.stream.pipeTo(new WritableStream());
@@ -207,7 +232,19 @@ export const threads = apiRouter()
       security: bearerAuth,
       request: { params: ThreadId },
       responses: {
-        200: json(z.object({ outbox: z.object({ backlog: z.number().int(), oldestAt: z.number().nullable() }), streaming: z.boolean() }), "Status"),
+        200: json(
+          z.object({
+            outbox: z.object({
+              backlog: z.number().int(),
+              oldestAt: z.number().nullable(),
+              quarantined: z.number().int().openapi({ description: "Changes Postgres refused for good, kept aside for the admin (see /api/v1/admin/threads/{id}/quarantine)" }),
+              retryAttempt: z.number().int(),
+              nextRetryAt: z.number().nullable(),
+            }),
+            streaming: z.boolean(),
+          }),
+          "Status",
+        ),
         ...errors(401, 404),
       },
     }),
@@ -231,6 +268,7 @@ export const threads = apiRouter()
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
       const format = c.req.valid("query").format;
+      await synced(c.env, thread.id);
       const { messages } = await withDb(c.env, (db) => listMessages(db, thread.id, { limit: 100_000 }));
       if (format === "markdown") return c.body(exportThread(thread, messages), 200, { "content-type": "text/markdown; charset=utf-8" });
       return c.json({ thread: threadJson(thread), messages: messages.map(messageJson) }, 200);

@@ -3,17 +3,34 @@ import { getAgentByName } from "agents";
 import { idParam, requireAdmin } from "../auth/access";
 import { hashApiKey, newApiKey } from "../auth/keys";
 import { snapshotOf, userAuthority, type UserSnapshot } from "../authority/user-authority";
+import { resetsAt, type Period } from "../authority/budget";
 import { withDb } from "../db/client";
-import { usageTotals } from "../db/messages";
+import { usageTotals } from "../db/spend";
 import { listThreadIds } from "../db/threads";
-import { createUser, deleteUser, getUser } from "../db/users";
+import { createUser, deleteUser, getUser, setBudgets } from "../db/users";
 import { AppError } from "../errors";
 import type { Context } from "hono";
 import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http";
 
 export const UserSchema = z
-  .object({ id: z.uuid(), email: z.email(), name: z.string().nullable(), tokenBudget: z.number().int().nullable(), createdAt: z.iso.datetime() })
+  .object({
+    id: z.uuid(),
+    email: z.email(),
+    name: z.string().nullable(),
+    tokenBudget: z.number().int().nullable(),
+    dailyTokenBudget: z.number().int().nullable(),
+    monthlyTokenBudget: z.number().int().nullable(),
+    createdAt: z.iso.datetime(),
+  })
   .openapi("User");
+// Budgets fit Postgres's bigint with room to spare; a cap in the quadrillions is no cap anyone needs.
+const Budget = z.number().int().positive().max(1e15);
+const BudgetsBody = {
+  tokenBudget: Budget.nullable().optional().openapi({ description: "Tokens the user's turns may spend in all; null: no cap" }),
+  dailyTokenBudget: Budget.nullable().optional().openapi({ description: "Tokens per UTC day; null: no cap" }),
+  monthlyTokenBudget: Budget.nullable().optional().openapi({ description: "Tokens per UTC month; null: no cap" }),
+};
+const BudgetState = z.object({ limit: z.number().int().nullable(), used: z.number().int(), remaining: z.number().int().nullable(), resetsAt: z.iso.datetime().nullable() });
 export const UsageSchema = z
   .object({ inputTokens: z.number().int(), outputTokens: z.number().int(), totalTokens: z.number().int(), turns: z.number().int() })
   .openapi("Usage");
@@ -22,11 +39,19 @@ const CreateUserBody = z
   .strictObject({
     email: z.string().trim().toLowerCase().pipe(z.email().max(320)),
     name: z.string().trim().min(1).max(200).optional(),
-    tokenBudget: z.number().int().positive().optional().openapi({ description: "Tokens the user's turns may spend in all; no cap when absent" }),
+    ...BudgetsBody,
   })
   .openapi("CreateUser");
 
-export const userJson = (u: UserSnapshot): z.infer<typeof UserSchema> => ({ id: u.id, email: u.email, name: u.name, tokenBudget: u.tokenBudget, createdAt: u.createdAt });
+export const userJson = (u: UserSnapshot): z.infer<typeof UserSchema> => ({
+  id: u.id,
+  email: u.email,
+  name: u.name,
+  tokenBudget: u.tokenBudget,
+  dailyTokenBudget: u.dailyTokenBudget,
+  monthlyTokenBudget: u.monthlyTokenBudget,
+  createdAt: u.createdAt,
+});
 
 const me = (c: Context<AppEnv>) => {
   const p = c.get("principal");
@@ -73,18 +98,32 @@ export const users = apiRouter()
     createRoute({
       method: "get",
       path: "/me/usage",
-      summary: "Token usage over all the calling user's threads",
+      summary: "The calling user's spend, from the ledger (deleted threads and messages still count), and each budget with what is left",
       security: bearerAuth,
       responses: {
-        200: json(z.object({ usage: UsageSchema, tokenBudget: z.number().int().nullable(), remaining: z.number().int().nullable() }), "Usage"),
-        ...errors(401, 403),
+        200: json(
+          z.object({
+            usage: UsageSchema,
+            tokenBudget: z.number().int().nullable(),
+            remaining: z.number().int().nullable().openapi({ description: "What is left of the lifetime budget" }),
+            budgets: z.object({ lifetime: BudgetState, daily: BudgetState, monthly: BudgetState }),
+          }),
+          "Usage",
+        ),
+        ...errors(401, 403, 503),
       },
     }),
     async (c) => {
       const user = me(c);
-      const usage = await withDb(c.env, (db) => usageTotals(db, { userId: user.id }));
-      const remaining = user.tokenBudget === null ? null : Math.max(0, user.tokenBudget - usage.totalTokens);
-      return c.json({ usage, tokenBudget: user.tokenBudget, remaining }, 200);
+      const authority = userAuthority(c.env, user.id);
+      // The authority writes the ledger in the background: this read sees every call made so far.
+      await authority.flushLedger();
+      const [usage, state] = await Promise.all([withDb(c.env, (db) => usageTotals(db, { userId: user.id })), authority.budgets()]);
+      if (!("budgets" in state)) throw AppError.fromRefusal(state);
+      const now = new Date();
+      const used: Record<Period, number> = { lifetime: state.spent.lifetime, daily: state.spent.day.tokens, monthly: state.spent.month.tokens };
+      const budget = (p: Period) => ({ limit: state.budgets[p], used: used[p], remaining: state.remaining[p], resetsAt: resetsAt(p, now)?.toISOString() ?? null });
+      return c.json({ usage, tokenBudget: user.tokenBudget, remaining: state.remaining.lifetime, budgets: { lifetime: budget("lifetime"), daily: budget("daily"), monthly: budget("monthly") } }, 200);
     },
   )
   .openapi(
@@ -102,6 +141,24 @@ export const users = apiRouter()
       const r = await userAuthority(c.env, user.id).rotateKey(await hashApiKey(apiKey));
       if (!r.ok) throw new AppError(r.code, r.message);
       return c.json({ apiKey }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "patch",
+      path: "/{id}",
+      summary: "Set a user's token budgets (admin): in all, per UTC day, per UTC month; null removes one. In force for their next turn.",
+      security: bearerAuth,
+      request: { params: z.object({ id: z.string() }), ...jsonBody(z.strictObject(BudgetsBody).openapi("UpdateUser")) },
+      responses: { 200: json(z.object({ user: UserSchema }), "The user"), ...errors(400, 401, 403, 404, 413, 422, 503) },
+    }),
+    async (c) => {
+      requireAdmin(c.env, c.get("principal"));
+      const id = idParam(c.req.valid("param").id, () => new AppError("user_not_found", "user not found"));
+      const user = await withDb(c.env, (db) => setBudgets(db, id, c.req.valid("json")));
+      if (!user) throw new AppError("user_not_found", "user not found");
+      await userAuthority(c.env, id).updateUser(snapshotOf(user));
+      return c.json({ user: userJson(snapshotOf(user)) }, 200);
     },
   )
   .openapi(

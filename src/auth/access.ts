@@ -37,7 +37,7 @@ export function agentCredential(request: Request): Credential | undefined {
   return q === null ? undefined : { kind: "token", token: q };
 }
 
-const refused = (r: Refusal) => new AppError(r.code, r.message, { retryAfter: r.retryAfter });
+const refused = (r: Refusal) => AppError.fromRefusal(r);
 const isAdmin = (env: Env, token: string) => {
   const { adminToken } = getConfig(env);
   return Boolean(adminToken && timingSafeEqual(token, adminToken));

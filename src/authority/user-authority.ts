@@ -2,26 +2,52 @@ import { DurableObject } from "cloudflare:workers";
 import { getAgentByName } from "agents";
 import { parseTicket, signTicket, TICKET_TTL_SECONDS, verifyTicket } from "../auth/tickets";
 import { withDb } from "../db/client";
+import { appendSpend, spendSince, type SpendEntry } from "../db/spend";
 import type { User } from "../db/schema";
 import { getThread } from "../db/threads";
 import { getUser, setApiKeyHash } from "../db/users";
-import { toAppError, type ErrorCode } from "../errors";
-import { log } from "../observability/log";
+import { AppError, toAppError, type ErrorCode, type Refusal } from "../errors";
+import { describeError, log } from "../observability/log";
+import { backoffMs } from "../resilience";
+import { addSpend, current, exhausted, noSpend, periodStarts, remaining, type Budgets, type Spent } from "./budget";
 import { takeSlot, type RateDecision } from "./sliding-window";
 
 /** What the hot path needs of a user, kept by their authority (Postgres has the full row). */
-export type UserSnapshot = { id: string; email: string; name: string | null; tokenBudget: number | null; createdAt: string };
-export type Refusal = { ok: false; code: ErrorCode; message: string; retryAfter?: number };
+export type UserSnapshot = {
+  id: string;
+  email: string;
+  name: string | null;
+  tokenBudget: number | null;
+  dailyTokenBudget: number | null;
+  monthlyTokenBudget: number | null;
+  createdAt: string;
+};
+export type { Refusal };
 type Identity = { user: UserSnapshot; keys: string[] };
+/** One model call's spend as a thread agent reports it; the authority adds who and where. */
+export type CallSpend = Pick<SpendEntry, "entryId" | "kind" | "model" | "inputTokens" | "outputTokens" | "at">;
 
-export const snapshotOf = (u: User): UserSnapshot => ({ id: u.id, email: u.email, name: u.name, tokenBudget: u.tokenBudget, createdAt: u.createdAt.toISOString() });
-
+export const snapshotOf = (u: User): UserSnapshot => ({
+  id: u.id,
+  email: u.email,
+  name: u.name,
+  tokenBudget: u.tokenBudget,
+  dailyTokenBudget: u.dailyTokenBudget,
+  monthlyTokenBudget: u.monthlyTokenBudget,
+  createdAt: u.createdAt.toISOString(),
+});
+const budgetsOf = (u: UserSnapshot): Budgets => ({ lifetime: u.tokenBudget, daily: u.dailyTokenBudget, monthly: u.monthlyTokenBudget });
+/** A turn that never settles (its agent was evicted mid-turn) stops holding its reservation after this. */
+const RESERVATION_TTL_MS = 15 * 60_000;
+const LEDGER_BATCH = 200;
 const refuse = (code: ErrorCode, message: string): Refusal => ({ ok: false, code, message });
 const unauthorized = () => refuse("unauthorized", "invalid token");
 const threadNotFound = () => refuse("thread_not_found", "thread not found");
 
 // Storage keys. A thread this user owns: `t:<id>`; their live sockets on a thread: `live:<id>`.
 const IDENTITY = "identity";
+const SPENT = "spent";
+const LEDGER_RETRY = "ledger-retry";
 const DELETED = "deleted";
 const TICKET_SECRET = "ticket-secret";
 
@@ -47,10 +73,20 @@ export class UserAuthority extends DurableObject<Env> {
     // One load at a time: a rotation waiting behind it must not be overwritten by an older read.
     return this.#exclusive(async () => {
       if (this.#identity) return this.#identity;
-      const user = await withDb(this.env, (db) => getUser(db, this.#userId));
-      if (!user?.apiKeyHash) return null;
-      this.#identity = { user: snapshotOf(user), keys: [user.apiKeyHash] };
-      await this.ctx.storage.put(IDENTITY, this.#identity);
+      const now = new Date();
+      const loaded = await withDb(this.env, async (db) => {
+        const user = await getUser(db, this.#userId);
+        return user?.apiKeyHash ? { user, spend: await spendSince(db, user.id, periodStarts(now)) } : null;
+      });
+      if (!loaded) return null;
+      this.#identity = { user: snapshotOf(loaded.user), keys: [loaded.user.apiKeyHash!] };
+      // The ledger's totals, plus anything recorded here and not yet written to it.
+      const pending = [...(await this.ctx.storage.list<SpendEntry>({ prefix: "ledger:" })).values()].reduce((n, e) => n + e.inputTokens + e.outputTokens, 0);
+      const base = noSpend(now);
+      await this.ctx.storage.put({
+        [IDENTITY]: this.#identity,
+        [SPENT]: { lifetime: loaded.spend.lifetime + pending, day: { ...base.day, tokens: loaded.spend.day + pending }, month: { ...base.month, tokens: loaded.spend.month + pending } },
+      });
       return this.#identity;
     });
   }
@@ -166,10 +202,115 @@ export class UserAuthority extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
   }
 
-  /** The user's record changed in Postgres (a budget, say): reload it on next use. */
-  async invalidate(): Promise<void> {
-    this.#identity = undefined;
-    await this.ctx.storage.delete(IDENTITY);
+  /** The user's record changed in Postgres (budgets, name): the new one, as written there. */
+  async updateUser(user: UserSnapshot): Promise<void> {
+    const identity = await this.#load().catch(() => null);
+    if (!identity) return;
+    this.#identity = { ...identity, user };
+    await this.ctx.storage.put(IDENTITY, this.#identity);
+  }
+
+  /**
+   * Admission for one turn, in one call: the key is still valid, no budget is spent (spent plus
+   * what turns in flight reserved), and the turn rate window has room. Then the turn reserves its
+   * estimate until it settles. A refusal says which budget and when it resets.
+   */
+  async admitTurn(input: { turnId: string; threadId: string; keyHash?: string; rate: { limit: number; windowSeconds: number }; reserve: number }): Promise<{ ok: true } | Refusal> {
+    return this.#withIdentity(input.keyHash, async ({ user }) => {
+      const now = new Date();
+      const over = exhausted(budgetsOf(user), await this.#spent(now), await this.#reserved(), now);
+      if (over) {
+        const when = over.resetsAt ? `; it resets at ${over.resetsAt.toISOString()}` : "";
+        return new AppError("token_budget_exhausted", `your ${over.period} token budget (${over.budget}) is spent${when}`, {
+          details: { budget: over.period, limit: over.budget, used: over.used, resetsAt: over.resetsAt?.toISOString() ?? null },
+        }).toRefusal();
+      }
+      const rate = await takeSlot(this.ctx.storage, "turns", input.rate.limit, input.rate.windowSeconds);
+      if (!rate.ok) return new AppError("rate_limited", `too many turns; retry in ${rate.retryAfterSeconds} s`, { retryAfter: rate.retryAfterSeconds }).toRefusal();
+      await this.ctx.storage.put(`res:${input.turnId}`, { tokens: input.reserve, at: now.getTime(), threadId: input.threadId });
+      return { ok: true as const };
+    });
+  }
+
+  /**
+   * A turn's model calls, as they finish: added to the spend here at once and to the ledger in
+   * Postgres through this object's outbox. `final` ends the turn's reservation. Answers whether a
+   * further call still has room (a multi-step turn stops when it has none).
+   */
+  async recordSpend(input: { turnId: string; threadId: string; calls: CallSpend[]; final: boolean }): Promise<{ room: boolean }> {
+    const now = new Date();
+    let spent = await this.#spent(now);
+    const entries: Record<string, SpendEntry> = {};
+    for (const c of input.calls) {
+      spent = addSpend(spent, c.inputTokens + c.outputTokens, now);
+      entries[`ledger:${String(c.at).padStart(15, "0")}:${c.entryId}`] = { ...c, userId: this.#userId, threadId: input.threadId, turnId: input.turnId };
+    }
+    await this.ctx.storage.put({ ...entries, [SPENT]: spent });
+    if (input.final) await this.ctx.storage.delete(`res:${input.turnId}`);
+    if (input.calls.length) this.ctx.waitUntil(this.#drainLedger());
+    const identity = this.#identity ?? (await this.ctx.storage.get<Identity>(IDENTITY));
+    const others = (await this.#reserved()) - (input.final ? 0 : ((await this.ctx.storage.get<{ tokens: number }>(`res:${input.turnId}`))?.tokens ?? 0));
+    return { room: !identity || !exhausted(budgetsOf(identity.user), spent, others, now) };
+  }
+
+  /** What is left of each of the user's budgets, by the spend known here (ahead of the ledger). */
+  async budgets(): Promise<{ budgets: Budgets; remaining: Budgets; spent: Spent } | Refusal> {
+    return this.#withIdentity(undefined, async ({ user }) => {
+      const now = new Date();
+      const spent = await this.#spent(now);
+      return { budgets: budgetsOf(user), remaining: remaining(budgetsOf(user), spent, now), spent };
+    });
+  }
+
+  /** Writes the ledger entries still waiting here to Postgres now; usage routes call this before they read the ledger. */
+  async flushLedger(): Promise<{ ok: true } | Refusal> {
+    try {
+      await this.#drainLedger(true);
+      return { ok: true };
+    } catch (err) {
+      return toAppError(err).toRefusal();
+    }
+  }
+
+  #draining: Promise<void> | undefined;
+  #drainLedger(rethrow = false): Promise<void> {
+    this.#draining ??= (async () => {
+      try {
+        for (;;) {
+          const batch = await this.ctx.storage.list<SpendEntry>({ prefix: "ledger:", limit: LEDGER_BATCH });
+          if (!batch.size) break;
+          await withDb(this.env, (db) => appendSpend(db, [...batch.values()]));
+          await this.ctx.storage.delete([...batch.keys()]);
+        }
+        await this.ctx.storage.delete(LEDGER_RETRY);
+      } catch (err) {
+        // Postgres is down: the entries wait here (and count already); the alarm tries again, backing off.
+        const attempt = ((await this.ctx.storage.get<number>(LEDGER_RETRY)) ?? 0) + 1;
+        await this.ctx.storage.put(LEDGER_RETRY, attempt);
+        await this.ctx.storage.setAlarm(Date.now() + 1000 + backoffMs(attempt, { baseDelayMs: 1000, maxDelayMs: 300_000 }));
+        log("warn", "ledger_flush_failed", { userId: this.#userId, attempt, error: describeError(err) });
+        throw err;
+      } finally {
+        this.#draining = undefined;
+      }
+    })();
+    return rethrow ? this.#draining : this.#draining.catch(() => {});
+  }
+
+  override async alarm(): Promise<void> {
+    await this.#drainLedger();
+  }
+
+  async #spent(now: Date): Promise<Spent> {
+    return current((await this.ctx.storage.get<Spent>(SPENT)) ?? noSpend(now), now);
+  }
+
+  /** Tokens reserved by this user's turns in flight; reservations past their time are dropped. */
+  async #reserved(): Promise<number> {
+    const all = await this.ctx.storage.list<{ tokens: number; at: number }>({ prefix: "res:" });
+    const stale = [...all].filter(([, r]) => r.at < Date.now() - RESERVATION_TTL_MS).map(([k]) => k);
+    if (stale.length) await this.ctx.storage.delete(stale);
+    return [...all].filter(([k]) => !stale.includes(k)).reduce((n, [, r]) => n + r.tokens, 0);
   }
 
   takeTurn(limit: number, windowSeconds: number): Promise<RateDecision> {

@@ -1,6 +1,7 @@
 import { and, eq, isNull, or, sql, type SQL } from "drizzle-orm";
+import { AppError } from "../errors";
 import type { Db } from "./client";
-import { chunks, documents, TS_CONFIG, type DocumentRow } from "./schema";
+import { chunks, documents, TS_CONFIG, users, type DocumentRow } from "./schema";
 
 /** Whose documents a caller sees: a user sees their own and the global ones; the admin, the global ones. */
 export type Scope = { ownerId: string | null };
@@ -15,9 +16,32 @@ export type NewDocument = {
 const visible = (scope: Scope) =>
   scope.ownerId ? or(isNull(documents.ownerId), eq(documents.ownerId, scope.ownerId)) : isNull(documents.ownerId);
 
-/** Stores documents and their chunks in one transaction; the chunks' triggers update the BM25 statistics. */
-export async function insertDocuments(db: Db, ownerId: string | null, docs: NewDocument[], embedder: string) {
+/** Documents and chunks: what a user may own at most, or what they own or are adding. */
+export type Quota = { documents: number; chunks: number };
+
+/**
+ * Refuses (422 quota_exceeded) what would take a user past their quota. With `lock`, inside the
+ * inserting transaction, the user's row is locked first, so parallel ingests of one user count one
+ * after the other. FOR NO KEY UPDATE, not FOR UPDATE: foreign-key checks (a new thread) go on.
+ */
+export async function checkQuota(db: Db, ownerId: string, adding: Quota, quota: Quota, lock = false): Promise<void> {
+  if (lock) await db.select({ id: users.id }).from(users).where(eq(users.id, ownerId)).for("no key update");
+  const [owned = { documents: 0, chunks: 0 }] = await db
+    .select({ documents: sql<number>`count(*)`.mapWith(Number), chunks: sql<number>`coalesce(sum(${documents.chunkCount}), 0)`.mapWith(Number) })
+    .from(documents)
+    .where(eq(documents.ownerId, ownerId));
+  for (const what of ["documents", "chunks"] as const)
+    if (owned[what] + adding[what] > quota[what])
+      throw new AppError("quota_exceeded", `${what} quota exceeded: at most ${quota[what]} ${what} per user; you have ${owned[what]} and this request adds ${adding[what]}`);
+}
+
+/**
+ * Stores documents and their chunks in one transaction; the chunks' triggers update the BM25
+ * statistics. A user's documents are checked against `quota` in the same transaction.
+ */
+export async function insertDocuments(db: Db, ownerId: string | null, docs: NewDocument[], embedder: string, quota?: Quota) {
   return db.transaction(async (tx) => {
+    if (ownerId && quota) await checkQuota(tx, ownerId, footprint(docs.map((d) => d.chunks.length)), quota, true);
     const rows = await tx
       .insert(documents)
       .values(docs.map((d) => ({ ownerId, title: d.title, source: d.source ?? null, metadata: d.metadata ?? null, chunkCount: d.chunks.length })))
@@ -30,6 +54,9 @@ export async function insertDocuments(db: Db, ownerId: string | null, docs: NewD
     return rows;
   });
 }
+
+/** What documents of these chunk counts take of a quota. */
+export const footprint = (chunkCounts: number[]): Quota => ({ documents: chunkCounts.length, chunks: chunkCounts.reduce((a, b) => a + b, 0) });
 
 export async function getDocument(db: Db, id: string, scope: Scope): Promise<DocumentRow | undefined> {
   const [row] = await db.select().from(documents).where(and(eq(documents.id, id), visible(scope)));

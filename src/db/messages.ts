@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Db } from "./client";
-import { messages, threads, users } from "./schema";
+import { messages, threads } from "./schema";
 
 export type StoredMessage = {
   id: string;
@@ -68,34 +68,4 @@ function usageColumns(role: string, metadata: unknown) {
   const m = role === "assistant" ? (metadata as { model?: unknown; usage?: { inputTokens?: unknown; outputTokens?: unknown } } | undefined) : undefined;
   const int = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? Math.round(v) : null);
   return { model: typeof m?.model === "string" ? m.model : null, inputTokens: int(m?.usage?.inputTokens), outputTokens: int(m?.usage?.outputTokens) };
-}
-
-export type Usage = { inputTokens: number; outputTokens: number; totalTokens: number; turns: number };
-
-/** Token totals over a thread's or a user's assistant messages. */
-export async function usageTotals(db: Db, scope: { threadId: string } | { userId: string }): Promise<Usage> {
-  const totals = {
-    inputTokens: sql<number>`coalesce(sum(${messages.inputTokens}), 0)::int`,
-    outputTokens: sql<number>`coalesce(sum(${messages.outputTokens}), 0)::int`,
-    turns: sql<number>`count(*) filter (where ${messages.role} = 'assistant')::int`,
-  };
-  const [row] =
-    "threadId" in scope
-      ? await db.select(totals).from(messages).where(eq(messages.threadId, scope.threadId))
-      : await db.select(totals).from(messages).innerJoin(threads, eq(threads.id, messages.threadId)).where(eq(threads.userId, scope.userId));
-  const { inputTokens = 0, outputTokens = 0, turns = 0 } = row ?? {};
-  return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens, turns };
-}
-
-/** What a user may still spend: null when they have no budget. One query, for the turn gate. */
-export async function remainingBudget(db: Db, userId: string): Promise<number | null> {
-  const [row] = await db
-    .select({
-      budget: users.tokenBudget,
-      spent: sql<number>`(select coalesce(sum(coalesce(m.input_tokens, 0) + coalesce(m.output_tokens, 0)), 0)::bigint from messages m join threads t on t.id = m.thread_id where t.user_id = users.id)`,
-    })
-    .from(users)
-    .where(eq(users.id, userId));
-  if (!row || row.budget === null) return null;
-  return row.budget - Number(row.spent);
 }

@@ -7,8 +7,10 @@ export const users = pgTable("users", {
   name: text("name"),
   // SHA-256 of the user's API key; the key itself is shown once and never stored.
   apiKeyHash: text("api_key_hash").unique(),
-  // Optional cap on the tokens the user's turns may spend; null means no cap.
+  // Optional caps on the tokens the user's turns may spend: in all, per UTC day, per UTC month; null means no cap.
   tokenBudget: bigint("token_budget", { mode: "number" }),
+  dailyTokenBudget: bigint("daily_token_budget", { mode: "number" }),
+  monthlyTokenBudget: bigint("monthly_token_budget", { mode: "number" }),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -49,6 +51,26 @@ export const messages = pgTable(
     index("messages_created_at_idx").on(t.createdAt),
     check("messages_role_check", sql`${t.role} in ('user', 'assistant', 'system')`),
   ],
+);
+
+// Spend, append-only: one row per model call (a turn's steps, regenerations, summaries). Deleting a
+// thread or its messages never changes it (no foreign key to threads); deleting the user does.
+// Written by the user's authority (src/authority) through its own outbox; entry_id makes replays idempotent.
+export const spendLedger = pgTable(
+  "spend_ledger",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    entryId: text("entry_id").notNull().unique(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    threadId: uuid("thread_id"),
+    turnId: text("turn_id"),
+    kind: text("kind").notNull(),
+    model: text("model").notNull(),
+    inputTokens: integer("input_tokens").notNull(),
+    outputTokens: integer("output_tokens").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("spend_ledger_user_created_idx").on(t.userId, t.createdAt), index("spend_ledger_thread_idx").on(t.threadId), index("spend_ledger_created_idx").on(t.createdAt)],
 );
 
 export type User = typeof users.$inferSelect;

@@ -15,7 +15,7 @@ export type Stats = {
 };
 
 /**
- * Service totals since a moment, read from the system of record. Tool calls and their outcomes
+ * Service totals since a moment, read from the system of record; tokens from the spend ledger (every model call, kept when messages go). Tool calls and their outcomes
  * come from the persisted assistant messages' tool parts: a part in state `output-error`, or whose
  * output reports a `status` other than "ok" (our tools' structured failures), is an error.
  */
@@ -32,14 +32,14 @@ export async function statsSince(db: Db, since: Date): Promise<Stats> {
         (select count(distinct thread_id)::int from messages where created_at >= ${at}) as threads_active,
         (select count(*)::int from messages where created_at >= ${at} and role = 'user') as messages_user,
         (select count(*)::int from messages where created_at >= ${at} and role = 'assistant') as messages_assistant,
-        (select coalesce(sum(input_tokens), 0)::float8 from messages where created_at >= ${at}) as tokens_input,
-        (select coalesce(sum(output_tokens), 0)::float8 from messages where created_at >= ${at}) as tokens_output,
+        (select coalesce(sum(input_tokens), 0)::float8 from spend_ledger where created_at >= ${at}) as tokens_input,
+        (select coalesce(sum(output_tokens), 0)::float8 from spend_ledger where created_at >= ${at}) as tokens_output,
         (select count(*)::int from documents) as documents_total,
         (select count(*)::int from chunks) as chunks_total`),
     db.execute<ModelTotals>(sql`
-      select model, count(*)::int as "turns", coalesce(sum(input_tokens), 0)::float8 as "inputTokens", coalesce(sum(output_tokens), 0)::float8 as "outputTokens"
-      from messages where created_at >= ${at} and role = 'assistant' and model is not null
-      group by model order by count(*) desc`),
+      select model, count(distinct coalesce(turn_id, entry_id))::int as "turns", coalesce(sum(input_tokens), 0)::float8 as "inputTokens", coalesce(sum(output_tokens), 0)::float8 as "outputTokens"
+      from spend_ledger where created_at >= ${at}
+      group by model order by 2 desc`),
     db.execute<ToolTotals & { cached: number }>(sql`
       select substr(p->>'type', 6) as name, count(*)::int as calls,
         count(*) filter (where p->>'state' = 'output-error' or coalesce(p->'output'->>'status', 'ok') <> 'ok')::int as errors,

@@ -2,10 +2,20 @@ import { eq, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { users, type User } from "./schema";
 
-export async function createUser(db: Db, input: { id?: string; email: string; name?: string | null; apiKeyHash: string; tokenBudget?: number | null }): Promise<User> {
+export type BudgetColumns = { tokenBudget?: number | null; dailyTokenBudget?: number | null; monthlyTokenBudget?: number | null };
+
+export async function createUser(db: Db, input: { id?: string; email: string; name?: string | null; apiKeyHash: string } & BudgetColumns): Promise<User> {
   const [user] = await db
     .insert(users)
-    .values({ ...(input.id && { id: input.id }), email: input.email, name: input.name ?? null, apiKeyHash: input.apiKeyHash, tokenBudget: input.tokenBudget ?? null })
+    .values({
+      ...(input.id && { id: input.id }),
+      email: input.email,
+      name: input.name ?? null,
+      apiKeyHash: input.apiKeyHash,
+      tokenBudget: input.tokenBudget ?? null,
+      dailyTokenBudget: input.dailyTokenBudget ?? null,
+      monthlyTokenBudget: input.monthlyTokenBudget ?? null,
+    })
     .returning();
   return user!;
 }
@@ -22,6 +32,13 @@ export async function getUserByKeyHash(db: Db, apiKeyHash: string): Promise<User
 
 export async function setApiKeyHash(db: Db, id: string, apiKeyHash: string): Promise<void> {
   await db.update(users).set({ apiKeyHash }).where(eq(users.id, id));
+}
+
+/** Sets the budgets named (undefined leaves one as it is); the user as stored, or undefined when there is none. */
+export async function setBudgets(db: Db, id: string, budgets: BudgetColumns): Promise<User | undefined> {
+  const set = Object.fromEntries(Object.entries(budgets).filter(([, v]) => v !== undefined));
+  const [user] = Object.keys(set).length ? await db.update(users).set(set).where(eq(users.id, id)).returning() : await db.select().from(users).where(eq(users.id, id));
+  return user;
 }
 
 export async function deleteUser(db: Db, id: string): Promise<boolean> {

@@ -21,6 +21,13 @@ export const FLAG_DEFINITIONS = {
   turn_rate_window_seconds: flag(z.number().int().min(1).max(86_400), (c) => c.TURN_RATE_WINDOW_SECONDS, "The window of turn_rate_limit."),
   search_rate_limit: flag(z.number().int().min(1).max(10_000), (c) => c.SEARCH_RATE_LIMIT, "hybrid_search tool calls a thread may make per SEARCH_RATE_WINDOW_SECONDS."),
   log_message_content: flag(z.boolean(), () => false, "Logs may include message text."),
+  turn_max_output_tokens: flag(z.number().int().min(16).max(200_000), (c) => c.TURN_MAX_OUTPUT_TOKENS, "The longest reply one model call may write (maxOutputTokens); also what a turn reserves against the budgets beyond its context."),
+  search_api_rate_limit: flag(z.number().int().min(1).max(10_000), (c) => c.SEARCH_API_RATE_LIMIT, "GET /api/v1/search calls a user may make per search_api_rate_window_seconds."),
+  search_api_rate_window_seconds: flag(z.number().int().min(1).max(86_400), (c) => c.SEARCH_API_RATE_WINDOW_SECONDS, "The window of search_api_rate_limit."),
+  ingest_rate_limit: flag(z.number().int().min(1).max(10_000), (c) => c.INGEST_RATE_LIMIT, "POST /api/v1/documents requests a user may make per ingest_rate_window_seconds."),
+  ingest_rate_window_seconds: flag(z.number().int().min(1).max(86_400), (c) => c.INGEST_RATE_WINDOW_SECONDS, "The window of ingest_rate_limit."),
+  max_documents_per_user: flag(z.number().int().min(1).max(10_000_000), (c) => c.MAX_DOCUMENTS_PER_USER, "Documents a user may own."),
+  max_chunks_per_user: flag(z.number().int().min(1).max(100_000_000), (c) => c.MAX_CHUNKS_PER_USER, "Chunks a user's documents may have in all."),
 } as const;
 
 export type FlagName = keyof typeof FLAG_DEFINITIONS;

@@ -1,6 +1,6 @@
 import type { Config } from "../config";
 import type { Db } from "../db/client";
-import { deleteDocument, insertDocuments, searchChunks, type ChunkHit, type Scope, type SearchMode } from "../db/documents";
+import { checkQuota, deleteDocument, footprint, insertDocuments, searchChunks, type ChunkHit, type Quota, type Scope, type SearchMode } from "../db/documents";
 import type { DocumentRow } from "../db/schema";
 import { AppError, toAppError } from "../errors";
 import { bumpCorpusVersion, cacheKey, corpusVersion, normalizeQuery, type Cache } from "./cache";
@@ -68,14 +68,19 @@ export type DocumentInput = { title: string; text: string; source?: string; meta
 /** What a chunk's vector is made from: its document's title gives the chunk its context. */
 const embeddingInput = (title: string, text: string) => `${title}\n${text}`;
 
-/** Chunks, embeds and stores documents in one transaction, then invalidates cached results. */
-export async function ingestDocuments(deps: SearchDeps, ownerId: string | null, docs: DocumentInput[]): Promise<DocumentRow[]> {
+/**
+ * Chunks, embeds and stores documents in one transaction, then invalidates cached results. A user's
+ * `quota` is checked before anything is embedded (a refusal costs no embedding call) and again,
+ * authoritatively, in the storing transaction.
+ */
+export async function ingestDocuments(deps: SearchDeps, ownerId: string | null, docs: DocumentInput[], quota?: Quota): Promise<DocumentRow[]> {
   const chunked = docs.map((d) => ({ ...d, texts: chunkText(d.text) }));
+  if (ownerId && quota) await deps.db((db) => checkQuota(db, ownerId, footprint(chunked.map((d) => d.texts.length)), quota));
   const vectors = await embed(deps, chunked.flatMap((d) => d.texts.map((t) => embeddingInput(d.title, t))));
   let next = 0;
   const rows = chunked.map((d) => ({ ...d, chunks: d.texts.map((text) => ({ text, embedding: vectors[next++]! })) }));
   // Deadlocks on the shared BM25 statistics are transient: the whole transaction is retried.
-  const stored = await withRetry(() => deps.db((db) => insertDocuments(db, ownerId, rows, deps.embedder.name)), { ...RETRY, retries: deps.config.SEARCH_RETRIES });
+  const stored = await withRetry(() => deps.db((db) => insertDocuments(db, ownerId, rows, deps.embedder.name, quota)), { ...RETRY, retries: deps.config.SEARCH_RETRIES });
   if (deps.cache) await bumpCorpusVersion(deps.cache);
   return stored;
 }

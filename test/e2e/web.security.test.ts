@@ -30,8 +30,8 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     await stack?.stop();
   });
 
-  async function newPage(): Promise<Page> {
-    const context = await stack.browser.newContext();
+  async function newPage(options?: Parameters<Stack["browser"]["newContext"]>[0]): Promise<Page> {
+    const context = await stack.browser.newContext(options);
     contexts.push(context);
     const page = await context.newPage();
     // Anything the page tries that its Content-Security-Policy refuses (a remote image, an inline script) is kept here.
@@ -46,8 +46,10 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
   }
   const assistant = (page: Page) => page.locator("article.message.assistant").last();
   async function ask(page: Page, text: string) {
+    const replies = await page.locator("article.message.assistant").count();
     await page.getByRole("textbox", { name: "Message" }).fill(text);
     await page.getByRole("textbox", { name: "Message" }).press("Enter");
+    await expect.poll(() => page.locator("article.message.assistant").count(), { timeout: 20_000 }).toBe(replies + 1);
     await expect.poll(() => assistant(page).innerText(), { timeout: 20_000 }).toContain("hybrid_search returned");
     await expect.poll(() => assistant(page).getAttribute("data-streaming")).toBeNull();
   }
@@ -127,9 +129,10 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     const { thread } = await u.api("POST", "/api/v1/threads", { title: "e2e refused" });
     const page = await newPage();
     let refusals = 0;
-    await page.route("**/api/v1/threads/*/tickets", (route) =>
-      route.fulfill({ status: 401, contentType: "application/json", body: JSON.stringify({ error: { code: "unauthorized", message: (++refusals, "invalid token") } }) }),
-    );
+    await page.route("**/api/v1/threads/*/tickets", (route) => {
+      refusals++;
+      return route.fulfill({ status: 401, contentType: "application/json", body: JSON.stringify({ error: { code: "unauthorized", message: "invalid token" } }) });
+    });
     await signIn(page, base, u);
     await page.getByRole("button", { name: /^e2e refused/ }).click();
     const error = page.getByTestId("thread-error");
@@ -171,9 +174,7 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
       expect(res.status).toBe(200);
       await res.text();
     }
-    const context = await stack.browser.newContext({ viewport: { width: 800, height: 500 } });
-    contexts.push(context);
-    const page = await context.newPage();
+    const page = await newPage({ viewport: { width: 800, height: 500 } });
     const seen = recordUrls(page);
     let cut = () => {};
     let sockets = 0;
@@ -186,6 +187,8 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     await page.locator("article.message.assistant").nth(2).waitFor();
     await page.getByRole("textbox", { name: "Message" }).fill("half a thought");
     await page.evaluate("document.querySelector('.messages').scrollTop = 40");
+    // Scroll events are dispatched with the next frame: the page must know the reader scrolled up before the cut.
+    await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))");
     cut();
     await expect.poll(() => sockets).toBe(2);
     await expect.poll(() => page.getByTestId("connection-banner").count()).toBe(0);
@@ -195,5 +198,6 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     expect(await page.getByRole("textbox", { name: "Message" }).inputValue()).toBe("half a thought");
     expect(await page.evaluate<string | undefined>("document.activeElement?.id")).toBe("composer");
     expect(await page.evaluate<number>("document.querySelector('.messages').scrollTop")).toBe(40);
+    expect(await violations(page)).toEqual([]);
   });
 });

@@ -68,6 +68,8 @@ type Conversation = { userText: string; lastIsToolResult: boolean; toolOutput: s
 
 function plan(c: Conversation): Plan {
   if (c.userText.includes("[fail]")) return { kind: "fail" };
+  // A model can write what Postgres cannot store: a NUL and a lone surrogate.
+  if (c.userText.includes("[unstorable]")) return { kind: "text", text: "bad \u0000 and \ud800 here" };
   if (c.lastIsToolResult) return { kind: "text", text: `Tool result: ${c.toolOutput}` };
   if (c.tools.includes("current_time") && /\btime\b/i.test(c.userText)) return { kind: "tool", name: "current_time", args: "{}" };
   if (c.tools.includes("hybrid_search") && /\bsearch\b/i.test(c.userText)) return { kind: "tool", name: "hybrid_search", args: JSON.stringify({ query: c.userText, limit: 3 }) };

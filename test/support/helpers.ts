@@ -38,8 +38,6 @@ export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolea
 export const httpTurn = (threadId: string, text: string, token: string | null = ADMIN_TOKEN) =>
   fetchApp(`/api/v1/threads/${threadId}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text }) }, token);
 
-/** Flags are read through a cache of FLAG_CACHE_SECONDS (1 s in the test projects): a change is live once it has passed. */
-export const afterFlagCache = () => new Promise((r) => setTimeout(r, Number((env as unknown as { FLAG_CACHE_SECONDS: string }).FLAG_CACHE_SECONDS) * 1000 + 100));
 
 export const uniqueEmail = () => `${crypto.randomUUID()}@${TEST_EMAIL_DOMAIN}`;
 
@@ -80,12 +78,24 @@ export async function removeUser(id: string) {
   if (res.status !== 204 && res.status !== 404) await withDb(env, (db) => deleteUser(db, id));
 }
 
-export const messageRows = (threadId: string) =>
-  withDb(env, (db) => db.select().from(messages).where(eq(messages.threadId, threadId)).orderBy(asc(messages.seq)));
+/**
+ * The thread's rows in Postgres, once its agent has drained what it holds (writes reach Postgres in
+ * the background; this is the read-your-writes the API's own reads do too).
+ */
+export async function messageRows(threadId: string, opts: { sync: boolean } = { sync: true }) {
+  // A thread just deleted has a wiped (destroyed) agent: nothing left to drain.
+  if (opts.sync) await env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId)).sync().catch(() => {});
+  return withDb(env, (db) => db.select().from(messages).where(eq(messages.threadId, threadId)).orderBy(asc(messages.seq)));
+}
 
-/** Cuts or restores Postgres for the "faults" project, whose Hyperdrive goes through a TCP proxy. */
-export const setDatabase = (state: "up" | "down") =>
-  fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/${state}`, { method: "POST" });
+/**
+ * Cuts, hangs or restores Postgres for the "faults" project, whose Hyperdrive goes through a TCP
+ * proxy: down refuses connections, hung accepts them and never answers. Answers how many it holds.
+ */
+export const setDatabase = async (state: "up" | "down" | "hang") =>
+  (await (await fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/${state}`, { method: "POST" })).json()) as { held: number };
+export const databaseHeld = async () => (await setDatabaseState()).held;
+const setDatabaseState = async () => (await (await fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/`)).json()) as { held: number; hung: boolean };
 
 export type Frame = Record<string, any>;
 

@@ -4,15 +4,25 @@ import { createServer, connect, type Socket } from "node:net";
 /**
  * A TCP proxy in front of Postgres that a test can cut: while down it resets every open
  * connection and refuses new ones, which is what a crashed or unreachable database looks like to
- * the driver. Tests inside workerd switch it through a small HTTP control endpoint.
+ * the driver; while hung it accepts connections and answers nothing (a database that is there but
+ * stuck), holding them until it is up again. Tests inside workerd switch it through a small HTTP
+ * control endpoint, which also says how many connections it holds.
  */
 export type TcpProxy = { port: number; controlUrl: string; setDown: (down: boolean) => void; stop: () => Promise<void> };
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let down = false;
+  let hung = false;
+  const held = new Set<Socket>();
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     if (down) return client.destroy();
+    if (hung) {
+      held.add(client);
+      client.on("close", () => held.delete(client));
+      client.on("error", () => client.destroy());
+      return;
+    }
     const upstream = connect(target.port, target.host);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -28,12 +38,19 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   });
   const setDown = (value: boolean) => {
     down = value;
+    hung = false;
+    for (const s of held) s.destroy();
     if (down) for (const s of sockets) s.destroy();
   };
   const control = createHttpServer((req, res) => {
     if (req.method === "POST" && (req.url === "/down" || req.url === "/up")) setDown(req.url === "/down");
+    if (req.method === "POST" && req.url === "/hang") {
+      setDown(false);
+      hung = true;
+      for (const s of sockets) s.destroy();
+    }
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ down }));
+    res.end(JSON.stringify({ down, hung, held: held.size }));
   });
   await Promise.all([
     new Promise<void>((r) => server.listen(0, "127.0.0.1", r)),
@@ -44,7 +61,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     controlUrl: `http://127.0.0.1:${(control.address() as { port: number }).port}`,
     setDown,
     stop: async () => {
-      for (const s of sockets) s.destroy();
+      for (const s of [...sockets, ...held]) s.destroy();
       control.closeAllConnections();
       await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => control.close(r))]);
     },

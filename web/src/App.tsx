@@ -80,9 +80,13 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
   const [focusComposer, setFocusComposer] = useState(false);
   const uploadRef = useRef<HTMLDialogElement>(null);
 
+  // Bumped by every change made here, so that a list asked for before one cannot undo it (a new thread vanishing).
+  const changes = useRef(0);
   const refresh = useCallback(async () => {
+    const asked = changes.current;
     try {
-      setThreads(await api.listThreads(apiKey));
+      const list = await api.listThreads(apiKey);
+      if (asked === changes.current) setThreads(list);
       setListError(null);
     } catch (err) {
       setListError(err instanceof Error ? err.message : String(err));
@@ -106,6 +110,7 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
   const create = async () => {
     try {
       const t = await api.createThread(apiKey);
+      changes.current++;
       setThreads((ts) => [t, ...(ts ?? [])]);
       select(t.id);
     } catch (err) {
@@ -115,11 +120,13 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
 
   const rename = async (id: string, title: string) => {
     const t = await api.renameThread(apiKey, id, title);
+    changes.current++;
     setThreads((ts) => ts?.map((x) => (x.id === id ? { ...x, ...t } : x)) ?? null);
   };
 
   const remove = async (id: string) => {
     await api.deleteThread(apiKey, id);
+    changes.current++;
     setThreads((ts) => ts?.filter((x) => x.id !== id) ?? null);
     if (selected === id) select(null);
   };
@@ -154,7 +161,7 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
         </nav>
         <main className="chat-pane">
           {thread ? (
-            <ThreadChat key={thread.id} thread={thread} apiKey={apiKey} autoFocus={focusComposer} onRename={(title) => rename(thread.id, title)} />
+            <ThreadChat key={thread.id} thread={thread} apiKey={apiKey} autoFocus={focusComposer} onRename={(title) => rename(thread.id, title)} onSignOut={onSignOut} />
           ) : (
             <div className="empty">
               <h2>{threads === null ? "Loading…" : selected ? "That thread is not here any more." : "Start a conversation"}</h2>

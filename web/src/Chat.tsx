@@ -1,32 +1,111 @@
 import { useAgentChat } from "@cloudflare/ai-chat/react";
 import { useAgent } from "agents/react";
 import type { UIMessage } from "ai";
-import { Suspense, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
-import { threadTitle, type Thread } from "./api.ts";
+import { Component, Suspense, useEffect, useLayoutEffect, useRef, useState, type Dispatch, type FormEvent, type KeyboardEvent, type ReactNode, type SetStateAction } from "react";
+import { api, ApiError, threadTitle, type Thread } from "./api.ts";
 import { MessageView } from "./Message.tsx";
 
 type Connection = "connecting" | "open" | "lost";
 type TurnError = { code: string; message: string; retryAfter?: number; at: number };
 type Agent = Parameters<typeof useAgentChat>[0]["agent"];
 
-/** One thread: its agent's WebSocket (useAgent), and the chat over it (useAgentChat). */
-type ChatProps = { thread: Thread; apiKey: string; autoFocus: boolean; onRename: (title: string) => Promise<void> };
+/** One thread: its agent's WebSocket (useAgent), opened with a ticket, and the chat over it (useAgentChat). */
+type ChatProps = { thread: Thread; apiKey: string; autoFocus: boolean; onRename: (title: string) => Promise<void>; onSignOut: () => void };
+type ConversationProps = Pick<ChatProps, "thread" | "autoFocus" | "onRename">;
 
-export function ThreadChat({ thread, apiKey, autoFocus, onRename }: ChatProps) {
+let openings = 0;
+
+/**
+ * useAgent fetches the ticket again on every reconnect, and when its cache entry expires; and because the
+ * ticket is part of the socket's URL, an expiry means a new socket. So the entry is kept for the life of
+ * this opening of the thread (keyed by `opening`, hence never reused by a later one) instead of a bit under
+ * the ticket's minute, which would reconnect, and hide the chat while it waits, every 45 s.
+ */
+const TICKET_CACHE_MS = 24 * 3600_000;
+
+export function ThreadChat({ thread, apiKey, autoFocus, onRename, onSignOut }: ChatProps) {
   const [connection, setConnection] = useState<Connection>("connecting");
-  const agent = useAgent({
-    agent: "thread-agent",
-    name: thread.id,
-    // Browsers cannot set headers on a WebSocket: the key goes in the query, which also reaches the history request.
-    query: { token: apiKey },
-    onOpen: () => setConnection("open"),
-    onClose: () => setConnection((c) => (c === "connecting" ? c : "lost")),
-  });
+  const [trouble, setTrouble] = useState<string | null>(null);
+  const [opening] = useState(() => ++openings);
+  const closed = useRef(false);
+  useEffect(() => {
+    closed.current = false;
+    return () => void (closed.current = true);
+  }, []);
+  // Waits out a network blip, a 5xx or a 429 (the promise stays pending, the chat stays mounted behind the
+  // banner); a refusal (401, 404) rejects, for the boundary to explain.
+  const ticket = async () => {
+    for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
+      try {
+        const t = await api.ticket(apiKey, thread.id);
+        setTrouble(null);
+        return t;
+      } catch (err) {
+        if (closed.current || !(err instanceof ApiError) || !(err.status === 0 || err.status === 429 || err.status >= 500)) throw err;
+        setTrouble(err.status === 0 ? "The server cannot be reached; trying again." : `The server could not open the connection (${err.status}); trying again.`);
+        await new Promise((r) => setTimeout(r, err.retryAfter ? err.retryAfter * 1000 : delay));
+      }
+    }
+  };
+  // useAgent drops a failed query from its cache, so a first render that suspended on it asks again (and
+  // again) rather than throw: once refused, this opening throws at once, which the boundary catches.
+  const refused = useRef<unknown>(null);
+  const query = () => {
+    if (refused.current) throw refused.current;
+    return ticket().then(
+      (t) => ({ ticket: t }),
+      (err: unknown) => {
+        refused.current = err;
+        throw err;
+      },
+    );
+  };
   return (
     <section className="chat" aria-labelledby="chat-title">
       <header className="chat-header">
         <h2 id="chat-title">{threadTitle(thread)}</h2>
       </header>
+      <ThreadBoundary onSignOut={onSignOut} onRetry={() => (refused.current = null)}>
+        {/* useAgent suspends while it fetches a ticket: on opening, and on every reconnect. */}
+        <Suspense fallback={<ConnectionBanner state={connection === "lost" ? "lost" : "connecting"} trouble={trouble} />}>
+          <Connected
+            thread={thread}
+            apiKey={apiKey}
+            opening={opening}
+            query={query}
+            connection={connection}
+            setConnection={setConnection}
+            autoFocus={autoFocus}
+            onRename={onRename}
+          />
+        </Suspense>
+      </ThreadBoundary>
+    </section>
+  );
+}
+
+type ConnectedProps = ConversationProps & {
+  apiKey: string;
+  opening: number;
+  query: () => Promise<{ ticket: string }>;
+  connection: Connection;
+  setConnection: Dispatch<SetStateAction<Connection>>;
+};
+
+function Connected({ apiKey, opening, query, connection, setConnection, ...rest }: ConnectedProps) {
+  const agent = useAgent({
+    agent: "thread-agent",
+    name: rest.thread.id,
+    // Browsers cannot set headers on a WebSocket, so what opens it goes in the URL (and the history request's):
+    // a ticket for this thread that expires in a minute, never the API key.
+    query,
+    queryDeps: [rest.thread.id, apiKey, opening],
+    cacheTtl: TICKET_CACHE_MS,
+    onOpen: () => setConnection("open"),
+    onClose: () => setConnection((c) => (c === "connecting" ? c : "lost")),
+  });
+  return (
+    <>
       <ConnectionBanner state={connection} />
       <Suspense
         fallback={
@@ -35,22 +114,58 @@ export function ThreadChat({ thread, apiKey, autoFocus, onRename }: ChatProps) {
           </p>
         }
       >
-        <Conversation agent={agent} thread={thread} connection={connection} autoFocus={autoFocus} onRename={onRename} />
+        <Conversation agent={agent} connection={connection} {...rest} />
       </Suspense>
-    </section>
+    </>
   );
 }
 
-function ConnectionBanner({ state }: { state: Connection }) {
+/** A ticket the server refuses (or anything else that fails to render) gets a message and a way on, not a blank page. */
+class ThreadBoundary extends Component<{ onSignOut: () => void; onRetry: () => void; children: ReactNode }, { error: Error | null }> {
+  state = { error: null as Error | null };
+  static getDerivedStateFromError(error: unknown) {
+    return { error: error instanceof Error ? error : new Error(String(error)) };
+  }
+  render() {
+    const { error } = this.state;
+    if (!error) return this.props.children;
+    const status = error instanceof ApiError ? error.status : 0;
+    const text =
+      status === 401
+        ? "Your API key is no longer accepted, so this thread cannot be opened. Sign out, then sign in with a valid key."
+        : status === 404
+          ? "This thread is not here any more. It may have been deleted in another tab."
+          : `This thread could not be opened: ${error.message}`;
+    return (
+      <div className="empty" role="alert" data-testid="thread-error">
+        <p>{text}</p>
+        {status === 401 ? (
+          <button type="button" className="primary" onClick={this.props.onSignOut}>
+            Sign out
+          </button>
+        ) : (
+          status !== 404 && (
+            <button type="button" className="primary" onClick={() => (this.props.onRetry(), this.setState({ error: null }))}>
+              Try again
+            </button>
+          )
+        )}
+      </div>
+    );
+  }
+}
+
+function ConnectionBanner({ state, trouble }: { state: Connection; trouble?: string | null }) {
   if (state === "open") return null;
   return (
-    <div className={`banner ${state === "lost" ? "warn" : "info"}`} role="status" data-testid="connection-banner">
+    <div className={`banner ${state === "lost" || trouble ? "warn" : "info"}`} role="status" data-testid="connection-banner">
       {state === "lost" ? "Connection lost. Reconnecting… A reply in progress continues where it left off." : "Connecting…"}
+      {trouble && ` ${trouble}`}
     </div>
   );
 }
 
-function Conversation({ agent, thread, connection, autoFocus, onRename }: Omit<ChatProps, "apiKey"> & { agent: Agent; connection: Connection }) {
+function Conversation({ agent, thread, connection, autoFocus, onRename }: ConversationProps & { agent: Agent; connection: Connection }) {
   // History is the server's: the page never pushes a transcript back (the server refuses it anyway).
   const { messages, sendMessage, stop, status, isStreaming, setMessages, error, clearError } = useAgentChat({ agent, syncMessagesToServer: false });
   const [draft, setDraft] = useState("");
@@ -100,6 +215,16 @@ function Conversation({ agent, thread, connection, autoFocus, onRename }: Omit<C
   useEffect(() => {
     if (turnError?.code === "rate_limited" && turnError.retryAfter && retryIn === 0) setTurnError(null);
   }, [retryIn, turnError]);
+
+  // A reconnect hides the chat (Suspense) while useAgent fetches a ticket, and hiding it takes the focus
+  // from the message box: give it back when the chat reappears.
+  const boxRef = useRef<HTMLTextAreaElement>(null);
+  const refocus = useRef(false);
+  useLayoutEffect(() => {
+    const box = boxRef.current;
+    if (refocus.current) box?.focus({ preventScroll: true });
+    return () => void (refocus.current = document.activeElement === box);
+  }, []);
 
   useLayoutEffect(() => {
     const el = logRef.current;
@@ -169,6 +294,7 @@ function Conversation({ agent, thread, connection, autoFocus, onRename }: Omit<C
           Message
         </label>
         <textarea
+          ref={boxRef}
           id="composer"
           rows={2}
           placeholder="Ask about your documents…"

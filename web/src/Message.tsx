@@ -9,9 +9,21 @@ type Hit = { documentId: string; chunkId: string; title: string; text: string; s
 type SearchOutput = { status: "ok"; results: Hit[]; cached: boolean } | { status: "rate_limited" | "search_unavailable"; message?: string };
 type ToolPart = { type: string; toolCallId: string; state: string; input?: unknown; output?: unknown; errorText?: string };
 
-// No raw HTML: react-markdown escapes it, and its URL filter drops javascript: links.
+// No raw HTML: react-markdown escapes it, and its URL filter drops javascript: links. Replies quote
+// documents and messages anyone may have written: their links open in a new tab, with no referrer and no ranking.
+const rel = "noopener noreferrer nofollow";
 const components: Components = {
-  a: ({ node: _node, ...props }) => <a {...props} target="_blank" rel="noopener noreferrer" />,
+  a: ({ node: _node, ...props }) => <a {...props} target="_blank" rel={rel} />,
+  // An image would be fetched as soon as it rendered: a tracking pixel, or a URL that carries away what the
+  // reply says. It becomes a link to follow, or not.
+  img: ({ src, alt }) =>
+    typeof src === "string" && src ? (
+      <a href={src} title={src} target="_blank" rel={rel} className="image-link">
+        {alt || src}
+      </a>
+    ) : (
+      <span>{alt}</span>
+    ),
 };
 
 export const MessageView = memo(function MessageView({ message, streaming }: { message: UIMessage; streaming: boolean }) {

@@ -1,4 +1,7 @@
-/** The HTTP API the page uses: threads, the caller, document ingestion. Every call carries the API key. */
+/**
+ * The HTTP API the page uses: threads, the caller, document ingestion, tickets. Every call carries the
+ * API key in its Authorization header, never in a URL (URLs end up in logs, history and Referer headers).
+ */
 
 export type Thread = { id: string; title: string | null; createdAt: string; updatedAt: string };
 export type User = { id: string; email: string; name: string | null };
@@ -40,6 +43,8 @@ export const api = {
   createThread: (key: string, title?: string) => call<{ thread: Thread }>(key, "POST", "/threads", title ? { title } : {}).then((r) => r.thread),
   renameThread: (key: string, id: string, title: string) => call<{ thread: Thread }>(key, "PATCH", `/threads/${id}`, { title }).then((r) => r.thread),
   deleteThread: (key: string, id: string) => call<void>(key, "DELETE", `/threads/${id}`),
+  /** A short-lived ticket (about a minute) that opens this one thread's WebSocket and history in place of the key. */
+  ticket: (key: string, id: string) => call<{ ticket: string; expiresAt: string }>(key, "POST", `/threads/${id}/tickets`).then((r) => r.ticket),
   uploadDocument: (key: string, doc: { title: string; text: string; source?: string }) =>
     call<{ documents: { id: string; title: string; chunkCount: number }[] }>(key, "POST", "/documents", doc).then((r) => r.documents[0]!),
 };

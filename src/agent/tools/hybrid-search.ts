@@ -1,10 +1,11 @@
 import { tool } from "ai";
 import { z } from "zod";
 import { toAppError } from "../../errors";
+import { log } from "../../observability/log";
 import { takeSlot } from "../../authority/sliding-window";
 import { search, type SearchDeps } from "../../search/search";
 import { searchDeps } from "../../search/worker";
-import type { ToolContext } from ".";
+import type { ToolContext } from "./context";
 
 export const MAX_TOOL_RESULTS = 20;
 
@@ -37,7 +38,7 @@ export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx
         return { status: "ok" as const, results: res.results, cached: res.cached };
       } catch (err) {
         const error = toAppError(err);
-        console.error(JSON.stringify({ level: "warn", event: "search_failed", thread: ctx.threadId, code: error.code }));
+        log("warn", "search_failed", { threadId: ctx.threadId, code: error.code });
         return { status: "search_unavailable" as const, message: "Search is unavailable right now (the database could not be reached); answer without it and say so." };
       }
     },

@@ -1,9 +1,9 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { TtlCache } from "../src/cache/ttl-cache";
 import { getConfig } from "../src/config";
-import { defaultFlags, resolveFlags, TtlCache, type Override } from "../src/flags";
+import { defaultFlags, resolveFlags, type Override } from "../src/flags/definitions";
 
-const config = getConfig(env);
+const config = getConfig({ CHAT_MODEL: "fake-model", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60" } as unknown as Env);
 const row = (flag: string, value: unknown, scope: { userId?: string; threadId?: string } = {}): Override => ({
   flag,
   value,
@@ -21,6 +21,13 @@ describe("resolveFlags", () => {
       turn_rate_window_seconds: 60,
       search_rate_limit: config.SEARCH_RATE_LIMIT,
       log_message_content: false,
+      turn_max_output_tokens: config.TURN_MAX_OUTPUT_TOKENS,
+      search_api_rate_limit: config.SEARCH_API_RATE_LIMIT,
+      search_api_rate_window_seconds: config.SEARCH_API_RATE_WINDOW_SECONDS,
+      ingest_rate_limit: config.INGEST_RATE_LIMIT,
+      ingest_rate_window_seconds: config.INGEST_RATE_WINDOW_SECONDS,
+      max_documents_per_user: config.MAX_DOCUMENTS_PER_USER,
+      max_chunks_per_user: config.MAX_CHUNKS_PER_USER,
     });
   });
 
@@ -52,20 +59,25 @@ describe("TtlCache", () => {
   };
   const fail = () => Promise.reject(new Error("database unavailable"));
 
-  it("serves a value for its TTL, then loads it again", async () => {
+  it("loads a key once, serves it for its TTL, then serves it stale while one background load refreshes it", async () => {
     const c = clock();
     const cache = new TtlCache<number>(10, c.now);
     let loads = 0;
-    const load = async () => ++loads;
+    const load = vi.fn(async () => ++loads);
     expect(await cache.get("k", 1000, load, () => -1)).toBe(1);
     c.advance(999);
     expect(await cache.get("k", 1000, load, () => -1)).toBe(1);
+    expect(load).toHaveBeenCalledTimes(1);
     c.advance(1);
+    // Expired: the read does not wait; two reads start one refresh.
+    expect(await cache.get("k", 1000, load, () => -1)).toBe(1);
+    expect(await cache.get("k", 1000, load, () => -1)).toBe(1);
+    await cache.idle();
+    expect(load).toHaveBeenCalledTimes(2);
     expect(await cache.get("k", 1000, load, () => -1)).toBe(2);
     expect(await cache.get("other", 1000, load, () => -1)).toBe(3);
-    // TTL 0: every read loads.
-    expect(await cache.get("zero", 0, load, () => -1)).toBe(4);
-    expect(await cache.get("zero", 0, load, () => -1)).toBe(5);
+    cache.clear();
+    expect(await cache.get("k", 1000, load, () => -1)).toBe(4);
   });
 
   it("when a load fails, answers the fallback given the last value, and keeps that for a TTL rather than retrying every read", async () => {
@@ -77,11 +89,14 @@ describe("TtlCache", () => {
     c.advance(1000);
     const failing = vi.fn(fail);
     expect(await cache.get("k", 1000, failing, fallback)).toBe("fresh");
+    await cache.idle();
     expect(fallback).toHaveBeenLastCalledWith(expect.any(Error), "fresh");
     expect(await cache.get("k", 1000, failing, fallback)).toBe("fresh");
     expect(failing).toHaveBeenCalledTimes(1);
     c.advance(1000);
-    expect(await cache.get("k", 1000, async () => "recovered", fallback)).toBe("recovered");
+    expect(await cache.get("k", 1000, async () => "recovered", fallback)).toBe("fresh");
+    await cache.idle();
+    expect(await cache.get("k", 1000, fail, fallback)).toBe("recovered");
   });
 
   it("holds at most maxEntries keys, dropping the one refreshed longest ago", async () => {
@@ -92,6 +107,7 @@ describe("TtlCache", () => {
     await cache.get("b", 1000, load("b1"), () => "");
     c.advance(1000);
     await cache.get("a", 1000, load("a2"), () => ""); // refreshed: now the newest
+    await cache.idle();
     await cache.get("c", 1000, load("c1"), () => "");
     expect(cache.size).toBe(2);
     expect(await cache.get("a", 1000, load("a3"), () => "")).toBe("a2");

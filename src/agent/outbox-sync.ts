@@ -1,0 +1,65 @@
+import { toAppError } from "../errors";
+import { log } from "../observability/log";
+import { metrics } from "../observability/metrics";
+import { outboxMonitor, type ThreadBacklog } from "../observability/outbox-monitor";
+import { Outbox } from "./outbox";
+
+type Host = { env: Env; threadId: () => string; schedule: (seconds: number) => Promise<void> };
+
+/**
+ * Keeps a thread's outbox draining to Postgres: drains now, and on failure schedules the next try
+ * with the backoff of its stored attempt (so an eviction does not start over at one second). Every
+ * change of the backlog, and every failed try, is reported to the service-wide monitor.
+ */
+export class OutboxSync {
+  #reported: string | undefined;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly host: Host,
+  ) {}
+
+  async flush(): Promise<void> {
+    try {
+      await this.outbox.flush();
+      if (this.outbox.state.attempt) this.outbox.setRetry(0, null);
+      await this.report();
+    } catch (err) {
+      const error = toAppError(err);
+      if (error.code === "thread_not_found") {
+        // The thread was deleted in Postgres: its messages would be cascaded away anyway.
+        this.outbox.discard();
+        return this.report();
+      }
+      const { attempt, nextRetryAt } = this.outbox.state;
+      log("warn", "outbox_flush_failed", { threadId: this.host.threadId(), code: error.code, backlog: this.outbox.backlog, attempt: attempt + 1 });
+      // A try already scheduled stays as it is: a new write does not pull the backoff forward or push it back.
+      if (nextRetryAt === null || nextRetryAt <= Date.now()) {
+        const seconds = Outbox.backoffSeconds(attempt);
+        this.outbox.setRetry(attempt + 1, Date.now() + seconds * 1000);
+        await this.host.schedule(seconds);
+      } else this.outbox.setRetry(attempt + 1, nextRetryAt);
+      await this.report(true);
+    }
+  }
+
+  /** The scheduled try: it is due, so it no longer holds back the next one. */
+  retry(): Promise<void> {
+    const { attempt } = this.outbox.state;
+    this.outbox.setRetry(attempt, null);
+    return this.flush();
+  }
+
+  /** Tells the monitor (read by /health) this thread's state: on a change, or always after a failed try. */
+  async report(always = false): Promise<void> {
+    const { backlog, oldestAt, quarantined, attempt, nextRetryAt } = this.outbox.state;
+    const state: ThreadBacklog = { backlog, quarantined, oldestAt, attempt, nextRetryAt };
+    const key = `${backlog}/${quarantined}/${attempt > 0}`;
+    if (!always && key === (this.#reported ?? "0/0/false")) return;
+    metrics(this.host.env).write({ kind: "outbox", threadId: this.host.threadId(), backlog });
+    await outboxMonitor(this.host.env)
+      .report(this.host.threadId(), state)
+      .then(() => (this.#reported = key))
+      .catch(() => {});
+  }
+}

@@ -1,0 +1,20 @@
+import type { UIMessage } from "ai";
+
+/**
+ * The message contract shared by the Worker, the web page and the scripts: a thread's messages are
+ * AI SDK UI messages carrying this metadata. One copy, so the page cannot drift from the server.
+ */
+export type AssistantMetadata = {
+  model: string;
+  offline: boolean;
+  usage?: { inputTokens?: number; outputTokens?: number; totalTokens?: number };
+};
+
+export type ThreadMessage = UIMessage<AssistantMetadata>;
+
+/** Longest text a user message may carry. */
+export const MAX_MESSAGE_CHARS = 32_000;
+
+/** A message's text: its text parts, joined by newlines. */
+export const messageText = (m: { parts: readonly { type: string; text?: unknown }[] }) =>
+  m.parts.flatMap((p) => (p.type === "text" && typeof p.text === "string" ? [p.text] : [])).join("\n");
