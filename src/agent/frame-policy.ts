@@ -98,7 +98,10 @@ export function readFrame(raw: string | ArrayBuffer | ArrayBufferView): ReadFram
   } catch {
     return chatRefusal("invalid_frame", "chat request body is not valid JSON");
   }
-  const badBody = findUnstorable(body);
+  // Of the transcript a client sends only its last message is kept (see ./gate.ts); older history may
+  // hold text the server made storable after streaming it, and must not refuse every later turn.
+  const messages = (body as { messages?: unknown } | null)?.messages;
+  const badBody = findUnstorable(Array.isArray(messages) ? { ...(body as object), messages: messages.slice(-1) } : body);
   if (badBody) return chatRefusal("validation_failed", describeUnstorable(badBody, "chat request body"));
   const parsed = chatRequestBody.safeParse(body);
   if (!parsed.success) return chatRefusal("validation_failed", z.prettifyError(parsed.error).replaceAll("\n", "; "));

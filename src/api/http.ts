@@ -72,6 +72,16 @@ const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
  * refused here with 422, before any route runs: query values, and a JSON body. Path params are ids
  * and flag names, each checked against its own allow-list before it reaches SQL.
  */
+/**
+ * What of a body the server keeps. The AI SDK's chat body carries the whole transcript, of which
+ * only the last message is used: older history may hold text the server itself made storable
+ * after streaming it, and must not make every later request of that client fail.
+ */
+const keptOf = (c: Context<AppEnv>, body: unknown) => {
+  const messages = (body as { messages?: unknown } | null)?.messages;
+  return new URL(c.req.url).pathname.replace(/\/$/, "") === "/api/v1/chat" && Array.isArray(messages) ? { ...(body as object), messages: messages.slice(-1) } : body;
+};
+
 export const storableInput: MiddlewareHandler<AppEnv> = async (c, next) => {
   const query = Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => [k, v.length === 1 ? v[0] : v]));
   const badQuery = findUnstorable(query);
@@ -83,7 +93,7 @@ export const storableInput: MiddlewareHandler<AppEnv> = async (c, next) => {
     } catch {
       return next(); // malformed: the route's validator answers 400 invalid_json
     }
-    const bad = findUnstorable(body);
+    const bad = findUnstorable(keptOf(c, body));
     if (bad) throw new AppError("validation_failed", describeUnstorable(bad, "body"));
     // Hono caches the body's text, not its parse: without this the validator would parse it again.
     c.req.json = <T>() => Promise.resolve(body as T);
