@@ -1,6 +1,7 @@
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { newApiKey } from "../src/auth/keys";
-import { ChatClient, databaseHeld, eventually, fetchApp, messageRows, postJson, setDatabase, threadsForEachTest, uniqueEmail } from "./support/helpers";
+import { ChatClient, heldConnections, eventually, fetchApp, messageRows, postJson, setDatabase, threadsForEachTest, uniqueEmail } from "./support/helpers";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
@@ -65,13 +66,17 @@ describe("chat through a Postgres outage", () => {
     const { threadId, apiKey } = await newThread();
     const client = await ChatClient.connect(threadId, apiKey);
     await client.response(client.sendChat("warm up").requestId);
+    expect(await messageRows(threadId)).toHaveLength(2);
     await setDatabase("hang");
     const { requestId } = client.sendChat("while Postgres hangs");
     const reply = await client.response(requestId);
     expect(reply.error).toBeUndefined();
     expect(reply.text).toBe("Echo: while Postgres hangs");
-    // The turn's writes tried Postgres and are still held there, unanswered: the reply did not wait for them.
-    expect(await databaseHeld()).toBeGreaterThan(0);
+    // The turn's writes are in Postgres's hands, unanswered: held there, still in the outbox, and not one attempt has
+    // even failed yet (that takes the 5 s connect timeout). So nothing between the frame and the reply waited for them.
+    const { outbox } = await env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId)).status();
+    expect(outbox).toMatchObject({ backlog: 2, retryAttempt: 0 });
+    expect((await heldConnections()).held).toBeGreaterThan(0);
     client.close();
     await setDatabase("up");
     expect(await eventually(() => messageRows(threadId), (r) => r.length === 4)).toHaveLength(4);

@@ -94,8 +94,8 @@ export async function messageRows(threadId: string, opts: { sync: boolean } = { 
  */
 export const setDatabase = async (state: "up" | "down" | "hang") =>
   (await (await fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/${state}`, { method: "POST" })).json()) as { held: number };
-export const databaseHeld = async () => (await setDatabaseState()).held;
-const setDatabaseState = async () => (await (await fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/`)).json()) as { held: number; hung: boolean };
+/** While hung: connections Postgres holds unanswered, and those their clients gave up on (timed out). */
+export const heldConnections = async () => (await (await fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/`)).json()) as { held: number; abandoned: number };
 
 export type Frame = Record<string, any>;
 

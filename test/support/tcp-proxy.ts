@@ -13,13 +13,15 @@ export type TcpProxy = { port: number; controlUrl: string; setDown: (down: boole
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let down = false;
   let hung = false;
+  let abandoned = 0;
   const held = new Set<Socket>();
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     if (down) return client.destroy();
     if (hung) {
       held.add(client);
-      client.on("close", () => held.delete(client));
+      // Closed by its client (a connect timeout) rather than released here: whoever opened it gave up waiting.
+      client.on("close", () => held.delete(client) && abandoned++);
       client.on("error", () => client.destroy());
       return;
     }
@@ -39,7 +41,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const setDown = (value: boolean) => {
     down = value;
     hung = false;
-    for (const s of held) s.destroy();
+    const release = [...held];
+    held.clear();
+    for (const s of release) s.destroy();
     if (down) for (const s of sockets) s.destroy();
   };
   const control = createHttpServer((req, res) => {
@@ -47,10 +51,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     if (req.method === "POST" && req.url === "/hang") {
       setDown(false);
       hung = true;
+      abandoned = 0;
       for (const s of sockets) s.destroy();
     }
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ down, hung, held: held.size }));
+    res.end(JSON.stringify({ down, hung, held: held.size, abandoned }));
   });
   await Promise.all([
     new Promise<void>((r) => server.listen(0, "127.0.0.1", r)),
