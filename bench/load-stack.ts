@@ -1,6 +1,7 @@
-// The local stack `bench:load` runs against when no --url is given: a fake model, a Postgres behind a
-// TCP proxy the fault run can cut, and the dev server (wrangler dev) pointed at the proxy. Loopback only.
-import { execFileSync, spawn } from "node:child_process";
+// The local stack `bench:load` and `bench:turns` run against: a fake model, a Postgres behind a TCP
+// proxy the fault run can cut, the dev server (wrangler dev) pointed at the proxy and, for
+// bench:turns, the bare baseline Worker (bench/bare) beside it. Loopback only.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, cpSync, createWriteStream, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,14 +11,28 @@ import { startTcpProxy, type TcpProxy } from "../test/support/tcp-proxy.ts";
 
 export type Stack = {
   url: string;
+  /** The bare baseline Worker (bench/bare), when asked for. */
+  bareUrl?: string;
   /** Postgres directly, not through the proxy: the benchmark's own row counts must not be cut. */
   databaseUrl: string;
   proxy: TcpProxy;
   log: () => string;
+  bareLog: () => string;
+  /** For CPU accounting: the servers' process groups (wrangler and its workerd) and the postmaster (with pglite, none). */
+  pids: { server: number; bare?: number; postgres?: number };
   stop: () => Promise<void>;
 };
 
-export type StackOptions = { db: "postgres" | "pglite"; api: "chat" | "responses"; firstTokenMs: number; chunkMs: number; maxConnections: number };
+export type StackOptions = {
+  db: "postgres" | "pglite";
+  api: "chat" | "responses";
+  firstTokenMs: number;
+  chunkMs: number;
+  maxConnections: number;
+  /** A model server the caller runs (then firstTokenMs and chunkMs are its business); default: the fake, started here. */
+  modelUrl?: string;
+  bare?: boolean;
+};
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,6 +53,7 @@ async function startPostgres(maxConnections: number) {
   return {
     host: "127.0.0.1",
     port,
+    pid: () => Number(readFileSync(`${dir}/data/postmaster.pid`, "utf8").split("\n")[0]),
     stop: async () => {
       try {
         asPostgres(`${PG_BIN}/pg_ctl -D ${dir}/data -m immediate stop`);
@@ -56,9 +72,48 @@ const ROOT = new URL("..", import.meta.url).pathname;
  */
 function snapshot(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "tl-bench-src-"));
-  for (const p of ["src", "scripts", "migrations", "web", "wrangler.toml", "package.json", "tsconfig.json"]) cpSync(join(ROOT, p), join(dir, p), { recursive: true });
+  for (const p of ["src", "scripts", "migrations", "web", "bench/bare", "wrangler.toml", "package.json", "tsconfig.json"]) cpSync(join(ROOT, p), join(dir, p), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A server in its own process group (so stopping it takes wrangler and workerd along), its output in a temp file. */
+function spawnServer(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
+  const logDir = mkdtempSync(join(tmpdir(), "tl-bench-log-"));
+  const logFile = join(logDir, "server.log");
+  const out = createWriteStream(logFile);
+  const child: ChildProcess = spawn(args[0]!, args.slice(1), { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0", ...env } });
+  child.stdout!.pipe(out);
+  child.stderr!.pipe(out);
+  const log = () => readFileSync(logFile, "utf8");
+  const pid = child.pid!;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      const exited = new Promise((r) => child.once("exit", r));
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {}
+      }
+    }
+    out.end();
+    rmSync(logDir, { recursive: true, force: true });
+  };
+  /** Until `url` answers at all; `healthy` says whether the answer will do. */
+  const ready = async (url: string, healthy: (r: Response) => boolean, what: string) => {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}):\n${log().slice(-3000)}`);
+      if (await fetch(url).then(healthy, () => false)) return;
+      if (Date.now() > deadline) throw new Error(`${what} not ready after 120 s:\n${log().slice(-3000)}`);
+      await sleep(500);
+    }
+  };
+  return { log, stop, ready, pid };
 }
 
 /** Starts everything; on failure stops what already started. Every part is stopped in reverse order. */
@@ -68,9 +123,14 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
     for (const s of stops.splice(0).reverse()) await s().catch(() => {});
   };
   try {
-    const fake = await startFakeOpenAI({ firstTokenDelayMs: o.firstTokenMs, chunkDelayMs: o.chunkMs });
-    stops.push(fake.stop);
+    let modelUrl = o.modelUrl;
+    if (!modelUrl) {
+      const fake = await startFakeOpenAI({ firstTokenDelayMs: o.firstTokenMs, chunkDelayMs: o.chunkMs });
+      stops.push(fake.stop);
+      modelUrl = fake.url;
+    }
     let target: { host: string; port: number };
+    let postgresPid: (() => number) | undefined;
     if (o.db === "pglite") {
       const pglite = await startPglite();
       stops.push(pglite.stop);
@@ -80,63 +140,48 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
       const pg = await startPostgres(o.maxConnections);
       stops.push(pg.stop);
       target = pg;
+      postgresPid = pg.pid;
     }
     const databaseUrl = `postgres://postgres:x@${target.host}:${target.port}/postgres`;
     const proxy = await startTcpProxy(target);
     stops.push(proxy.stop);
+    const proxiedUrl = `postgres://postgres:x@127.0.0.1:${proxy.port}/postgres`;
 
     const src = snapshot();
     stops.push(async () => src.remove());
+    const bin = join(ROOT, "node_modules/.bin");
     const port = await freePort();
-    const logDir = mkdtempSync(join(tmpdir(), "tl-bench-log-"));
-    const logFile = join(logDir, "dev.log");
-    const out = createWriteStream(logFile);
-    const dev = spawn(process.execPath, [join(src.dir, "scripts/dev.ts")], {
-      cwd: src.dir,
-      // Its own process group, so stopping it takes wrangler and workerd along.
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        DATABASE_URL: `postgres://postgres:x@127.0.0.1:${proxy.port}/postgres`,
-        OPENAI_API_KEY: "bench",
-        OPENAI_BASE_URL: fake.url,
-        OPENAI_API: o.api,
-        TURN_RATE_LIMIT: "10000",
-        PORT: String(port),
-        FORCE_COLOR: "0",
-        PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH ?? ""}`,
-      },
+    const model = { OPENAI_API_KEY: "bench", OPENAI_BASE_URL: modelUrl, OPENAI_API: o.api };
+    // The project's Node 22 first: wrangler's `#!/usr/bin/env node` would otherwise find the system's.
+    const PATH = `${bin}:${process.env.PATH ?? ""}`;
+    const dev = spawnServer([process.execPath, join(src.dir, "scripts/dev.ts")], src.dir, {
+      ...model,
+      DATABASE_URL: proxiedUrl,
+      TURN_RATE_LIMIT: "10000",
+      PORT: String(port),
+      PATH,
     });
-    dev.stdout.pipe(out);
-    dev.stderr.pipe(out);
-    stops.push(async () => {
-      if (dev.exitCode === null && dev.pid) {
-        const exited = new Promise((r) => dev.once("exit", r));
-        try {
-          process.kill(-dev.pid, "SIGTERM");
-        } catch {}
-        await Promise.race([exited, sleep(10_000)]);
-        if (dev.exitCode === null) {
-          try {
-            process.kill(-dev.pid, "SIGKILL");
-          } catch {}
-        }
-      }
-      out.end();
-      rmSync(logDir, { recursive: true, force: true });
-    });
+    stops.push(dev.stop);
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      if (dev.exitCode !== null) throw new Error(`dev server exited (${dev.exitCode}):\n${readFileSync(logFile, "utf8").slice(-3000)}`);
-      const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-      if (ok) break;
-      if (Date.now() > deadline) throw new Error(`dev server not healthy after 120 s:\n${readFileSync(logFile, "utf8").slice(-3000)}`);
-      await sleep(500);
+    await dev.ready(`${url}/health`, (r) => r.ok, "dev server");
+    let bare: ReturnType<typeof spawnServer> | undefined;
+    let bareUrl: string | undefined;
+    if (o.bare) {
+      // After the dev server: it has applied the migrations the baseline's writes need.
+      const [barePort, inspector] = [await freePort(), await freePort()];
+      const vars = Object.entries({ ...model, ENVIRONMENT: "development" }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+      bare = spawnServer(
+        [join(bin, "wrangler"), "dev", "--config", "bench/bare/wrangler.toml", "--ip", "127.0.0.1", "--port", String(barePort), "--inspector-port", String(inspector), "--persist-to", join(src.dir, ".wrangler-bare"), ...vars],
+        src.dir,
+        { PATH, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: proxiedUrl },
+      );
+      stops.push(bare.stop);
+      bareUrl = `http://127.0.0.1:${barePort}`;
+      await bare.ready(bareUrl, () => true, "bare baseline Worker");
     }
-    onLog(`[bench] stack up: server ${url}, model ${fake.url} (${o.api}), ${o.db} at ${target.host}:${target.port} behind proxy :${proxy.port}`);
-    return { url, databaseUrl, proxy, log: () => readFileSync(logFile, "utf8"), stop };
+    onLog(`[bench] stack up: server ${url}${bareUrl ? `, bare baseline ${bareUrl}` : ""}, model ${modelUrl} (${o.api}), ${o.db} at ${target.host}:${target.port} behind proxy :${proxy.port}`);
+    const pids = { server: dev.pid, bare: bare?.pid, postgres: postgresPid?.() };
+    return { url, bareUrl, databaseUrl, proxy, log: dev.log, bareLog: () => bare?.log() ?? "", pids, stop };
   } catch (err) {
     await stop();
     throw err;

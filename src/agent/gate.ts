@@ -1,6 +1,6 @@
 import type { UIMessage } from "ai";
 import { estimateTokens } from "../authority/budget";
-import { userAuthority } from "../authority/user-authority";
+import { userAuthority } from "../authority/client";
 import { getConfig } from "../config";
 import { AppError } from "../errors";
 import type { Flags } from "../flags";

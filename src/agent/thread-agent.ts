@@ -3,7 +3,7 @@ import type { Connection, WSMessage } from "agents";
 import { CHAT_MESSAGE_TYPES, TurnQueue } from "agents/chat";
 import type { UIMessage } from "ai";
 import { forwardedPrincipal } from "../auth/access";
-import { userAuthority } from "../authority/user-authority";
+import { userAuthority } from "../authority/client";
 import { getConfig } from "../config";
 import { withDb } from "../db/client";
 import { applyMessageOps, listMessages } from "../db/messages";

@@ -1,5 +1,6 @@
 import { convertToModelMessages, isStepCount, streamText, type LanguageModelUsage, type UIMessage } from "ai";
-import { userAuthority, type CallSpend } from "../authority/user-authority";
+import { userAuthority } from "../authority/client";
+import type { CallSpend } from "../authority/user-authority";
 import { getConfig } from "../config";
 import { toAppError } from "../errors";
 import type { Flags } from "../flags";

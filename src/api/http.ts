@@ -3,7 +3,7 @@ import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { actingUserId as actingUser, authenticate as authenticateToken, bearerToken, ownedThread as owned, type Principal } from "../auth/access";
-import { userAuthority } from "../authority/user-authority";
+import { userAuthority } from "../authority/client";
 import type { Thread } from "../db/schema";
 import { AppError, toAppError, validationError } from "../errors";
 import { flagsFor, type Flags } from "../flags";

@@ -8,7 +8,7 @@ import type { Thread } from "../db/schema";
 import { createThread, deleteThread, listThreads, updateThreadTitle } from "../db/threads";
 import { idParam, threadNotFound } from "../auth/access";
 import { TICKET_TTL_SECONDS } from "../auth/tickets";
-import { userAuthority } from "../authority/user-authority";
+import { userAuthority } from "../authority/client";
 import { AppError } from "../errors";
 import { log } from "../observability/log";
 import { exportThread } from "./export";

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { userAuthority, type Refusal, type UserSnapshot } from "../authority/user-authority";
+import { userAuthority } from "../authority/client";
+import type { Refusal, UserSnapshot } from "../authority/user-authority";
 import { getConfig } from "../config";
 import { withDb } from "../db/client";
 import type { Thread } from "../db/schema";

@@ -342,5 +342,3 @@ export class UserAuthority extends DurableObject<Env> {
     );
   }
 }
-
-export const userAuthority = (env: Env, userId: string) => env.UserAuthority.get(env.UserAuthority.idFromName(userId));
