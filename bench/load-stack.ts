@@ -87,19 +87,17 @@ function spawnServer(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
   child.stderr!.pipe(out);
   const log = () => readFileSync(logFile, "utf8");
   const pid = child.pid!;
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal);
+    } catch {}
+  };
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid) {
-      const exited = new Promise((r) => child.once("exit", r));
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {}
-      await Promise.race([exited, sleep(10_000)]);
-      if (child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {}
-      }
-    }
+    const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once("exit", r));
+    kill("SIGTERM");
+    await Promise.race([exited, sleep(10_000)]);
+    // Whatever of the group outlived its leader (a workerd after a crashed wrangler).
+    kill("SIGKILL");
     out.end();
     rmSync(logDir, { recursive: true, force: true });
   };

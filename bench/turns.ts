@@ -240,10 +240,16 @@ function cpu(system: System): Cpu {
 async function pgStats(watch: RowWatch) {
   await sleep(1100);
   await db!.query("select pg_stat_force_next_flush()");
-  const r = await db!.query<{ sessions: string; xact: string }>("select sessions, xact_commit as xact from pg_stat_database where datname = current_database()");
+  const r = await db!.query<{ sessions: string; xact: string; rows: Record<string, string> }>(
+    "select sessions, xact_commit as xact, (select json_object_agg(relname, n_tup_ins + n_tup_upd + n_tup_del) from pg_stat_user_tables) as rows from pg_stat_database where datname = current_database()",
+  );
   watch.queries += 2;
-  return { sessions: Number(r.rows[0]!.sessions), transactions: Number(r.rows[0]!.xact) - (watch.queries - 1) };
+  const row = r.rows[0]!;
+  return { sessions: Number(row.sessions), transactions: Number(row.xact) - (watch.queries - 1), rows: row.rows ?? {} };
 }
+
+const rowDeltas = (before: Record<string, string>, after: Record<string, string>) =>
+  Object.fromEntries(Object.entries(after).flatMap(([t, n]) => (Number(n) - Number(before[t] ?? 0) ? [[t, Number(n) - Number(before[t] ?? 0)]] : [])));
 
 const text = (tag: string) => `turn ${tag}: search the handbook for the espresso dose of a double shot`;
 
@@ -256,7 +262,7 @@ type Run = {
   /** CPU ms spent during the turns (not the connects or the fresh sockets), per component. */
   cpu: Cpu;
   /** Postgres sessions (connections) opened and transactions committed by the turns, from pg_stat_database. */
-  pg: { sessions: number; transactions: number };
+  pg: { sessions: number; transactions: number; rowsWritten: Record<string, number> };
   turns: (Turn & { rowsAt?: number })[];
   fresh: Fresh[];
 };
@@ -317,7 +323,7 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
     }
   }
   for (const s of socks) s?.close(1000, "bench done");
-  return { system, size: threads.length, round, seconds, loadavg: load, cpu: used, pg: { sessions: pg1.sessions - pg0.sessions, transactions: pg1.transactions - pg0.transactions }, turns: withRows, fresh };
+  return { system, size: threads.length, round, seconds, loadavg: load, cpu: used, pg: { sessions: pg1.sessions - pg0.sessions, transactions: pg1.transactions - pg0.transactions, rowsWritten: rowDeltas(pg0.rows, pg1.rows) }, turns: withRows, fresh };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -356,7 +362,14 @@ function summarize(runs: Run[]) {
     // (the model's first token, the tool call, the search, the next request), and the answer to the done frame.
     phases: { beforeModel: phase((t, m) => m[0]! - t.sentAt), toolStep: phase((_t, m) => m[1]! - m[0]!), answer: phase((t, m) => t.doneAt! - m[1]!), n: split.length },
     turnsPerSecond: done.length / runs.reduce((s, r) => s + r.seconds, 0),
-    pgPerTurn: { sessions: runs.reduce((s, r) => s + r.pg.sessions, 0) / Math.max(1, done.length), transactions: runs.reduce((s, r) => s + r.pg.transactions, 0) / Math.max(1, done.length) },
+    pgPerTurn: {
+      sessions: runs.reduce((s, r) => s + r.pg.sessions, 0) / Math.max(1, done.length),
+      transactions: runs.reduce((s, r) => s + r.pg.transactions, 0) / Math.max(1, done.length),
+      // Rows inserted, updated or deleted per turn, by table (statistics, so approximate).
+      rowsWritten: Object.fromEntries(
+        [...new Set(runs.flatMap((r) => Object.keys(r.pg.rowsWritten)))].map((t) => [t, +(runs.reduce((s, r) => s + (r.pg.rowsWritten[t] ?? 0), 0) / Math.max(1, done.length)).toFixed(2)]),
+      ),
+    },
     cpuPerTurn: Object.fromEntries((["workerd", "wrangler", "postgres", "bench"] as const).map((k) => [k, runs.reduce((s, r) => s + r.cpu[k], 0) / Math.max(1, done.length)])) as Cpu,
     perRound: runs.map((r) => ({ round: r.round, turnsPerSecond: r.turns.filter((t) => !t.error).length / r.seconds, firstChunkP50: pct(r.turns.filter((t) => !t.error).map((t) => t.firstChunkAt! - t.sentAt), 50), loadavg1: r.loadavg[0] })),
     rowsAfterDone: { p50: pct(lag, 50), p99: pct(lag, 99), beforeDone: lag.filter((x) => x <= 0).length, measured: lag.length, missing: done.length - lag.length },
@@ -425,7 +438,7 @@ async function main(): Promise<number> {
       if (stopping) break;
       const r = await run(p.system, p.round, p.threads, p.spares, watch);
       const s = summarize([r]);
-      log(`[bench] ${p.round ? `round ${p.round}` : "warm-up"} ${p.system} x${p.size}: ${s.completed}/${s.turns} turns in ${r.seconds.toFixed(1)} s = ${s.turnsPerSecond.toFixed(1)}/s, first chunk p50 ${ms(s.firstChunk.p50)} ms, turn p50 ${ms(s.turn.p50)} ms, rows after done p50 ${ms(s.rowsAfterDone.p50)} ms, CPU per turn ${ms(s.cpuPerTurn.workerd)} ms workerd + ${ms(s.cpuPerTurn.wrangler)} wrangler + ${ms(s.cpuPerTurn.postgres)} Postgres, ${s.pgPerTurn.sessions.toFixed(1)} connections and ${s.pgPerTurn.transactions.toFixed(1)} transactions, reply ${JSON.stringify(s.replies.length === 1 ? s.replies[0] : s.replies)}${Object.keys(s.errors).length ? `, errors ${JSON.stringify(s.errors)}` : ""}${s.freshErrors.length ? `, fresh errors ${JSON.stringify(s.freshErrors)}` : ""}, load ${r.loadavg[0]!.toFixed(1)}`);
+      log(`[bench] ${p.round ? `round ${p.round}` : "warm-up"} ${p.system} x${p.size}: ${s.completed}/${s.turns} turns in ${r.seconds.toFixed(1)} s = ${s.turnsPerSecond.toFixed(1)}/s, first chunk p50 ${ms(s.firstChunk.p50)} ms, turn p50 ${ms(s.turn.p50)} ms, rows after done p50 ${ms(s.rowsAfterDone.p50)} ms, CPU per turn ${ms(s.cpuPerTurn.workerd)} ms workerd + ${ms(s.cpuPerTurn.wrangler)} wrangler + ${ms(s.cpuPerTurn.postgres)} Postgres, ${s.pgPerTurn.sessions.toFixed(1)} connections and ${s.pgPerTurn.transactions.toFixed(1)} transactions (rows written per turn ${JSON.stringify(s.pgPerTurn.rowsWritten)}), reply ${JSON.stringify(s.replies.length === 1 ? s.replies[0] : s.replies)}${Object.keys(s.errors).length ? `, errors ${JSON.stringify(s.errors)}` : ""}${s.freshErrors.length ? `, fresh errors ${JSON.stringify(s.freshErrors)}` : ""}, load ${r.loadavg[0]!.toFixed(1)}`);
       if (p.round) runs.push(r);
       await sleep(1000);
     }

@@ -1,10 +1,15 @@
+import { TurnQueue } from "agents/chat";
 import type { UIMessage } from "ai";
 import { estimateTokens } from "../authority/budget";
 import { userAuthority } from "../authority/client";
 import { getConfig } from "../config";
-import { AppError } from "../errors";
-import type { Flags } from "../flags";
-import type { ChatRequestBody } from "./frame-policy";
+import { AppError, toAppError } from "../errors";
+import { flagsFor, type Flags } from "../flags";
+import { messageText } from "../messages";
+import { describeError, log } from "../observability/log";
+import type { TurnTrace } from "../observability/turn-trace";
+import { contextFor } from "./context";
+import type { ChatRequestBody, ChatRequestFrame } from "./frame-policy";
 
 /**
  * The server owns history: of what a client sends it keeps only the new user message's text
@@ -49,4 +54,56 @@ export async function admitTurn(
     reserve: turn.reserve,
   });
   return r.ok ? undefined : AppError.fromRefusal(r);
+}
+
+/** What the gate settled for a turn it let through, until its model call starts. */
+export type Admitted = { userMessageId?: string; flags: Flags; trace: TurnTrace; kind: "turn" | "regenerate" };
+
+type GateHost = { env: Env; threadId: () => string; messages: () => readonly UIMessage[]; ownerId: () => Promise<string>; systemChars: number };
+
+/**
+ * The turn gate of one thread: admissions one at a time (the SDK's TurnQueue), so turns keep their
+ * arrival order through the awaits; each gets the server's transcript, its flags and one admission
+ * call, and comes out as the chat frame the protocol then runs, or as the refusal.
+ */
+export class TurnGate {
+  readonly #queue = new TurnQueue();
+  readonly #admitted = new Map<string, Admitted>();
+
+  constructor(private readonly host: GateHost) {}
+
+  async admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace, keyHash: string | undefined): Promise<string | AppError> {
+    const result = await this.#queue.enqueue(frame.id, () => this.#admit(frame, body, trace, keyHash));
+    const outcome = result.status === "completed" ? result.value : new AppError("conflict", "the thread was reset while this turn waited");
+    if (outcome instanceof AppError) {
+      if (outcome.status >= 500) log("error", "turn_gate_failed", { threadId: this.host.threadId(), code: outcome.code, error: describeError(outcome.cause ?? outcome) });
+      trace.end("refused", { code: outcome.code });
+    }
+    return outcome;
+  }
+
+  /** The admission of a turn the protocol now runs (once). */
+  take(requestId: string): Admitted | undefined {
+    const turn = this.#admitted.get(requestId);
+    this.#admitted.delete(requestId);
+    return turn;
+  }
+
+  async #admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace, keyHash: string | undefined): Promise<string | AppError> {
+    const { env } = this.host;
+    const threadId = this.host.threadId();
+    const transcript = serverTranscript(this.host.messages(), body);
+    const ownerId = await this.host.ownerId().catch(() => undefined);
+    trace.userId = ownerId ?? null;
+    if (transcript instanceof AppError) return transcript;
+    if (!ownerId) return new AppError("thread_not_found", "thread not found");
+    const flags = await flagsFor(env, { userId: ownerId, threadId });
+    const reserve = reservationFor(contextFor(transcript.messages, transcript.userMessageId), flags.turn_max_output_tokens, this.host.systemChars);
+    const refused = await admitTurn(env, { ownerId, threadId, turnId: frame.id, keyHash, flags, reserve }).catch((err: unknown) => toAppError(err));
+    if (refused) return refused;
+    if (flags.log_message_content && transcript.userMessageId) trace.content = messageText(body.messages.at(-1)!).slice(0, 2000);
+    this.#admitted.set(frame.id, { userMessageId: transcript.userMessageId, flags, trace, kind: body.trigger === "regenerate-message" ? "regenerate" : "turn" });
+    const { messages: _client, trigger, ...rest } = body;
+    return JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages: transcript.messages, trigger }) } });
+  }
 }

@@ -1,22 +1,21 @@
 import { AIChatAgent, type OnChatMessageOptions } from "@cloudflare/ai-chat";
 import type { Connection, WSMessage } from "agents";
-import { CHAT_MESSAGE_TYPES, TurnQueue } from "agents/chat";
+import { CHAT_MESSAGE_TYPES } from "agents/chat";
 import type { UIMessage } from "ai";
 import { forwardedPrincipal } from "../auth/access";
-import { userAuthority } from "../authority/client";
 import { getConfig } from "../config";
 import { withDb } from "../db/client";
 import { applyMessageOps, listMessages } from "../db/messages";
 import { getThread } from "../db/threads";
 import { AppError, toAppError } from "../errors";
-import { flagsFor, type Flags } from "../flags";
-import { messageText } from "../messages";
+import { flagsFor } from "../flags";
 import { describeError, log } from "../observability/log";
 import { TurnTrace } from "../observability/turn-trace";
 import { toStorable } from "../validation/storable";
 import { contextFor } from "./context";
 import { chatErrorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame } from "./frame-policy";
-import { admitTurn, reservationFor, serverTranscript } from "./gate";
+import { connectionTags, keyOf, Sockets, userOf } from "./connections";
+import { TurnGate } from "./gate";
 import { FrameTaps } from "./http-stream";
 import { Outbox } from "./outbox";
 import { OutboxSync } from "./outbox-sync";
@@ -25,9 +24,6 @@ import { upgradeStorage } from "./storage-schema";
 import { runTurn, SYSTEM_PROMPT } from "./turn";
 
 export type HttpTurn = { ok: true; stream: ReadableStream<Uint8Array>; userMessageId?: string } | { ok: false; error: ReturnType<AppError["toRefusal"]> };
-
-/** What the gate settled for a turn it let through, until its model call starts. */
-type Admitted = { userMessageId?: string; flags: Flags; trace: TurnTrace; kind: string };
 
 type FrameHandler = (connection: Connection, message: WSMessage) => Promise<void>;
 
@@ -39,17 +35,15 @@ const REHYDRATE_LIMIT = 10_000;
  * hot transcript and streams; every durable write of it also lands in an outbox that drains to
  * Postgres, the system of record, in the background. This class wires the parts: the frame
  * allow-list (./frame-policy), the gate (./gate: server-owned transcript, one admission call to the
- * owner's authority), the model call (./turn), HTTP turns as SSE (./http-stream) and the outbox
- * (./outbox, ./outbox-sync).
+ * owner's authority), the model call (./turn), HTTP turns as SSE (./http-stream), the sockets
+ * (./connections) and the outbox (./outbox, ./outbox-sync).
  */
 export class ThreadAgent extends AIChatAgent<Env> {
   readonly outbox: Outbox;
   readonly #sync: OutboxSync;
   readonly #taps = new FrameTaps();
-  /** Admissions run one at a time, so turns keep their arrival order through the gate's awaits. */
-  readonly #admissions = new TurnQueue();
-  readonly #admitted = new Map<string, Admitted>();
-  readonly #revokedKeys = new Set<string>();
+  readonly #gate: TurnGate;
+  readonly #sockets: Sockets;
   #ownerId: string | undefined;
   /** Off while loading history from Postgres, which must not be written back to it. */
   #mirroring = true;
@@ -73,19 +67,21 @@ export class ThreadAgent extends AIChatAgent<Env> {
       // Deferred: the feed may dispatch inside the session's own write. Not awaited: Postgres is off the turn's path.
       queueMicrotask(() => void this.#sync.flush());
     });
+    this.#gate = new TurnGate({ env, threadId: () => this.name, messages: () => this.messages, ownerId: () => this.ownerId(), systemChars: SYSTEM_PROMPT.length });
+    this.#sockets = new Sockets({ env, threadId: () => this.name, connections: (tag) => this.getConnections(tag), waitUntil: (p) => ctx.waitUntil(p) });
     this.#chatProtocol = this.onMessage.bind(this) as FrameHandler;
     this.onMessage = (connection: Connection, message: WSMessage) => this.#onFrame(connection, message);
     const onConnect = this.onConnect.bind(this);
     this.onConnect = async (connection, c) => {
       await onConnect(connection, c);
       const p = forwardedPrincipal(c.request);
-      if (p && "userId" in p) this.#reportSockets(p.userId);
+      if (p && "userId" in p) this.#sockets.report(p.userId);
     };
     const onClose = this.onClose.bind(this);
     this.onClose = async (connection, code, reason, wasClean) => {
       await onClose(connection, code, reason, wasClean);
-      const user = connection.tags.find((t) => t.startsWith("user:"));
-      if (user) this.#reportSockets(user.slice(5), connection.id);
+      const user = userOf(connection);
+      if (user) this.#sockets.report(user, connection.id);
     };
   }
 
@@ -99,8 +95,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
     if (this.parentPath.length || !principal || (await this.#knownOwner(principal.ownerId)) !== principal.ownerId)
       return new AppError("thread_not_found", "thread not found").toResponse();
     const cap = getConfig(this.env).MAX_SOCKETS_PER_THREAD;
-    if (request.headers.get("upgrade")?.toLowerCase() === "websocket" && [...this.getConnections()].length >= cap) {
-      if ("userId" in principal) this.#reportSockets(principal.userId);
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket" && this.#sockets.count >= cap) {
+      if ("userId" in principal) this.#sockets.report(principal.userId);
       return closedSocket(4429, `too many open connections: at most ${cap} on this thread`);
     }
     return super.fetch(request);
@@ -111,10 +107,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
     return new AppError("not_found", "no such agent").toResponse();
   }
 
-  /** Kept with each socket through hibernation: whose it is and which key opened it (for revocation and admission). */
   override getConnectionTags(_connection: Connection, c: { request: Request }): string[] {
-    const p = forwardedPrincipal(c.request);
-    return !p ? [] : "admin" in p ? ["admin"] : [`user:${p.userId}`, `key:${p.keyHash}`];
+    return connectionTags(c.request);
   }
 
   override async onStart() {
@@ -125,7 +119,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   }
 
   async #onFrame(connection: Connection, message: WSMessage) {
-    if (this.#keyOf(connection) && this.#revokedKeys.has(this.#keyOf(connection)!)) return connection.close(4401, "this connection's key was revoked");
+    if (this.#sockets.isRevoked(connection)) return connection.close(4401, "this connection's key was revoked");
     const read = readFrame(message);
     if (read.kind === "refuse") return connection.send(read.reply);
     if (read.kind === "pass") {
@@ -134,52 +128,15 @@ export class ThreadAgent extends AIChatAgent<Env> {
       return;
     }
     const trace = this.#trace(read.frame.id, read.frame.id, "ws", read.body.trigger);
-    const admitted = await this.#admit(read.frame, read.body, trace, this.#keyOf(connection));
+    const admitted = await this.#gate.admit(read.frame, read.body, trace, keyOf(connection));
     if (admitted instanceof AppError) return connection.send(chatErrorFrame(read.frame.id, admitted, sentIds(read.body)));
     return this.#chatProtocol(connection, admitted);
-  }
-
-  #keyOf(connection: Connection) {
-    return connection.tags.find((t) => t.startsWith("key:"))?.slice(4);
-  }
-
-  /** The gate, one admission at a time (the SDK's TurnQueue): the chat frame the protocol then runs, or the refusal. */
-  async #admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace, keyHash: string | undefined): Promise<string | AppError> {
-    const result = await this.#admissions.enqueue(frame.id, async () => {
-      const transcript = serverTranscript(this.messages, body);
-      const ownerId = await this.ownerId().catch(() => undefined);
-      trace.userId = ownerId ?? null;
-      if (transcript instanceof AppError) return transcript;
-      if (!ownerId) return new AppError("thread_not_found", "thread not found");
-      const flags = await flagsFor(this.env, { userId: ownerId, threadId: this.name });
-      const context = contextFor(transcript.messages, transcript.userMessageId);
-      const refused = await admitTurn(this.env, {
-        ownerId,
-        threadId: this.name,
-        turnId: frame.id,
-        keyHash,
-        flags,
-        reserve: reservationFor(context, flags.turn_max_output_tokens, SYSTEM_PROMPT.length),
-      }).catch((err: unknown) => toAppError(err));
-      if (refused) return refused;
-      if (flags.log_message_content && transcript.userMessageId) trace.content = messageText(body.messages.at(-1)!).slice(0, 2000);
-      this.#admitted.set(frame.id, { userMessageId: transcript.userMessageId, flags, trace, kind: body.trigger === "regenerate-message" ? "regenerate" : "turn" });
-      const { messages: _client, trigger, ...rest } = body;
-      return JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages: transcript.messages, trigger }) } });
-    });
-    const outcome = result.status === "completed" ? result.value : new AppError("conflict", "the thread was reset while this turn waited");
-    if (outcome instanceof AppError) {
-      if (outcome.status >= 500) log("error", "turn_gate_failed", { threadId: this.name, code: outcome.code, error: describeError(outcome.cause ?? outcome) });
-      trace.end("refused", { code: outcome.code });
-    }
-    return outcome;
   }
 
   /** The SDK's handler for a turn the protocol runs (a submit or regenerate the gate admitted). */
   override async onChatMessage(_onFinish: unknown, options?: OnChatMessageOptions) {
     const requestId = options?.requestId ?? crypto.randomUUID();
-    const turn = this.#admitted.get(requestId);
-    this.#admitted.delete(requestId);
+    const turn = this.#gate.take(requestId);
     const ownerId = await this.ownerId();
     // A turn the gate did not see (the SDK continuing a turn itself) is traced from here.
     const trace = turn?.trace ?? this.#trace(requestId, requestId, "ws", "continuation");
@@ -209,7 +166,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     const messages = trigger === "submit-message" ? [{ id: input.messageId ?? crypto.randomUUID(), role: "user" as const, parts: [{ type: "text", text: input.text ?? "" }] }] : [];
     const body: ChatRequestBody = { messages, trigger };
     const frame: ChatRequestFrame = { type: CHAT_MESSAGE_TYPES.USE_CHAT_REQUEST, id: requestId, init: { method: "POST", body: "" } };
-    const admitted = await this.#admit(frame, body, this.#trace(input.httpRequestId ?? requestId, requestId, "http", trigger), input.keyHash);
+    const admitted = await this.#gate.admit(frame, body, this.#trace(input.httpRequestId ?? requestId, requestId, "http", trigger), input.keyHash);
     if (admitted instanceof AppError) return { ok: false, error: admitted.toRefusal() };
     const { stream, connection, finish } = this.#taps.open(requestId);
     this.ctx.waitUntil(this.#chatProtocol(connection, admitted).catch((err) => finish(toAppError(err).message)));
@@ -289,15 +246,9 @@ export class ThreadAgent extends AIChatAgent<Env> {
     log("info", "thread_cleared", { threadId: this.name, userId: this.#ownerId });
   }
 
-  /**
-   * Closes the sockets a user's authority revoked (a rotated key, a deleted user) and returns how
-   * many of that user's sockets stay open. Frames from a revoked key are refused from here on.
-   */
+  /** For the user's authority: a rotated key or a deleted user (see ./connections). */
   async revoke(userId: string, keyHashes: string[] | "all", reason: string): Promise<number> {
-    const tags = keyHashes === "all" ? [`user:${userId}`] : keyHashes.map((h) => `key:${h}`);
-    if (keyHashes !== "all") for (const h of keyHashes) this.#revokedKeys.add(h);
-    for (const tag of tags) for (const c of this.getConnections(tag)) c.close(4401, reason);
-    return this.#openSockets(userId);
+    return this.#sockets.revoke(userId, keyHashes, reason);
   }
 
   /** Deletes this thread's storage (messages, streams, outbox): its thread is gone from Postgres. */
@@ -340,15 +291,6 @@ export class ThreadAgent extends AIChatAgent<Env> {
   #catchUp(connection: Connection) {
     if (this._resumableStream.hasActiveStream() || !this.messages.length) return;
     connection.send(JSON.stringify({ type: CHAT_MESSAGE_TYPES.CHAT_MESSAGES, messages: this.messages, connect: true }));
-  }
-
-  #openSockets(userId: string, without?: string) {
-    return [...this.getConnections(`user:${userId}`)].filter((c) => c.id !== without).length;
-  }
-
-  /** The user's authority counts their sockets across threads (their cap); best effort, after the fact. */
-  #reportSockets(userId: string, without?: string) {
-    this.ctx.waitUntil(userAuthority(this.env, userId).sockets(this.name, this.#openSockets(userId, without)).catch(() => {}));
   }
 
   #trace(requestId: string, turnId: string, transport: "ws" | "http", trigger: string) {
