@@ -10,6 +10,15 @@ export type AssistantMetadata = {
   usage?: { inputTokens?: number; outputTokens?: number; totalTokens?: number };
 };
 
+/** A passage `hybrid_search` (and GET /api/v1/search) found. */
+export type SearchHit = { documentId: string; chunkId: number; title: string; text: string; score: number };
+
+/** What `hybrid_search` answers its model: the passages, or a failure it can read and explain. */
+export type SearchToolOutput =
+  | { status: "ok"; results: SearchHit[]; cached: boolean }
+  | { status: "rate_limited"; retryAfterSeconds: number; message: string }
+  | { status: "search_unavailable"; message: string };
+
 export type ThreadMessage = UIMessage<AssistantMetadata>;
 
 /** Longest text a user message may carry. */

@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env } from "./support/env";
 import { describe, expect, it } from "vitest";
 import { withDb } from "../src/db/client";
 import { applyMessageOps } from "../src/db/messages";

@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env } from "./support/env";
 import { afterEach, describe, expect, it } from "vitest";
 import { newApiKey } from "../src/auth/keys";
 import { ChatClient, heldConnections, eventually, fetchApp, messageRows, postJson, setDatabase, threadsForEachTest, uniqueEmail } from "./support/helpers";

@@ -1,10 +1,10 @@
-import { env } from "cloudflare:workers";
+import { env } from "./support/env";
 import { describe, expect, it } from "vitest";
 import { ChatClient, threadsForEachTest, fetchApp, messageRows } from "./support/helpers";
 
 // Runs once per OpenAI API style: the "responses" and "chat-completions" projects set OPENAI_API.
-const api = (env as unknown as { OPENAI_API: string }).OPENAI_API;
-const fakeUrl = (env as unknown as { OPENAI_FAKE_URL: string }).OPENAI_FAKE_URL;
+const api = env.OPENAI_API;
+const fakeUrl = env.OPENAI_FAKE_URL;
 
 const newThread = threadsForEachTest();
 

@@ -1,5 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env } from "./support/env";
 import { describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent";
 import { ChatClient, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers";

@@ -1,6 +1,6 @@
 import { DefaultChatTransport, type UIMessageChunk } from "ai";
 import { describe, expect, it } from "vitest";
-import { BASE, ChatClient, fetchApp, messageRows, postJson, threadsForEachTest } from "./support/helpers";
+import { BASE, ChatClient, eventually, fetchApp, messageRows, postJson, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
 
@@ -98,14 +98,7 @@ describe("the AI SDK's DefaultChatTransport against /api/v1/chat", () => {
     const reader = res.body!.getReader();
     await reader.read();
     await reader.cancel();
-    const rows = await (async () => {
-      for (let i = 0; i < 60; i++) {
-        const r = await messageRows(threadId);
-        if (r.length === 2) return r;
-        await new Promise((done) => setTimeout(done, 250));
-      }
-      return messageRows(threadId);
-    })();
+    const rows = await eventually(() => messageRows(threadId), (r) => r.length === 2 && JSON.stringify(r[1]!.parts).includes("Echo: leaving [slow]"));
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
     expect(JSON.stringify(rows[1]!.parts)).toContain("Echo: leaving [slow]");
   });

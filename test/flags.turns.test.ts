@@ -1,10 +1,10 @@
-import { env } from "cloudflare:workers";
+import { env } from "./support/env";
 import { describe, expect, it } from "vitest";
 import type { RecordedRequest } from "./support/fake-openai";
 import { ChatClient, httpTurn, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
-const fakeUrl = (env as unknown as { OPENAI_FAKE_URL: string }).OPENAI_FAKE_URL.replace(/\/v1$/, "");
+const fakeUrl = env.OPENAI_FAKE_URL.replace(/\/v1$/, "");
 
 const setFlag = async (path: string, value: unknown) => expect((await sendJson("PUT", `/api/v1/admin${path}`, { value })).status).toBe(200);
 const clearFlag = async (path: string) => expect((await fetchApp(`/api/v1/admin${path}`, { method: "DELETE" })).status).toBe(204);

@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env } from "./support/env";
 import { describe, expect, it } from "vitest";
 import { analyticsEngineMetrics, localMetrics, metrics, recentMetrics, type TurnPoint } from "../src/observability/metrics";
 

@@ -1,10 +1,10 @@
-import { env } from "cloudflare:workers";
+import { env } from "./support/env";
 import { describe, expect, it } from "vitest";
 import { ChatClient, eventually, fetchApp, postJson, threadsForEachTest } from "./support/helpers";
 
 const newThread = threadsForEachTest();
-const PER_THREAD = Number((env as unknown as { MAX_SOCKETS_PER_THREAD: string }).MAX_SOCKETS_PER_THREAD);
-const PER_USER = Number((env as unknown as { MAX_SOCKETS_PER_USER: string }).MAX_SOCKETS_PER_USER);
+const PER_THREAD = Number(env.MAX_SOCKETS_PER_THREAD);
+const PER_USER = Number(env.MAX_SOCKETS_PER_USER);
 
 const connectAll = (n: number, threadId: string, key: string) => Promise.all(Array.from({ length: n }, () => ChatClient.connect(threadId, key)));
 

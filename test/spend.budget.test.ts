@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env } from "./support/env";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { reservationFor } from "../src/agent/gate";

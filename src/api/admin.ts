@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { getAgentByName } from "agents";
+import { threadAgent } from "../agent/client";
 import type { Context, MiddlewareHandler } from "hono";
 import { idParam, requireAdmin } from "../auth/access";
 import { getConfig } from "../config";
@@ -83,7 +83,7 @@ async function resolveQuarantined(c: Context<AppEnv>, action: "retry" | "drop") 
   const id = asUuid(threadId, threadNotFound());
   const notFound = () => new AppError("not_found", `no quarantined change ${seq} on thread ${id}`);
   if (!/^\d{1,15}$/.test(seq)) throw notFound();
-  const agent = await getAgentByName(c.env.ThreadAgent, id);
+  const agent = await threadAgent(c.env, id);
   if (!(await agent.resolveQuarantined(Number(seq), action))) throw notFound();
   const { outbox } = await agent.status();
   return c.json({ status: { backlog: outbox.backlog, quarantined: outbox.quarantined } }, 200);
@@ -265,7 +265,7 @@ export const admin = adminRouter
     }),
     async (c) => {
       const ids = await outboxMonitor(c.env).quarantinedThreads();
-      const threads = await Promise.all(ids.map(async (threadId) => ({ threadId, changes: await (await getAgentByName(c.env.ThreadAgent, threadId)).quarantined() })));
+      const threads = await Promise.all(ids.map(async (threadId) => ({ threadId, changes: await (await threadAgent(c.env, threadId)).quarantined() })));
       return c.json({ threads }, 200);
     },
   )
@@ -280,7 +280,7 @@ export const admin = adminRouter
     }),
     async (c) => {
       const threadId = asUuid(c.req.valid("param").threadId, threadNotFound());
-      return c.json({ changes: await (await getAgentByName(c.env.ThreadAgent, threadId)).quarantined() }, 200);
+      return c.json({ changes: await (await threadAgent(c.env, threadId)).quarantined() }, 200);
     },
   )
   .openapi(

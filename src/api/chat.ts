@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { getAgentByName } from "agents";
+import { threadAgent } from "../agent/client";
 import { MAX_MESSAGE_CHARS, messageText } from "../agent/frames";
 import { AppError } from "../errors";
 import { apiRouter, bearerAuth, callerKey, errors, jsonBody, ownedThread } from "./http";
@@ -38,7 +38,7 @@ export const chat = apiRouter()
       const text = messageText(last).trim();
       if (last.role !== "user" || !text) throw new AppError("validation_failed", "the last message must be the user's, with text");
       if (text.length > MAX_MESSAGE_CHARS) throw new AppError("validation_failed", `message text exceeds ${MAX_MESSAGE_CHARS} characters`);
-      const agent = await getAgentByName(c.env.ThreadAgent, thread.id);
+      const agent = await threadAgent(c.env, thread.id);
       const turn = await agent.httpTurn({ text, messageId: last.id, httpRequestId: c.get("requestId"), ownerId: thread.userId, keyHash: callerKey(c) });
       if (!turn.ok) throw turnError(turn.error);
       return streamTurn(c, turn.stream);
@@ -55,7 +55,7 @@ export const chat = apiRouter()
     }),
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
-      const agent = await getAgentByName(c.env.ThreadAgent, thread.id);
+      const agent = await threadAgent(c.env, thread.id);
       const stream = await agent.resumeHttpStream();
       return stream ? streamTurn(c, stream) : c.body(null, 204);
     },

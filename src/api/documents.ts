@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { documentScope, idParam } from "../auth/access";
 import { getDocument, type Scope } from "../db/documents";
 import type { DocumentRow } from "../db/schema";
 import { AppError } from "../errors";
@@ -57,17 +58,11 @@ const documentJson = (d: DocumentRow): z.infer<typeof DocumentSchema> => ({
 });
 
 /** A user's documents are theirs; the admin's are global. */
-export const callerScope = (c: Context<AppEnv>): Scope => {
-  const p = c.get("principal");
-  return { ownerId: p.kind === "user" ? p.user.id : null };
-};
+const callerScope = (c: Context<AppEnv>): Scope => documentScope(c.get("principal"));
 
 const notFound = () => new AppError("not_found", "document not found");
 const IdParam = z.object({ id: z.string() });
-const validId = (id: string) => {
-  if (!z.uuid().safeParse(id).success) throw notFound();
-  return id;
-};
+const validId = (id: string) => idParam(id, notFound);
 
 export const documents = apiRouter()
   .openapi(

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { search as runSearch } from "../search/search";
 import { searchDeps } from "../search/worker";
-import { callerScope } from "./documents";
+import { documentScope } from "../auth/access";
 import { apiRouter, bearerAuth, errors, json, takeUserRate } from "./http";
 
 export const MAX_SEARCH_LIMIT = 100;
@@ -33,7 +33,7 @@ export const search = apiRouter()
       const { q, limit, mode } = c.req.valid("query");
       await takeUserRate(c, "search");
       const started = Date.now();
-      const res = await runSearch(searchDeps(c.env), { query: q, limit, mode, scope: callerScope(c) });
+      const res = await runSearch(searchDeps(c.env), { query: q, limit, mode, scope: documentScope(c.get("principal")) });
       Object.assign(c.get("logFields"), { searchMode: mode, searchMs: Date.now() - started, cacheHit: res.cached, results: res.results.length });
       return c.json(res, 200);
     },

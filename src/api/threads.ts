@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { getAgentByName } from "agents";
+import { threadAgent, wipeThreadAgents } from "../agent/client";
 import { MAX_MESSAGE_CHARS } from "../agent/frames";
 import { withDb } from "../db/client";
 import { listMessages, type StoredMessage } from "../db/messages";
@@ -11,10 +11,11 @@ import { TICKET_TTL_SECONDS } from "../auth/tickets";
 import { userAuthority } from "../authority/client";
 import { AppError } from "../errors";
 import { log } from "../observability/log";
+import { decodeCursor, encodeCursor } from "./cursor";
 import { exportThread } from "./export";
 import { actingUserId, apiRouter, callerKey, bearerAuth, errors, json, jsonBody, ownedThread } from "./http";
 import { streamTurn, turnError } from "./turns";
-import { UsageSchema, wipeThreadAgents } from "./users";
+import { UsageSchema } from "./schemas";
 
 export const MAX_TITLE_LENGTH = 200;
 
@@ -45,23 +46,8 @@ export const threadJson = (t: Thread): z.infer<typeof ThreadSchema> => ({
 type MessageJson = z.infer<typeof MessageSchema>;
 const messageJson = (m: StoredMessage & { createdAt: Date }) => ({ ...m, createdAt: m.createdAt.toISOString() }) as MessageJson;
 
-const encodeCursor = (c: { createdAt: Date; id: string }) => btoa(JSON.stringify([c.createdAt.toISOString(), c.id]));
-// JavaScript dates reach ±275760 years, Postgres timestamptz 4713 BC..294276 AD: a cursor outside these years is not one we made.
-const CURSOR_DATES = [Date.UTC(1970, 0, 1), Date.UTC(10_000, 0, 1)] as const;
-function decodeCursor(cursor: string) {
-  try {
-    const [at, id] = JSON.parse(atob(cursor)) as [string, string];
-    const createdAt = new Date(at);
-    const time = createdAt.getTime();
-    if (typeof at !== "string" || !(time >= CURSOR_DATES[0] && time < CURSOR_DATES[1]) || !z.uuid().safeParse(id).success) throw new Error();
-    return { createdAt, id };
-  } catch {
-    throw new AppError("validation_failed", "invalid cursor");
-  }
-}
-
 /** Reads of Postgres see every change the thread's agent has made: it drains its outbox first (writes reach Postgres in the background). */
-const synced = async (env: Env, threadId: string) => (await getAgentByName(env.ThreadAgent, threadId)).sync();
+const synced = async (env: Env, threadId: string) => (await threadAgent(env, threadId)).sync();
 
 export const threads = apiRouter()
   .openapi(
@@ -176,7 +162,7 @@ export const threads = apiRouter()
     }),
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
-      await (await getAgentByName(c.env.ThreadAgent, thread.id)).clearHistory();
+      await (await threadAgent(c.env, thread.id)).clearHistory();
       await synced(c.env, thread.id);
       return c.body(null, 204);
     },
@@ -198,7 +184,7 @@ export const threads = apiRouter()
     }),
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
-      const agent = await getAgentByName(c.env.ThreadAgent, thread.id);
+      const agent = await threadAgent(c.env, thread.id);
       const turn = await agent.httpTurn({ text: c.req.valid("json").text, httpRequestId: c.get("requestId"), ownerId: thread.userId, keyHash: callerKey(c) });
       if (!turn.ok) throw turnError(turn.error);
       if (!(c.req.header("accept") ?? "").includes("application/json")) return streamTurn(c, turn.stream);
@@ -250,7 +236,7 @@ export const threads = apiRouter()
     }),
     async (c) => {
       const thread = await ownedThread(c, c.req.valid("param").id);
-      return c.json(await (await getAgentByName(c.env.ThreadAgent, thread.id)).status(), 200);
+      return c.json(await (await threadAgent(c.env, thread.id)).status(), 200);
     },
   )
   .openapi(

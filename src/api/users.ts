@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { getAgentByName } from "agents";
+import { wipeThreadAgents } from "../agent/client";
 import { idParam, requireAdmin } from "../auth/access";
 import { hashApiKey, newApiKey } from "../auth/keys";
 import { userAuthority } from "../authority/client";
@@ -12,6 +12,7 @@ import { createUser, deleteUser, getUser, setBudgets } from "../db/users";
 import { AppError } from "../errors";
 import type { Context } from "hono";
 import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http";
+import { UsageSchema } from "./schemas";
 
 export const UserSchema = z
   .object({
@@ -32,9 +33,6 @@ const BudgetsBody = {
   monthlyTokenBudget: Budget.nullable().optional().openapi({ description: "Tokens per UTC month; null: no cap" }),
 };
 const BudgetState = z.object({ limit: z.number().int().nullable(), used: z.number().int(), remaining: z.number().int().nullable(), resetsAt: z.iso.datetime().nullable() });
-export const UsageSchema = z
-  .object({ inputTokens: z.number().int(), outputTokens: z.number().int(), totalTokens: z.number().int(), turns: z.number().int() })
-  .openapi("Usage");
 
 const CreateUserBody = z
   .strictObject({
@@ -59,11 +57,6 @@ const me = (c: Context<AppEnv>) => {
   if (p.kind !== "user") throw new AppError("forbidden", "the admin is not a user; act on users through their ids");
   return p.user;
 };
-
-/** Removes a deleted user's or thread's Durable Object storage; Postgres has already cascaded. */
-export async function wipeThreadAgents(env: Env, threadIds: string[]) {
-  await Promise.all(threadIds.map(async (id) => (await getAgentByName(env.ThreadAgent, id)).wipe()));
-}
 
 export const users = apiRouter()
   .openapi(

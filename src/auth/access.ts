@@ -3,6 +3,7 @@ import { userAuthority } from "../authority/client";
 import type { Refusal, UserSnapshot } from "../authority/user-authority";
 import { getConfig } from "../config";
 import { withDb } from "../db/client";
+import type { Scope } from "../db/documents";
 import type { Thread } from "../db/schema";
 import { getThread } from "../db/threads";
 import { getUserByKeyHash } from "../db/users";
@@ -109,6 +110,9 @@ export function idParam(raw: string, notFound: () => AppError): string {
   if (!id) throw notFound();
   return id;
 }
+
+/** Whose documents a caller sees: a user their own and the global ones; the admin, the global ones (which are its to change). */
+export const documentScope = (p: Principal): Scope => ({ ownerId: p.kind === "user" ? p.user.id : null });
 
 export const threadNotFound = () => new AppError("thread_not_found", "thread not found");
 

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { getAgentByName } from "agents";
+import { threadAgent } from "../agent/client";
 import { parseTicket, signTicket, TICKET_TTL_SECONDS, verifyTicket } from "../auth/tickets";
 import { withDb } from "../db/client";
 import { appendSpend, spendSince, type SpendEntry } from "../db/spend";
@@ -334,7 +334,7 @@ export class UserAuthority extends DurableObject<Env> {
     await Promise.all(
       [...live.keys()].map(async (key) => {
         const threadId = key.slice("live:".length);
-        const open = await getAgentByName(this.env.ThreadAgent, threadId)
+        const open = await threadAgent(this.env, threadId)
           .then((agent) => agent.revoke(this.#userId, keyHashes, reason))
           .catch(() => undefined);
         if (open !== undefined) await this.sockets(threadId, open);

@@ -24,6 +24,11 @@ export class TtlCache<T> {
     this.#entries.clear();
   }
 
+  /** Ages every value past its TTL, keeping it: the next read of each is served stale and refreshes (what time would do). */
+  expire(): void {
+    for (const entry of this.#entries.values()) entry.expires = 0;
+  }
+
   /** Settles when no refresh is in flight. */
   async idle(): Promise<void> {
     while (this.#loading.size) await Promise.all(this.#loading.values());

@@ -1,4 +1,5 @@
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
+import { env } from "./env";
 import { afterEach } from "vitest";
 import { asc, eq } from "drizzle-orm";
 import { withDb } from "../../src/db/client";
@@ -11,7 +12,7 @@ export const BASE = "http://threadline.test";
 const app = (exports as unknown as { default: Fetcher }).default;
 
 /** The test projects' ADMIN_TOKEN: requests act as the admin unless a test passes a user's key or null. */
-export const ADMIN_TOKEN = (env as unknown as { ADMIN_TOKEN: string }).ADMIN_TOKEN;
+export const ADMIN_TOKEN = env.ADMIN_TOKEN;
 
 export function fetchApp(path: string, init: RequestInit = {}, token: string | null = ADMIN_TOKEN) {
   const headers = new Headers(init.headers);
@@ -93,9 +94,9 @@ export async function messageRows(threadId: string, opts: { sync: boolean } = { 
  * proxy: down refuses connections, hung accepts them and never answers. Answers how many it holds.
  */
 export const setDatabase = async (state: "up" | "down" | "hang") =>
-  (await (await fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/${state}`, { method: "POST" })).json()) as { held: number };
+  (await (await fetch(`${env.FAULT_CONTROL_URL}/${state}`, { method: "POST" })).json()) as { held: number };
 /** While hung: connections Postgres holds unanswered, and those their clients gave up on (timed out). */
-export const heldConnections = async () => (await (await fetch(`${(env as unknown as { FAULT_CONTROL_URL: string }).FAULT_CONTROL_URL}/`)).json()) as { held: number; abandoned: number };
+export const heldConnections = async () => (await (await fetch(`${env.FAULT_CONTROL_URL}/`)).json()) as { held: number; abandoned: number };
 
 export type Frame = Record<string, any>;
 

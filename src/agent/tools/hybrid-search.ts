@@ -1,6 +1,7 @@
 import { tool } from "ai";
 import { z } from "zod";
 import { toAppError } from "../../errors";
+import type { SearchToolOutput } from "../../messages";
 import { log } from "../../observability/log";
 import { takeSlot } from "../../authority/sliding-window";
 import { search, type SearchDeps } from "../../search/search";
@@ -25,7 +26,7 @@ export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx
       query: z.string().trim().min(1).max(500).describe("What to look for, in natural language or keywords"),
       limit: z.number().int().min(1).max(MAX_TOOL_RESULTS).default(5).describe(`How many passages to return (at most ${MAX_TOOL_RESULTS})`),
     }),
-    execute: async ({ query, limit }) => {
+    execute: async ({ query, limit }): Promise<SearchToolOutput> => {
       const slot = await takeSlot(ctx.storage, RATE_KEY, callsAllowed, config.SEARCH_RATE_WINDOW_SECONDS);
       if (!slot.ok)
         return {
