@@ -4,9 +4,8 @@ import Markdown, { type Components } from "react-markdown";
 import remarkGfm from "remark-gfm";
 import { SearchIcon } from "./Icons.tsx";
 
-type Metadata = { model?: string; offline?: boolean };
-type Hit = { documentId: string; chunkId: string; title: string; text: string; score: number };
-type SearchOutput = { status: "ok"; results: Hit[]; cached: boolean } | { status: "rate_limited" | "search_unavailable"; message?: string };
+import type { AssistantMetadata, SearchToolOutput as SearchOutput } from "../../src/messages.ts";
+
 type ToolPart = { type: string; toolCallId: string; state: string; input?: unknown; output?: unknown; errorText?: string };
 
 // No raw HTML: react-markdown escapes it, and its URL filter drops javascript: links. Replies quote
@@ -27,7 +26,7 @@ const components: Components = {
 };
 
 export const MessageView = memo(function MessageView({ message, streaming }: { message: UIMessage; streaming: boolean }) {
-  const meta = (message.metadata ?? {}) as Metadata;
+  const meta = (message.metadata ?? {}) as Partial<AssistantMetadata>;
   const mine = message.role === "user";
   return (
     <article className={`message ${message.role}`} data-role={message.role} data-streaming={streaming || undefined} aria-label={mine ? "You" : "Threadline"}>
