@@ -92,6 +92,14 @@ const SEEDS: Record<string, Seed> = {
       `),
   },
   "0007_spend_ledger_backfill": { noData: "backfills spend_ledger from the usage columns of assistant messages written before it" },
+  "0008_mcp_servers": {
+    seed: (db) =>
+      db.query(`
+        INSERT INTO mcp_servers (user_id, thread_id, name, url, token_ciphertext) VALUES
+          ('${U3}', NULL, 'notes', 'https://mcp.example.invalid/mcp', 'v1.aXY.Y2lwaGVy'),
+          ('${U1}', '${T1}', 'tickets', 'https://tickets.example.invalid/mcp', NULL);
+      `),
+  },
 };
 
 /** Columns a contract migration drops on purpose, as "table.column", by migration tag; anything else that disappears is data lost. */

@@ -181,3 +181,21 @@ export const flagOverrides = pgTable(
     index("flag_overrides_thread_idx").on(t.threadId),
   ],
 );
+
+// MCP servers a user registered (issue 16): their tools are offered on the user's threads (or one
+// thread). The bearer token is stored encrypted (AES-GCM, key from the MCP_SECRET_KEY secret).
+export const mcpServers = pgTable(
+  "mcp_servers",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    threadId: uuid("thread_id").references(() => threads.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    url: text("url").notNull(),
+    tokenCiphertext: text("token_ciphertext"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [unique("mcp_servers_user_name_key").on(t.userId, t.name), index("mcp_servers_thread_idx").on(t.threadId)],
+);
+
+export type McpServerRow = typeof mcpServers.$inferSelect;
