@@ -37,13 +37,14 @@ export type TurnInput = {
 export async function runTurn(t: TurnInput): Promise<Response> {
   const { model, id, offline } = chatModel(getConfig(t.env), t.flags.chat_model);
   Object.assign(t.trace, { model: id, offline });
-  const tools = agentTools({ env: t.env, threadId: t.threadId, storage: t.storage, ownerId: async () => t.ownerId, flags: t.flags });
+  const { tools, approval } = agentTools({ env: t.env, threadId: t.threadId, storage: t.storage, ownerId: async () => t.ownerId, flags: t.flags });
   const spend = spendRecorder(t, id);
   const result = streamText({
     model,
     system: SYSTEM_PROMPT,
     messages: await convertToModelMessages(t.context, { tools, ignoreIncompleteToolCalls: true }),
     tools,
+    toolApproval: approval,
     maxOutputTokens: t.flags.turn_max_output_tokens,
     stopWhen: [isStepCount(MAX_STEPS), async ({ steps }) => !(await spend.record(steps, false))],
     abortSignal: t.abortSignal,
