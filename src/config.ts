@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EMBEDDING_DIMENSIONS } from "./db/schema";
+import { parseAllowedOrigins } from "./mcp/url-policy";
 
 // Unset, empty and whitespace-only values all mean "not configured" (wrangler vars and .dev.vars produce "").
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -28,6 +29,8 @@ const configSchema = z.object({
   SEARCH_RETRIES: optional(z.coerce.number().int().min(0).max(10)).transform((v) => v ?? 3),
   // The longest reply one model call may write; a turn reserves its context plus this against the user's budgets.
   TURN_MAX_OUTPUT_TOKENS: optional(z.coerce.number().int().min(16).max(200_000)).transform((v) => v ?? 4096),
+  // How long a tool call held for the owner's approval waits before it is denied.
+  APPROVAL_TTL_SECONDS: optional(z.coerce.number().int().min(1).max(7 * 86_400)).transform((v) => v ?? 3600),
   // Open WebSockets: on one thread (any callers), and of one user across their threads.
   MAX_SOCKETS_PER_THREAD: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 32),
   MAX_SOCKETS_PER_USER: optional(z.coerce.number().int().min(1).max(100_000)).transform((v) => v ?? 100),
@@ -47,12 +50,31 @@ const configSchema = z.object({
   // What one user may own (the admin's global documents are exempt); counted in the ingesting transaction.
   MAX_DOCUMENTS_PER_USER: optional(z.coerce.number().int().min(1).max(10_000_000)).transform((v) => v ?? 1000),
   MAX_CHUNKS_PER_USER: optional(z.coerce.number().int().min(1).max(100_000_000)).transform((v) => v ?? 10_000),
+  // MCP servers users register: their bearer tokens are sealed with a key from this secret (development has a default).
+  MCP_SECRET_KEY: optional(z.string().min(32, "MCP_SECRET_KEY must be at least 32 characters")),
+  // Origins exempt from the MCP URL policy (http and local hosts allowed): local servers and tests only.
+  MCP_ALLOWED_ORIGINS: optional(
+    z.string().transform((v, ctx) => {
+      const origins = parseAllowedOrigins(v);
+      if (typeof origins !== "string") return origins;
+      ctx.addIssue(origins);
+      return z.NEVER;
+    }),
+  ).transform((v) => v ?? []),
+  // The longest an MCP server may take to connect and list its tools, or to answer one tool call; transient failures are retried MCP_RETRIES times.
+  MCP_TIMEOUT_MS: optional(z.coerce.number().int().min(100).max(120_000)).transform((v) => v ?? 10_000),
+  MCP_RETRIES: optional(z.coerce.number().int().min(0).max(5)).transform((v) => v ?? 2),
+  // MCP tool calls one thread may make per window (flag mcp_rate_limit).
+  MCP_RATE_LIMIT: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 30),
+  MCP_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
 });
 
-export type Config = z.infer<typeof configSchema> & { offline: boolean; adminToken: string | undefined; metricsSink: "analytics-engine" | "local" };
+export type Config = z.infer<typeof configSchema> & { offline: boolean; adminToken: string | undefined; metricsSink: "analytics-engine" | "local"; mcpSecretKey: string | undefined };
 
 /** The admin token local development uses when ADMIN_TOKEN is unset; nowhere else has a default. */
 export const DEV_ADMIN_TOKEN = "dev-admin-token";
+/** Likewise the MCP token key under ENVIRONMENT=development: tokens sealed with it are only as secret as this file. */
+export const DEV_MCP_SECRET_KEY = "threadline-development-only-mcp-secret-key";
 
 const cache = new WeakMap<object, Config>();
 
@@ -69,6 +91,7 @@ export function getConfig(env: Env): Config {
       offline: !parsed.data.OPENAI_API_KEY && !parsed.data.OPENAI_BASE_URL,
       adminToken: ADMIN_TOKEN ?? (ENVIRONMENT === "development" ? DEV_ADMIN_TOKEN : undefined),
       metricsSink: parsed.data.METRICS_SINK ?? (ENVIRONMENT === "development" ? "local" : "analytics-engine"),
+      mcpSecretKey: parsed.data.MCP_SECRET_KEY ?? (ENVIRONMENT === "development" ? DEV_MCP_SECRET_KEY : undefined),
     };
     cache.set(env, config);
   }

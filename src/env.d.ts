@@ -29,6 +29,7 @@ declare global {
       METRICS?: AnalyticsEngineDataset;
       METRICS_SINK?: string;
       TURN_MAX_OUTPUT_TOKENS?: string;
+      APPROVAL_TTL_SECONDS?: string;
       MAX_SOCKETS_PER_THREAD?: string;
       MAX_SOCKETS_PER_USER?: string;
       SEARCH_API_RATE_LIMIT?: string;
@@ -37,6 +38,12 @@ declare global {
       INGEST_RATE_WINDOW_SECONDS?: string;
       MAX_DOCUMENTS_PER_USER?: string;
       MAX_CHUNKS_PER_USER?: string;
+      MCP_SECRET_KEY?: string;
+      MCP_ALLOWED_ORIGINS?: string;
+      MCP_TIMEOUT_MS?: string;
+      MCP_RETRIES?: string;
+      MCP_RATE_LIMIT?: string;
+      MCP_RATE_WINDOW_SECONDS?: string;
       UserAuthority: DurableObjectNamespace<import("./authority/user-authority").UserAuthority>;
       OutboxMonitor: DurableObjectNamespace<import("./observability/outbox-monitor").OutboxMonitor>;
     }

@@ -14,7 +14,9 @@ const statuses = {
   user_not_found: 404,
   thread_not_found: 404,
   flag_not_found: 404,
+  mcp_server_not_found: 404,
   conflict: 409,
+  approval_expired: 410,
   payload_too_large: 413,
   frame_too_large: 413,
   unsupported_media_type: 415,
@@ -25,6 +27,7 @@ const statuses = {
   database_unavailable: 503,
   search_unavailable: 503,
   model_unavailable: 503,
+  mcp_secret_missing: 503,
   internal_error: 500,
 } as const;
 

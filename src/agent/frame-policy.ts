@@ -34,6 +34,19 @@ const chatRequestFrame = z.object({
 });
 export type ChatRequestFrame = z.infer<typeof chatRequestFrame>;
 const byId = z.looseObject({ id: z.string().min(1).max(200) });
+const toolCallId = z.string().min(1).max(200);
+const approvalFrame = z.looseObject({ toolCallId, approved: z.boolean() });
+/** The most a client tool's result may carry, as JSON. */
+export const MAX_TOOL_OUTPUT_BYTES = 32 * 1024;
+const toolResultFrame = z.looseObject({
+  toolCallId,
+  toolName: z.string().min(1).max(200),
+  state: z.enum(["output-available", "output-error"]).optional(),
+  errorText: z.string().max(2000).optional(),
+  output: z.unknown().refine((o) => (JSON.stringify(o ?? null) ?? "").length <= MAX_TOOL_OUTPUT_BYTES, `a tool result is at most ${MAX_TOOL_OUTPUT_BYTES} bytes of JSON`),
+});
+export type ToolApprovalFrame = z.infer<typeof approvalFrame>;
+export type ToolResultFrame = z.infer<typeof toolResultFrame>;
 
 /** The frame a refusal goes out as: `{type:"error", error:{code, message, ...}}`. */
 export const errorFrame = (error: AppError) => JSON.stringify({ type: "error", ...error.toJSON() });
@@ -49,8 +62,6 @@ export const chatErrorFrame = (id: string, error: AppError, messageIds?: string[
 const REFUSED: Record<string, string> = {
   [CHAT_MESSAGE_TYPES.CHAT_MESSAGES]: "clients cannot write the thread's history; send a chat request",
   [CHAT_MESSAGE_TYPES.CHAT_CLEAR]: "clearing a thread is the owner's HTTP call: DELETE /api/v1/threads/{id}/messages",
-  [CHAT_MESSAGE_TYPES.TOOL_RESULT]: "this thread's tools run on the server; clients cannot supply tool results",
-  [CHAT_MESSAGE_TYPES.TOOL_APPROVAL]: "no tool call of this thread is waiting for an approval",
   [MessageType.CF_AGENT_STATE]: "clients cannot set the agent's state",
   [MessageType.RPC]: "this agent has no callable methods",
 };
@@ -58,11 +69,14 @@ const REFUSED: Record<string, string> = {
 export type ReadFrame =
   | { kind: "refuse"; reply: string }
   | { kind: "chat"; frame: ChatRequestFrame; body: ChatRequestBody }
+  | { kind: "approval"; frame: ToolApprovalFrame }
+  | { kind: "tool-result"; frame: ToolResultFrame }
   | { kind: "pass"; type: "cancel" | "stream-resume-request" | "stream-resume-ack" };
 
 /**
  * The allow-list of frames a client may send: a chat request (POST, with a valid body), a cancel,
- * a stream resume request and its ack. Read with the SDK's own protocol parser; anything else, and
+ * a stream resume request and its ack, a tool approval decision and a client tool's result (the
+ * agent then checks those against what its server issued). Read with the SDK's own protocol parser; anything else, and
  * any text Postgres could not store, is refused with an error frame before the SDK sees it.
  */
 export function readFrame(raw: string | ArrayBuffer | ArrayBufferView): ReadFrame {
@@ -79,16 +93,21 @@ export function readFrame(raw: string | ArrayBuffer | ArrayBufferView): ReadFram
   const type = (json as { type?: unknown } | null)?.type;
   if (!json || typeof json !== "object" || Array.isArray(json) || typeof type !== "string") return refuse("invalid_frame", "frame must be a JSON object with a string type");
   const event = parseProtocolMessage(raw);
-  const allowed = event?.type === "chat-request" || event?.type === "cancel" || event?.type === "stream-resume-request" || event?.type === "stream-resume-ack";
+  const allowed = event && ["chat-request", "cancel", "stream-resume-request", "stream-resume-ack", "tool-approval", "tool-result"].includes(event.type);
   if (!allowed) return REFUSED[type] ? refuse("forbidden", REFUSED[type]) : refuse("unknown_frame", `unknown frame type: ${type.slice(0, 100)}`);
   const id = typeof (json as { id?: unknown }).id === "string" ? ((json as { id: string }).id as string).slice(0, 200) : undefined;
   const chatRefusal = (code: "invalid_frame" | "validation_failed", message: string) =>
     ({ kind: "refuse", reply: id ? chatErrorFrame(id, new AppError(code, message)) : errorFrame(new AppError(code, message)) }) as const;
   const bad = findUnstorable(json);
   if (bad) return chatRefusal("validation_failed", describeUnstorable(bad, "frame"));
-  if (event.type !== "chat-request") {
-    if (event.type !== "stream-resume-request" && !byId.safeParse(json).success) return refuse("invalid_frame", `a ${type} frame needs a string id`);
-    return { kind: "pass", type: event.type };
+  if (event!.type === "tool-approval" || event!.type === "tool-result") {
+    const parsed = event!.type === "tool-approval" ? approvalFrame.safeParse(json) : toolResultFrame.safeParse(json);
+    if (!parsed.success) return refuse("invalid_frame", `invalid ${type}: ${z.prettifyError(parsed.error).replaceAll("\n", "; ")}`);
+    return event!.type === "tool-approval" ? { kind: "approval", frame: parsed.data as ToolApprovalFrame } : { kind: "tool-result", frame: parsed.data as ToolResultFrame };
+  }
+  if (event!.type !== "chat-request") {
+    if (event!.type !== "stream-resume-request" && !byId.safeParse(json).success) return refuse("invalid_frame", `a ${type} frame needs a string id`);
+    return { kind: "pass", type: event!.type as "cancel" | "stream-resume-request" | "stream-resume-ack" };
   }
   const frame = chatRequestFrame.safeParse(json);
   if (!frame.success) return chatRefusal("invalid_frame", `invalid chat request: ${z.prettifyError(frame.error).replaceAll("\n", "; ")}`);

@@ -14,6 +14,11 @@ export const STORAGE_STEPS: readonly ((sql: SqlStorage) => void)[] = [
   (sql) => sql.exec("CREATE TABLE IF NOT EXISTS tl_quarantine (seq INTEGER PRIMARY KEY, op TEXT NOT NULL, created_at INTEGER NOT NULL, error TEXT NOT NULL, quarantined_at INTEGER NOT NULL)"),
   // 3: the outbox's retry attempt and when it is due, so backoff survives eviction.
   (sql) => sql.exec("CREATE TABLE IF NOT EXISTS tl_outbox_retry (id INTEGER PRIMARY KEY CHECK (id = 1), attempt INTEGER NOT NULL, next_at INTEGER)"),
+  // 4: tool calls held for the owner's decision (approvals), until decided or expired.
+  (sql) =>
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS tl_approvals (approval_id TEXT PRIMARY KEY, tool_call_id TEXT NOT NULL, tool_name TEXT NOT NULL, input_hash TEXT NOT NULL, input TEXT NOT NULL, turn_id TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL, decided_at INTEGER, decided_by TEXT, reason TEXT)",
+    ),
 ];
 
 export const STORAGE_VERSION = STORAGE_STEPS.length;

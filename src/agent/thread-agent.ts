@@ -11,16 +11,21 @@ import { AppError, toAppError } from "../errors";
 import { flagsFor } from "../flags";
 import { describeError, log } from "../observability/log";
 import { TurnTrace } from "../observability/turn-trace";
+import { ThreadMcpServers } from "../mcp/client";
 import { toStorable } from "../validation/storable";
 import { contextFor } from "./context";
-import { chatErrorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame } from "./frame-policy";
+import { Approvals } from "./approvals";
+import { chatErrorFrame, errorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame, type ToolResultFrame } from "./frame-policy";
+import { checkDecision, checkToolResult } from "./interactions";
 import { connectionTags, keyOf, Sockets, userOf } from "./connections";
+import { createToolsFromClientSchemas } from "agents/chat";
 import { TurnGate } from "./gate";
 import { FrameTaps } from "./http-stream";
 import { Outbox } from "./outbox";
 import { OutboxSync } from "./outbox-sync";
 import { closedSocket } from "./route";
 import { upgradeStorage } from "./storage-schema";
+import { isServerTool } from "./tools";
 import { runTurn, SYSTEM_PROMPT } from "./turn";
 
 export type HttpTurn = { ok: true; stream: ReadableStream<Uint8Array>; userMessageId?: string } | { ok: false; error: ReturnType<AppError["toRefusal"]> };
@@ -44,9 +49,16 @@ export class ThreadAgent extends AIChatAgent<Env> {
   readonly #taps = new FrameTaps();
   readonly #gate: TurnGate;
   readonly #sockets: Sockets;
+  readonly approvals: Approvals;
+  readonly #mcpServers: ThreadMcpServers;
+  /** Turns do not wait for MCP connections the SDK restores on wake: a tool call waits for its own server (src/mcp/client.ts). */
+  override waitForMcpConnections = false;
+  /** An HTTP caller waiting for the continuation its decision or tool result starts (see #interact). */
+  #continuationWaiter: ((requestId: string) => void) | undefined;
   #ownerId: string | undefined;
   /** Off while loading history from Postgres, which must not be written back to it. */
   #mirroring = true;
+  #onSocketClosed: (() => void) | undefined;
   /**
    * Three `onMessage`s: the class method below takes the frames no protocol layer claimed;
    * AIChatAgent's constructor puts its chat protocol handler over it (kept here as #chatProtocol);
@@ -65,8 +77,10 @@ export class ThreadAgent extends AIChatAgent<Env> {
       if (!this.#mirroring) return;
       this.outbox.record(event);
       // Deferred: the feed may dispatch inside the session's own write. Not awaited: Postgres is off the turn's path.
-      queueMicrotask(() => void this.#sync.flush());
+      queueMicrotask(() => this.#sync.request());
     });
+    this.approvals = new Approvals(ctx.storage.sql, () => this.name);
+    this.#mcpServers = new ThreadMcpServers({ env, threadId: () => this.name, mcp: this.mcp, storage: ctx.storage });
     this.#gate = new TurnGate({ env, threadId: () => this.name, messages: () => this.messages, ownerId: () => this.ownerId(), systemChars: SYSTEM_PROMPT.length });
     this.#sockets = new Sockets({ env, threadId: () => this.name, connections: (tag) => this.getConnections(tag), waitUntil: (p) => ctx.waitUntil(p) });
     this.#chatProtocol = this.onMessage.bind(this) as FrameHandler;
@@ -82,6 +96,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
       await onClose(connection, code, reason, wasClean);
       const user = userOf(connection);
       if (user) this.#sockets.report(user, connection.id);
+      this.#onSocketClosed?.();
     };
   }
 
@@ -107,6 +122,11 @@ export class ThreadAgent extends AIChatAgent<Env> {
     return new AppError("not_found", "no such agent").toResponse();
   }
 
+  /** Every MCP server's requests carry its owner's sealed token, or none: never the SDK's OAuth flow. */
+  override createMcpOAuthProvider() {
+    return this.#mcpServers.tokenAuth();
+  }
+
   override getConnectionTags(_connection: Connection, c: { request: Request }): string[] {
     return connectionTags(c.request);
   }
@@ -127,10 +147,16 @@ export class ThreadAgent extends AIChatAgent<Env> {
       if (read.type === "stream-resume-request") this.#catchUp(connection);
       return;
     }
+    if (read.kind === "approval" || read.kind === "tool-result") {
+      const user = userOf(connection);
+      const refused = await this.#check(read.kind === "approval" ? { decision: { ...read.frame, by: user } } : { result: read.frame }).catch((e: unknown) => e);
+      if (refused) return connection.send(errorFrame(toAppError(refused)));
+      return this.#sync.during(() => this.#chatProtocol(connection, message));
+    }
     const trace = this.#trace(read.frame.id, read.frame.id, "ws", read.body.trigger);
     const admitted = await this.#gate.admit(read.frame, read.body, trace, keyOf(connection));
     if (admitted instanceof AppError) return connection.send(chatErrorFrame(read.frame.id, admitted, sentIds(read.body)));
-    return this.#chatProtocol(connection, admitted);
+    return this.#sync.during(() => this.#chatProtocol(connection, admitted));
   }
 
   /** The SDK's handler for a turn the protocol runs (a submit or regenerate the gate admitted). */
@@ -141,6 +167,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
     // A turn the gate did not see (the SDK continuing a turn itself) is traced from here.
     const trace = turn?.trace ?? this.#trace(requestId, requestId, "ws", "continuation");
     trace.userId ??= ownerId;
+    if (!turn && options?.continuation) this.#continuationWaiter?.(requestId);
+    const flags = turn?.flags ?? (await flagsFor(this.env, { userId: ownerId, threadId: this.name }));
     return runTurn({
       env: this.env,
       threadId: this.name,
@@ -148,8 +176,12 @@ export class ThreadAgent extends AIChatAgent<Env> {
       turnId: requestId,
       kind: turn?.kind ?? "continuation",
       context: contextFor(this.messages, turn?.userMessageId),
-      flags: turn?.flags ?? (await flagsFor(this.env, { userId: ownerId, threadId: this.name })),
+      flags,
       trace,
+      // Tools the client declared and runs itself: never under the name of one of the server's own.
+      clientTools: options?.clientTools ? createToolsFromClientSchemas(options.clientTools.filter((t) => !isServerTool(t.name))) : undefined,
+      onApprovalRequest: (a) => this.#issueApproval(a, requestId, flags.approval_ttl_seconds),
+      mcp: await this.#mcpServers.tools(ownerId, flags),
       storage: this.ctx.storage,
       abortSignal: options?.abortSignal,
     });
@@ -169,7 +201,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     const admitted = await this.#gate.admit(frame, body, this.#trace(input.httpRequestId ?? requestId, requestId, "http", trigger), input.keyHash);
     if (admitted instanceof AppError) return { ok: false, error: admitted.toRefusal() };
     const { stream, connection, finish } = this.#taps.open(requestId);
-    this.ctx.waitUntil(this.#chatProtocol(connection, admitted).catch((err) => finish(toAppError(err).message)));
+    this.ctx.waitUntil(this.#sync.during(() => this.#chatProtocol(connection, admitted)).catch((err) => finish(toAppError(err).message)));
     return { ok: true, stream, userMessageId: messages[0]?.id };
   }
 
@@ -215,6 +247,79 @@ export class ThreadAgent extends AIChatAgent<Env> {
     return this.#ownerId;
   }
 
+  /** A decision or a client tool's result, checked against what this thread's server issued; throws the refusal. */
+  async #check(i: { decision: { toolCallId?: string; approvalId?: string; approved: boolean; by?: string; reason?: string } } | { result: ToolResultFrame }) {
+    if ("result" in i) return checkToolResult(this.messages, i.result);
+    // Only the thread's owner decides (not the admin, nor anyone the Worker did not name).
+    if (!i.decision.by || i.decision.by !== (await this.ownerId())) throw new AppError("forbidden", "only the thread's owner decides on its tool calls");
+    try {
+      await checkDecision(this.approvals, this.messages, { ...i.decision, by: i.decision.by });
+    } catch (err) {
+      // Too late: the call is denied now, as its expiry would have.
+      if (err instanceof AppError && err.code === "approval_expired") await this.#deny(i.decision);
+      throw err;
+    }
+    return undefined;
+  }
+
+  async #issueApproval(a: { approvalId: string; toolCallId: string; toolName: string; input: unknown }, turnId: string, ttlSeconds: number) {
+    await this.approvals.issue({ ...a, turnId, ttlSeconds });
+    // `expireApproval` is the name the scheduler stores: it must keep it.
+    await this.schedule(ttlSeconds, "expireApproval", { approvalId: a.approvalId });
+  }
+
+  /** The scheduler's callback when an approval's time is up: still undecided, the tool call is denied (the model is not run for it). */
+  async expireApproval(payload: { approvalId: string }) {
+    if (this.approvals.expire(payload.approvalId)) await this.#deny(payload);
+  }
+
+  async #deny(by: { approvalId?: string; toolCallId?: string }) {
+    const a = this.approvals.get(by.approvalId ? { approvalId: by.approvalId } : { toolCallId: by.toolCallId! });
+    if (a) await this.#chatProtocol(this.#standIn("expire"), JSON.stringify({ type: CHAT_MESSAGE_TYPES.TOOL_APPROVAL, toolCallId: a.toolCallId, approved: false, autoContinue: false }));
+  }
+
+  /**
+   * Decisions and client tool results from HTTP (the plain approvals route, or useChat's transport
+   * on /api/v1/chat): checked as over WebSocket, applied through the protocol, and the turn they
+   * continue streamed back (null when nothing continues).
+   */
+  async interact(input: { decisions?: { approvalId: string; approved: boolean; reason?: string }[]; results?: ToolResultFrame[]; by: string }): Promise<{ ok: true; stream: ReadableStream<Uint8Array> | null } | { ok: false; error: ReturnType<AppError["toRefusal"]> }> {
+    try {
+      for (const d of input.decisions ?? []) await this.#check({ decision: { ...d, by: input.by } });
+      for (const r of input.results ?? []) await this.#check({ result: r });
+    } catch (err) {
+      return { ok: false, error: toAppError(err).toRefusal() };
+    }
+    let opened: ((stream: ReadableStream<Uint8Array>) => void) | undefined;
+    const continued = new Promise<ReadableStream<Uint8Array>>((r) => (opened = r));
+    this.#continuationWaiter = (requestId) => {
+      this.#continuationWaiter = undefined;
+      opened!(this.#taps.open(requestId).stream);
+    };
+    const standIn = this.#standIn("interact");
+    const frames = [
+      ...(input.decisions ?? []).map((d) => ({ type: CHAT_MESSAGE_TYPES.TOOL_APPROVAL, toolCallId: this.approvals.get({ approvalId: d.approvalId })!.toolCallId, approved: d.approved, autoContinue: true })),
+      ...(input.results ?? []).map((r) => ({ ...r, type: CHAT_MESSAGE_TYPES.TOOL_RESULT, autoContinue: true })),
+    ];
+    const applied = (async () => {
+      for (const f of frames) await this.#chatProtocol(standIn, JSON.stringify(f));
+    })();
+    // The continuation starts once every call of the step has its answer; if none does, there is nothing to stream.
+    const stream = await Promise.race([continued, applied.then(() => new Promise<null>((r) => setTimeout(() => r(null), 2000)))]);
+    if (!stream) this.#continuationWaiter = undefined;
+    return { ok: true, stream };
+  }
+
+  /** The thread's approvals (pending ones by default), for the owner's HTTP listing. */
+  listApprovals(status?: "pending" | "approved" | "denied" | "expired") {
+    return this.approvals.list(status);
+  }
+
+  #standIn(what: string) {
+    const id = `http:${what}:${crypto.randomUUID()}`;
+    return { id, tags: [], uri: null, send: (m: string) => this.#taps.deliver(m), close() {}, state: null, setState() {} } as unknown as Connection;
+  }
+
   /** What this thread has not yet written to Postgres, what Postgres refused, and whether a reply is streaming. */
   async status() {
     const { backlog, oldestAt, quarantined, attempt, nextRetryAt } = this.outbox.state;
@@ -241,8 +346,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
 
   /** Clears the transcript, for the owner's HTTP call: through the protocol's own clear, so every client and Postgres follow. */
   async clearHistory(): Promise<void> {
-    const standIn = { id: `http:clear:${crypto.randomUUID()}`, tags: [], send() {}, close() {}, state: null, setState() {} } as unknown as Connection;
-    await this.#chatProtocol(standIn, JSON.stringify({ type: CHAT_MESSAGE_TYPES.CHAT_CLEAR }));
+    await this.#chatProtocol(this.#standIn("clear"), JSON.stringify({ type: CHAT_MESSAGE_TYPES.CHAT_CLEAR }));
     log("info", "thread_cleared", { threadId: this.name, userId: this.#ownerId });
   }
 
@@ -255,7 +359,25 @@ export class ThreadAgent extends AIChatAgent<Env> {
   async wipe() {
     this.outbox.discard();
     await this.#sync.report();
+    await this.#closeSockets(4404, "this thread was deleted");
     await this.destroy();
+  }
+
+  /**
+   * Closes every socket, with a code clients do not retry, and waits for their close handshakes (a
+   * second at most): a socket still open when destroy() resets the object logs "Uncaught Error: destroyed".
+   */
+  async #closeSockets(code: number, reason: string) {
+    const open = [...this.getConnections()];
+    if (!open.length) return;
+    let left = open.length;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = new Promise<void>((resolve) => {
+      this.#onSocketClosed = () => void (--left <= 0 && resolve());
+      timer = setTimeout(resolve, 1000);
+    });
+    for (const c of open) c.close(code, reason);
+    await closed.finally(() => clearTimeout(timer));
   }
 
   /** The scheduler's callback for a failed drain's next try (see OutboxSync). */

@@ -1,4 +1,4 @@
-import { convertToModelMessages, isStepCount, streamText, type LanguageModelUsage, type UIMessage } from "ai";
+import { convertToModelMessages, isStepCount, streamText, type LanguageModelUsage, type ToolSet, type UIMessage } from "ai";
 import { userAuthority } from "../authority/client";
 import type { CallSpend } from "../authority/user-authority";
 import { getConfig } from "../config";
@@ -26,6 +26,10 @@ export type TurnInput = {
   trace: TurnTrace;
   storage: DurableObjectStorage;
   abortSignal?: AbortSignal;
+  /** Tools the client declared and runs (no execute here): the AI SDK stops for their results. */
+  clientTools?: ToolSet;
+  /** A tool call the AI SDK holds for the owner's decision, as it is issued. */
+  onApprovalRequest?: (a: { approvalId: string; toolCallId: string; toolName: string; input: unknown }) => void | Promise<void>;
 };
 
 /**
@@ -37,7 +41,8 @@ export type TurnInput = {
 export async function runTurn(t: TurnInput): Promise<Response> {
   const { model, id, offline } = chatModel(getConfig(t.env), t.flags.chat_model);
   Object.assign(t.trace, { model: id, offline });
-  const { tools, approval } = agentTools({ env: t.env, threadId: t.threadId, storage: t.storage, ownerId: async () => t.ownerId, flags: t.flags });
+  const { tools: own, approval } = agentTools({ env: t.env, threadId: t.threadId, storage: t.storage, ownerId: async () => t.ownerId, flags: t.flags });
+  const tools: ToolSet = { ...t.clientTools, ...own };
   const spend = spendRecorder(t, id);
   const result = streamText({
     model,
@@ -48,7 +53,13 @@ export async function runTurn(t: TurnInput): Promise<Response> {
     maxOutputTokens: t.flags.turn_max_output_tokens,
     stopWhen: [isStepCount(MAX_STEPS), async ({ steps }) => !(await spend.record(steps, false))],
     abortSignal: t.abortSignal,
-    onChunk: () => t.trace.chunk(),
+    onChunk: async ({ chunk }) => {
+      t.trace.chunk();
+      if (chunk.type === "tool-approval-request" && !chunk.isAutomatic) {
+        t.trace.approval(chunk.toolCall.toolName, "requested");
+        await t.onApprovalRequest?.({ approvalId: chunk.approvalId, toolCallId: chunk.toolCall.toolCallId, toolName: chunk.toolCall.toolName, input: chunk.toolCall.input });
+      }
+    },
     onToolExecutionEnd: (e) => t.trace.tool(e.toolCall.toolName, e.toolOutput, e.toolExecutionMs),
     onEnd: async ({ steps, totalUsage }) => {
       await spend.record(steps, true);

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Approval } from "../agent/approvals";
 import { threadAgent, wipeThreadAgents } from "../agent/client";
 import { MAX_MESSAGE_CHARS } from "../agent/frames";
 import { withDb } from "../db/client";
@@ -45,6 +46,21 @@ export const threadJson = (t: Thread): z.infer<typeof ThreadSchema> => ({
 
 type MessageJson = z.infer<typeof MessageSchema>;
 const messageJson = (m: StoredMessage & { createdAt: Date }) => ({ ...m, createdAt: m.createdAt.toISOString() }) as MessageJson;
+
+const ApprovalSchema = z
+  .object({
+    approvalId: z.string(),
+    toolCallId: z.string(),
+    toolName: z.string(),
+    input: z.unknown(),
+    createdAt: z.number(),
+    expiresAt: z.number(),
+    status: z.enum(["pending", "approved", "denied", "expired"]),
+    decidedAt: z.number().nullable(),
+    decidedBy: z.string().nullable(),
+    reason: z.string().nullable(),
+  })
+  .openapi("Approval");
 
 /** Reads of Postgres see every change the thread's agent has made: it drains its outbox first (writes reach Postgres in the background). */
 const synced = async (env: Env, threadId: string) => (await threadAgent(env, threadId)).sync();
@@ -208,6 +224,46 @@ export const threads = apiRouter()
       const r = await userAuthority(c.env, p.user.id).issueTicket(p.keyHash, idParam(c.req.valid("param").id, threadNotFound));
       if (!r.ok) throw new AppError(r.code, r.message);
       return c.json({ ticket: r.ticket, expiresAt: new Date(r.expiresAt * 1000).toISOString() }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/{id}/approvals",
+      summary: "Tool calls on this thread held for the owner's approval (pending by default), with what each would do",
+      security: bearerAuth,
+      request: { params: ThreadId, query: z.object({ status: z.enum(["pending", "approved", "denied", "expired", "all"]).default("pending") }) },
+      responses: { 200: json(z.object({ approvals: z.array(ApprovalSchema) }), "Approvals"), ...errors(401, 404, 422) },
+    }),
+    async (c) => {
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      const status = c.req.valid("query").status;
+      const approvals = (await (await threadAgent(c.env, thread.id)).listApprovals(status === "all" ? undefined : status)) as unknown as Approval[];
+      return c.json({ approvals: approvals as z.infer<typeof ApprovalSchema>[] }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/{id}/approvals/{approvalId}",
+      summary: "Decide on a held tool call (the thread's owner only): approved, it runs and the turn continues; denied, the model is told so and answers",
+      security: bearerAuth,
+      request: { params: ThreadId.extend({ approvalId: z.string().min(1).max(200) }), ...jsonBody(z.strictObject({ approved: z.boolean(), reason: z.string().trim().min(1).max(500).optional() }).openapi("ApprovalDecision")) },
+      responses: { 200: json(z.object({ approval: ApprovalSchema }), "Decided; the turn continues (live to WebSocket clients, and GET /api/v1/chat/{id}/stream)"), ...errors(400, 401, 403, 404, 409, 410, 422) },
+    }),
+    async (c) => {
+      const p = c.get("principal");
+      if (p.kind !== "user") throw new AppError("forbidden", "only the thread's owner decides on its tool calls");
+      const thread = await ownedThread(c, c.req.valid("param").id);
+      const { approvalId } = c.req.valid("param");
+      const { approved, reason } = c.req.valid("json");
+      const agent = await threadAgent(c.env, thread.id);
+      const r = await agent.interact({ decisions: [{ approvalId, approved, reason }], by: p.user.id });
+      if (!r.ok) throw turnError(r.error);
+      // The continuation goes on in the agent; this caller only wanted the decision recorded.
+      void r.stream?.cancel();
+      const [approval] = ((await agent.listApprovals()) as unknown as Approval[]).filter((a) => a.approvalId === approvalId);
+      return c.json({ approval: approval as z.infer<typeof ApprovalSchema> }, 200);
     },
   )
   .openapi(

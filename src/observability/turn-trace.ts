@@ -13,6 +13,7 @@ export class TurnTrace {
   readonly #started = Date.now();
   #firstChunkMs: number | null = null;
   #tools: ToolCall[] = [];
+  #approvals: { tool: string; event: string }[] = [];
   #ended = false;
   userId: string | null = null;
   model: string | null = null;
@@ -36,6 +37,11 @@ export class TurnTrace {
     this.#tools.push({ name, outcome, ms: Math.round(ms), ...(typeof output.cached === "boolean" && { cached: output.cached }) });
   }
 
+  /** A tool call held for the owner's approval, or decided. */
+  approval(tool: string, event: "requested" | "approved" | "denied" | "expired") {
+    this.#approvals.push({ tool, event });
+  }
+
   end(status: "ok" | "error" | "aborted" | "refused", ending: Ending = {}) {
     if (this.#ended) return;
     this.#ended = true;
@@ -56,6 +62,7 @@ export class TurnTrace {
       inputTokens: ending.inputTokens,
       outputTokens: ending.outputTokens,
       tools: this.#tools,
+      ...(this.#approvals.length && { approvals: this.#approvals }),
       cacheHit: searches.length ? cacheHits === searches.length : undefined,
       content: this.content,
     });

@@ -73,6 +73,13 @@ function plan(c: Conversation): Plan {
   if (c.lastIsToolResult) return { kind: "text", text: `Tool result: ${c.toolOutput}` };
   if (c.tools.includes("current_time") && /\btime\b/i.test(c.userText)) return { kind: "tool", name: "current_time", args: "{}" };
   if (c.tools.includes("hybrid_search") && /\bsearch\b/i.test(c.userText)) return { kind: "tool", name: "hybrid_search", args: JSON.stringify({ query: c.userText, limit: 3 }) };
+  // "remember: <text>" saves a note; "forget document <uuid>" deletes one; "[client] <tool>" calls a tool the client declared.
+  const note = /\bremember:\s*(.+)$/i.exec(c.userText);
+  if (note && c.tools.includes("save_note")) return { kind: "tool", name: "save_note", args: JSON.stringify({ title: note[1]!.slice(0, 40), text: note[1] }) };
+  const forget = /\bforget document ([0-9a-f-]{36})/i.exec(c.userText);
+  if (forget && c.tools.includes("delete_document")) return { kind: "tool", name: "delete_document", args: JSON.stringify({ documentId: forget[1] }) };
+  const client = /\[client\] (\w+)/.exec(c.userText);
+  if (client && c.tools.includes(client[1]!)) return { kind: "tool", name: client[1]!, args: JSON.stringify({ reason: "asked" }) };
   return { kind: "text", text: `Echo: ${c.userText}`, slow: c.userText.includes("[slow]") };
 }
 

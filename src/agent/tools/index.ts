@@ -1,20 +1,37 @@
 import type { ToolSet } from "ai";
+import { getConfig } from "../../config";
 import type { ToolContext } from "./context";
 import { currentTime } from "./current-time";
 import { hybridSearch } from "./hybrid-search";
+import { noteTools } from "./notes";
 
 export type { ToolContext };
 
 /**
  * Whether a tool call runs at once or waits for the thread owner's decision: the AI SDK's
- * `toolApproval` statuses ("approved": no approval needed; "user-approval": held for a decision).
+ * `toolApproval` statuses ("not-applicable": no approval; "user-approval": held for a decision).
+ * ("approved" would still emit an approval request, marked automatic.)
  */
-export type ApprovalPolicy = "user-approval" | "approved";
+export type ApprovalPolicy = "user-approval" | "not-applicable";
 
 /** The tools a thread agent offers its model, and each one's approval policy (absent: none needed). */
 export type OfferedTools = { tools: ToolSet; approval: Record<string, ApprovalPolicy> };
 
-/** The server's own tools: hybrid_search unless its flag is off. Tools that act (./acting.ts, MCP) add theirs with a policy. */
+const policy = (setting: "always" | "never" | undefined): ApprovalPolicy => (setting === "never" ? "not-applicable" : "user-approval");
+
+/**
+ * The server's own tools: current_time, hybrid_search unless its flag is off, and the tools that
+ * change the user's knowledge base (save_note, delete_document), which wait for the owner's
+ * approval unless their flag says "never".
+ */
 export function agentTools(ctx: ToolContext): OfferedTools {
-  return { tools: { current_time: currentTime, ...(ctx.flags?.hybrid_search !== false && { hybrid_search: hybridSearch(ctx) }) }, approval: {} };
+  const c = getConfig(ctx.env);
+  const notes = noteTools({ ...ctx, flags: { max_documents_per_user: ctx.flags?.max_documents_per_user ?? c.MAX_DOCUMENTS_PER_USER, max_chunks_per_user: ctx.flags?.max_chunks_per_user ?? c.MAX_CHUNKS_PER_USER } });
+  return {
+    tools: { current_time: currentTime, ...(ctx.flags?.hybrid_search !== false && { hybrid_search: hybridSearch(ctx) }), ...notes },
+    approval: { save_note: policy(ctx.flags?.approval_save_note), delete_document: policy(ctx.flags?.approval_delete_document) },
+  };
 }
+
+/** Every tool name the server itself runs: a client may never answer a call to one of these. */
+export const isServerTool = (name: string) => name === "current_time" || name === "hybrid_search" || name === "save_note" || name === "delete_document" || name.startsWith("mcp_");
