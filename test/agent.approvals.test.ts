@@ -45,6 +45,10 @@ describe("tools that act wait for the owner's approval, held by the server", () 
     client.close();
     const rows = await messageRows(threadId);
     expect(JSON.stringify(rows.at(-1)!.parts)).toContain("output-available");
+    // The admin stats count it, from the persisted tool parts.
+    const stats = (await (await fetchApp("/api/v1/admin/stats?hours=1")).json()) as { approvals: { requested: number; approved: number } };
+    expect(stats.approvals.requested).toBeGreaterThanOrEqual(1);
+    expect(stats.approvals.approved).toBeGreaterThanOrEqual(1);
   });
 
   it("denied over HTTP: the model is told and answers, nothing is saved; forged, foreign and admin decisions change nothing", async () => {
@@ -63,6 +67,20 @@ describe("tools that act wait for the owner's approval, held by the server", () 
     admin.close();
     expect((await decide(threadId, pending.approvalId, { approved: true }, env.ADMIN_TOKEN)).status).toBe(403);
     expect((await approvals(threadId, apiKey))[0]?.status).toBe("pending");
+    // A call whose input is no longer what was asked (a transcript changed under it) cannot be approved.
+    await runInDurableObject(agent(threadId), async (a: ThreadAgent) => {
+      const m = a.messages.find((x) => (x.parts as Frame[]).some((p) => p.toolCallId === pending.toolCallId))!;
+      const parts = (m.parts as Frame[]).map((p) => (p.toolCallId === pending.toolCallId ? { ...p, input: { title: "x", text: "something else" } } : p));
+      await a.persistMessages(a.messages.map((x) => (x.id === m.id ? { ...m, parts } : x)) as never);
+    });
+    const mismatched = await decide(threadId, pending.approvalId, { approved: true }, apiKey);
+    expect(mismatched.status).toBe(409);
+    expect(await mismatched.json()).toMatchObject({ error: { message: expect.stringContaining("not what was asked") } });
+    await runInDurableObject(agent(threadId), async (a: ThreadAgent) => {
+      const m = a.messages.find((x) => (x.parts as Frame[]).some((p) => p.toolCallId === pending.toolCallId))!;
+      const parts = (m.parts as Frame[]).map((p) => (p.toolCallId === pending.toolCallId ? { ...p, input: pending.input } : p));
+      await a.persistMessages(a.messages.map((x) => (x.id === m.id ? { ...m, parts } : x)) as never);
+    });
 
     const denied = await decide(threadId, pending.approvalId, { approved: false, reason: "not this one" }, apiKey);
     expect(await denied.json()).toMatchObject({ approval: { status: "denied", reason: "not this one" } });

@@ -1,6 +1,6 @@
-import { AIChatAgent, type OnChatMessageOptions } from "@cloudflare/ai-chat";
+import { AIChatAgent, type ChatResponseResult, type OnChatMessageOptions } from "@cloudflare/ai-chat";
 import type { Connection, WSMessage } from "agents";
-import { CHAT_MESSAGE_TYPES } from "agents/chat";
+import { CHAT_MESSAGE_TYPES, clearChatTerminal } from "agents/chat";
 import type { UIMessage } from "ai";
 import { forwardedPrincipal } from "../auth/access";
 import { getConfig } from "../config";
@@ -12,11 +12,12 @@ import { flagsFor } from "../flags";
 import { describeError, log } from "../observability/log";
 import { TurnTrace } from "../observability/turn-trace";
 import { ThreadMcpServers } from "../mcp/client";
+import type { AssistantMetadata } from "../messages";
 import { toStorable } from "../validation/storable";
 import { contextFor } from "./context";
 import { Approvals } from "./approvals";
 import { chatErrorFrame, errorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame, type ToolResultFrame } from "./frame-policy";
-import { checkDecision, checkToolResult } from "./interactions";
+import { checkDecision, checkToolResult, toolCall } from "./interactions";
 import { connectionTags, keyOf, Sockets, userOf } from "./connections";
 import { createToolsFromClientSchemas } from "agents/chat";
 import { TurnGate } from "./gate";
@@ -59,6 +60,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
   /** Off while loading history from Postgres, which must not be written back to it. */
   #mirroring = true;
   #onSocketClosed: (() => void) | undefined;
+  /** Turns stopped before the SDK started them (still queued, or admitted a moment ago): they stop as they start. */
+  readonly #cancelled = new Set<string>();
   /**
    * Three `onMessage`s: the class method below takes the frames no protocol layer claimed;
    * AIChatAgent's constructor puts its chat protocol handler over it (kept here as #chatProtocol);
@@ -162,6 +165,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   /** The SDK's handler for a turn the protocol runs (a submit or regenerate the gate admitted). */
   override async onChatMessage(_onFinish: unknown, options?: OnChatMessageOptions) {
     const requestId = options?.requestId ?? crypto.randomUUID();
+    if (this.#cancelled.delete(requestId)) this.abortRequest(requestId);
     const turn = this.#gate.take(requestId);
     const ownerId = await this.ownerId();
     // A turn the gate did not see (the SDK continuing a turn itself) is traced from here.
@@ -200,7 +204,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
     const frame: ChatRequestFrame = { type: CHAT_MESSAGE_TYPES.USE_CHAT_REQUEST, id: requestId, init: { method: "POST", body: "" } };
     const admitted = await this.#gate.admit(frame, body, this.#trace(input.httpRequestId ?? requestId, requestId, "http", trigger), input.keyHash);
     if (admitted instanceof AppError) return { ok: false, error: admitted.toRefusal() };
-    const { stream, connection, finish } = this.#taps.open(requestId);
+    // A client gone before the reply began (useChat's stop(), a closed tab) stops the turn; one gone later may come back to resume it.
+    const { stream, connection, finish } = this.#taps.open(requestId, (begun) => void (begun || this.cancelTurn(requestId)));
     this.ctx.waitUntil(this.#sync.during(() => this.#chatProtocol(connection, admitted)).catch((err) => finish(toAppError(err).message)));
     return { ok: true, stream, userMessageId: messages[0]?.id };
   }
@@ -212,6 +217,31 @@ export class ThreadAgent extends AIChatAgent<Env> {
     const { stream, connection } = this.#taps.open(requestId);
     this._resumableStream.replayChunks(connection, requestId);
     return stream;
+  }
+
+  /**
+   * Stops a turn (by default the one streaming) as a WebSocket cancel does: the reply so far is kept,
+   * marked stopped (see onChatResponse). False when there is none.
+   */
+  async cancelTurn(requestId = this._resumableStream.activeRequestId ?? undefined): Promise<boolean> {
+    if (!requestId) return false;
+    this.#cancelled.add(requestId);
+    await this.#chatProtocol(this.#standIn("cancel"), JSON.stringify({ type: CHAT_MESSAGE_TYPES.CHAT_REQUEST_CANCEL, id: requestId }));
+    return true;
+  }
+
+  /**
+   * A reply that was stopped or failed says so in its metadata (`outcome`, and the error), so every
+   * client, and the thread read later, shows it where it happened. The SDK's record of the last failed
+   * turn, which it would replay to every client that connects from now on, is dropped.
+   */
+  override async onChatResponse(result: ChatResponseResult) {
+    this.#cancelled.delete(result.requestId);
+    if (result.status === "completed") return;
+    const outcome: Partial<AssistantMetadata> = result.status === "aborted" ? { outcome: "stopped" } : { outcome: "error", error: result.error ?? "The reply failed." };
+    const i = this.messages.findIndex((m) => m.id === result.message.id);
+    if (i >= 0) await this.persistMessages(this.messages.with(i, { ...this.messages[i]!, metadata: { ...(this.messages[i]!.metadata as object), ...outcome } }));
+    if (result.status === "error") await clearChatTerminal(this.ctx.storage);
   }
 
   override broadcast(msg: string | ArrayBuffer | ArrayBufferView, without?: string[]) {
@@ -283,7 +313,13 @@ export class ThreadAgent extends AIChatAgent<Env> {
    * on /api/v1/chat): checked as over WebSocket, applied through the protocol, and the turn they
    * continue streamed back (null when nothing continues).
    */
-  async interact(input: { decisions?: { approvalId: string; approved: boolean; reason?: string }[]; results?: ToolResultFrame[]; by: string }): Promise<{ ok: true; stream: ReadableStream<Uint8Array> | null } | { ok: false; error: ReturnType<AppError["toRefusal"]> }> {
+  async interact(input: { decisions?: { approvalId: string; approved: boolean; reason?: string }[]; results?: ToolResultFrame[]; by: string; echoes?: "skip" }): Promise<{ ok: true; stream: ReadableStream<Uint8Array> | null } | { ok: false; error: ReturnType<AppError["toRefusal"]> }> {
+    // useChat sends the whole transcript: what is already settled on the server is history, not a new answer.
+    if (input.echoes === "skip") {
+      input.decisions = input.decisions?.filter((d) => this.approvals.get({ approvalId: d.approvalId })?.status === "pending");
+      input.results = input.results?.filter((r) => toolCall(this.messages, r.toolCallId)?.part.state === "input-available");
+      if (!input.decisions?.length && !input.results?.length) return { ok: false, error: new AppError("validation_failed", "nothing in this request answers a tool call that is waiting").toRefusal() };
+    }
     try {
       for (const d of input.decisions ?? []) await this.#check({ decision: { ...d, by: input.by } });
       for (const r of input.results ?? []) await this.#check({ result: r });

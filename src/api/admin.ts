@@ -107,6 +107,7 @@ const StatsSchema = z
     tools: z.array(z.object({ name: z.string(), calls: Count, errors: Count })),
     search: z.object({ calls: Count, cached: Count, cacheHitRatio: z.number().nullable() }),
     documents: z.object({ total: Count, chunks: Count }),
+    approvals: z.object({ requested: Count, approved: Count, denied: Count }).openapi({ description: "Tool calls held for the owner's approval in the window, and their decisions" }),
     outbox: OutboxSummary.nullable().openapi({ description: "Messages agents hold for Postgres, and those it refused (quarantined); null when the monitor cannot be reached" }),
   })
   .openapi("Stats");

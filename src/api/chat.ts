@@ -1,8 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { threadAgent } from "../agent/client";
 import { MAX_MESSAGE_CHARS, messageText } from "../agent/frames";
+import type { ToolResultFrame } from "../agent/frame-policy";
 import { AppError } from "../errors";
-import { apiRouter, bearerAuth, callerKey, errors, jsonBody, ownedThread } from "./http";
+import type { Context } from "hono";
+import { apiRouter, bearerAuth, callerKey, errors, jsonBody, ownedThread, type AppEnv } from "./http";
 import { streamTurn, turnError } from "./turns";
 
 // The body the AI SDK's DefaultChatTransport (useChat) posts. Only the last user message is used:
@@ -17,6 +19,23 @@ const ChatBody = z
       .max(10_000),
   })
   .openapi("ChatRequest");
+
+type Part = { type: string; toolCallId?: string; toolName?: string; state?: string; output?: unknown; errorText?: string; approval?: { id?: string; approved?: boolean; reason?: string } };
+
+/** Decisions (approval-responded parts) and client tool results (output parts) of the assistant message a useChat client answers. */
+async function interaction(c: Context<AppEnv>, threadId: string, last: { parts: Part[] }) {
+  const p = c.get("principal");
+  if (p.kind !== "user") throw new AppError("forbidden", "only the thread's owner answers its tool calls");
+  const decisions = last.parts.flatMap((x) => (x.state === "approval-responded" && x.approval?.id && typeof x.approval.approved === "boolean" ? [{ approvalId: x.approval.id, approved: x.approval.approved, reason: x.approval.reason }] : []));
+  const results = last.parts.flatMap((x) =>
+    (x.state === "output-available" || x.state === "output-error") && x.toolCallId
+      ? [{ toolCallId: x.toolCallId, toolName: x.type === "dynamic-tool" ? (x.toolName ?? "") : x.type.replace(/^tool-/, ""), output: x.output ?? null, state: x.state, errorText: x.errorText }]
+      : [],
+  );
+  const r = await (await threadAgent(c.env, threadId)).interact({ decisions, results: results as ToolResultFrame[], by: p.user.id, echoes: "skip" });
+  if (!r.ok) throw turnError(r.error);
+  return r.stream ? streamTurn(c, r.stream) : c.body(null, 204);
+}
 
 const Stream = { description: "AI SDK UI message stream", content: { "text/event-stream": { schema: z.string() } } };
 
@@ -33,6 +52,8 @@ export const chat = apiRouter()
     async (c) => {
       const body = c.req.valid("json");
       const thread = await ownedThread(c, body.id);
+      // useChat's approval and client-tool flow: the last message is the assistant's, carrying the answers to its tool calls.
+      if (body.messages.at(-1)!.role === "assistant") return interaction(c, thread.id, body.messages.at(-1)!);
       if (body.trigger !== "submit-message") throw new AppError("validation_failed", "only submit-message is supported over HTTP");
       const last = body.messages.at(-1)!;
       const text = messageText(last).trim();

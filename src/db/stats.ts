@@ -12,6 +12,8 @@ export type Stats = {
   tools: ToolTotals[];
   search: { calls: number; cached: number; cacheHitRatio: number | null };
   documents: { total: number; chunks: number };
+  /** Tool calls held for the owner's approval, and how they were decided (denied includes expired). */
+  approvals: { requested: number; approved: number; denied: number };
 };
 
 /**
@@ -21,7 +23,7 @@ export type Stats = {
  */
 export async function statsSince(db: Db, since: Date): Promise<Stats> {
   const at = since.toISOString();
-  const [overview, models, tools] = await Promise.all([
+  const [overview, models, tools, approvals] = await Promise.all([
     db.execute<Record<string, number>>(sql`
       select
         (select count(*)::int from users) as users_total,
@@ -47,6 +49,12 @@ export async function statsSince(db: Db, since: Date): Promise<Stats> {
       from messages, jsonb_array_elements(parts) as p
       where created_at >= ${at} and role = 'assistant' and p->>'type' like 'tool-%' and p->>'state' in ('output-available', 'output-error')
       group by 1 order by 2 desc`),
+    db.execute<{ requested: number; approved: number; denied: number }>(sql`
+      select count(*)::int as requested,
+        count(*) filter (where p->'approval'->>'approved' = 'true')::int as approved,
+        count(*) filter (where p->>'state' = 'output-denied' or p->'approval'->>'approved' = 'false')::int as denied
+      from messages, jsonb_array_elements(parts) as p
+      where created_at >= ${at} and role = 'assistant' and p->'approval' is not null`),
   ]);
   const o = overview.rows[0]!;
   const search = tools.rows.find((t) => t.name === "hybrid_search");
@@ -59,5 +67,6 @@ export async function statsSince(db: Db, since: Date): Promise<Stats> {
     tools: tools.rows.map(({ name, calls, errors }) => ({ name, calls, errors })),
     search: { calls: search?.calls ?? 0, cached: search?.cached ?? 0, cacheHitRatio: search?.calls ? search.cached / search.calls : null },
     documents: { total: o.documents_total!, chunks: o.chunks_total! },
+    approvals: approvals.rows[0] ?? { requested: 0, approved: 0, denied: 0 },
   };
 }
