@@ -22,10 +22,14 @@ describe("the frame allow-list", () => {
     expect(readFrame(JSON.stringify({ type: "cf_agent_chat_request_cancel", id: "r1" }))).toEqual({ kind: "pass", type: "cancel" });
     expect(readFrame(JSON.stringify({ type: "cf_agent_stream_resume_request" }))).toEqual({ kind: "pass", type: "stream-resume-request" });
     expect(readFrame(JSON.stringify({ type: "cf_agent_stream_resume_ack", id: "r1" }))).toEqual({ kind: "pass", type: "stream-resume-ack" });
+    // Decisions and client tool results pass as their own kinds: the agent checks them against what its server issued.
+    expect(readFrame(JSON.stringify({ type: "cf_agent_tool_approval", toolCallId: "c1", approved: true }))).toMatchObject({ kind: "approval", frame: { toolCallId: "c1", approved: true } });
+    expect(readFrame(JSON.stringify({ type: "cf_agent_tool_result", toolCallId: "c1", toolName: "t", output: { a: 1 } }))).toMatchObject({ kind: "tool-result", frame: { toolName: "t" } });
+    expect(readFrame(JSON.stringify({ type: "cf_agent_tool_result", toolCallId: "c1", toolName: "t", output: "x".repeat(40_000) }))).toMatchObject({ kind: "refuse" });
   });
 
   it("refuses every frame it does not name, each with a code and a reason", () => {
-    for (const [type, code] of [["cf_agent_chat_messages", "forbidden"], ["cf_agent_chat_clear", "forbidden"], ["cf_agent_tool_result", "forbidden"], ["cf_agent_tool_approval", "forbidden"], ["cf_agent_state", "forbidden"], ["rpc", "forbidden"], ["cf_agent_use_chat_response", "unknown_frame"], ["whatever", "unknown_frame"]] as const)
+    for (const [type, code] of [["cf_agent_chat_messages", "forbidden"], ["cf_agent_chat_clear", "forbidden"], ["cf_agent_tool_result", "invalid_frame"], ["cf_agent_tool_approval", "invalid_frame"], ["cf_agent_state", "forbidden"], ["rpc", "forbidden"], ["cf_agent_use_chat_response", "unknown_frame"], ["whatever", "unknown_frame"]] as const)
       expect(refusal(JSON.stringify({ type, id: "x" })).code, type).toBe(code);
     expect(refusal(JSON.stringify({ type: "cf_agent_chat_request_cancel" })).code).toBe("invalid_frame");
     expect(readFrame(new Uint8Array(4))).toMatchObject({ kind: "refuse" });
