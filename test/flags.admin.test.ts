@@ -1,6 +1,7 @@
 import { env } from "./support/env";
 import { and, eq, isNull, or } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { FLAG_NAMES, parseFlagValue } from "../src/flags/definitions";
 import { withDb } from "../src/db/client";
 import { flagOverrides } from "../src/db/schema";
 import { fetchApp, postJson, sendJson, threadsForEachTest } from "./support/helpers";
@@ -43,24 +44,12 @@ describe("admin flag routes", () => {
     expect(res.status).toBe(200);
     const { flags } = (await res.json()) as { flags: { name: string; description: string; default: unknown; global: unknown }[] };
     const byName = Object.fromEntries(flags.map((f) => [f.name, f]));
-    expect(Object.keys(byName).sort()).toEqual(
-      [
-        "chat_model",
-        "hybrid_search",
-        "log_message_content",
-        "offline_model_allowed",
-        "search_rate_limit",
-        "turn_rate_limit",
-        "turn_rate_window_seconds",
-        "turn_max_output_tokens",
-        "search_api_rate_limit",
-        "search_api_rate_window_seconds",
-        "ingest_rate_limit",
-        "ingest_rate_window_seconds",
-        "max_documents_per_user",
-        "max_chunks_per_user",
-      ].sort(),
-    );
+    // Every flag the code defines, each with a description and a default that fits its own type.
+    expect(Object.keys(byName).sort()).toEqual([...FLAG_NAMES].sort());
+    for (const name of FLAG_NAMES) {
+      expect(byName[name]!.description.length, name).toBeGreaterThan(10);
+      expect(parseFlagValue(name, byName[name]!.default).success, name).toBe(true);
+    }
     // The test projects configure CHAT_MODEL=fake-model and TURN_RATE_LIMIT=8.
     expect(byName.chat_model).toMatchObject({ default: "fake-model", description: expect.any(String) });
     expect(byName.turn_rate_limit!.default).toBe(8);

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { TtlCache } from "../src/cache/ttl-cache";
 import { getConfig } from "../src/config";
-import { defaultFlags, resolveFlags, type Override } from "../src/flags/definitions";
+import { defaultFlags, FLAG_NAMES, parseFlagValue, resolveFlags, type Override } from "../src/flags/definitions";
 
 const config = getConfig({ CHAT_MODEL: "fake-model", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60" } as unknown as Env);
 const row = (flag: string, value: unknown, scope: { userId?: string; threadId?: string } = {}): Override => ({
@@ -12,23 +12,12 @@ const row = (flag: string, value: unknown, scope: { userId?: string; threadId?: 
 });
 
 describe("resolveFlags", () => {
-  it("takes defaults from configuration", () => {
-    expect(defaultFlags(config)).toEqual({
-      hybrid_search: true,
-      chat_model: "fake-model",
-      offline_model_allowed: true,
-      turn_rate_limit: 8,
-      turn_rate_window_seconds: 60,
-      search_rate_limit: config.SEARCH_RATE_LIMIT,
-      log_message_content: false,
-      turn_max_output_tokens: config.TURN_MAX_OUTPUT_TOKENS,
-      search_api_rate_limit: config.SEARCH_API_RATE_LIMIT,
-      search_api_rate_window_seconds: config.SEARCH_API_RATE_WINDOW_SECONDS,
-      ingest_rate_limit: config.INGEST_RATE_LIMIT,
-      ingest_rate_window_seconds: config.INGEST_RATE_WINDOW_SECONDS,
-      max_documents_per_user: config.MAX_DOCUMENTS_PER_USER,
-      max_chunks_per_user: config.MAX_CHUNKS_PER_USER,
-    });
+  it("takes defaults from configuration, each fitting its flag's own type", () => {
+    const d = defaultFlags(config);
+    expect(d).toMatchObject({ hybrid_search: true, chat_model: "fake-model", offline_model_allowed: true, turn_rate_limit: 8, turn_rate_window_seconds: 60, log_message_content: false });
+    expect(d).toMatchObject({ search_rate_limit: config.SEARCH_RATE_LIMIT, turn_max_output_tokens: config.TURN_MAX_OUTPUT_TOKENS, approval_save_note: "always" });
+    expect(Object.keys(d).sort()).toEqual([...FLAG_NAMES].sort());
+    for (const name of FLAG_NAMES) expect(parseFlagValue(name, d[name]).success, name).toBe(true);
   });
 
   it("resolves thread over user over global over default, whatever order the rows come in", () => {
