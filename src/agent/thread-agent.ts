@@ -14,7 +14,11 @@ import { TurnTrace } from "../observability/turn-trace";
 import { ThreadMcpServers } from "../mcp/client";
 import type { AssistantMetadata } from "../messages";
 import { toStorable } from "../validation/storable";
+import { searchDeps } from "../search/worker";
 import { contextFor } from "./context";
+import { ContextWindow } from "./context-window";
+import { MessageIndexer } from "./message-index";
+import { Titles } from "./titles";
 import { Approvals } from "./approvals";
 import { chatErrorFrame, errorFrame, readFrame, type ChatRequestBody, type ChatRequestFrame, type ToolResultFrame } from "./frame-policy";
 import { checkDecision, checkToolResult, toolCall } from "./interactions";
@@ -51,6 +55,9 @@ export class ThreadAgent extends AIChatAgent<Env> {
   readonly #gate: TurnGate;
   readonly #sockets: Sockets;
   readonly approvals: Approvals;
+  readonly #window: ContextWindow;
+  readonly #index: MessageIndexer;
+  readonly #titles: Titles;
   readonly #mcpServers: ThreadMcpServers;
   /** Turns do not wait for MCP connections the SDK restores on wake: a tool call waits for its own server (src/mcp/client.ts). */
   override waitForMcpConnections = false;
@@ -73,16 +80,23 @@ export class ThreadAgent extends AIChatAgent<Env> {
     super(ctx, env);
     // Our SQLite tables reach this code's layout before anything reads them.
     upgradeStorage(ctx.storage);
-    this.outbox = new Outbox(ctx.storage.sql, (ops) => withDb(this.env, (db) => applyMessageOps(db, this.name, ops)), () => this.name);
+    // What reached Postgres is then indexed for search, in the background (./message-index.ts).
+    this.outbox = new Outbox(ctx.storage.sql, (ops) => withDb(this.env, (db) => applyMessageOps(db, this.name, ops)).then(() => void this.#index.written(ops)), () => this.name);
     // `retryOutbox` is the name the scheduler stores: it must keep it.
     this.#sync = new OutboxSync(this.outbox, { env, threadId: () => this.name, schedule: (s) => this.schedule(s, "retryOutbox").then(() => {}) });
     this.sessions.subscribe((event) => {
       if (!this.#mirroring) return;
       this.outbox.record(event);
+      if (event.type === "clear") this.#window.clear();
       // Deferred: the feed may dispatch inside the session's own write. Not awaited: Postgres is off the turn's path.
       queueMicrotask(() => this.#sync.request());
     });
     this.approvals = new Approvals(ctx.storage.sql, () => this.name);
+    const thread = { env, threadId: () => this.name, ownerId: () => this.ownerId() };
+    this.#window = new ContextWindow({ ...thread, sql: ctx.storage.sql });
+    // `retryIndex` is the name the scheduler stores: it must keep it.
+    this.#index = new MessageIndexer({ ...thread, deps: () => searchDeps(env), window: this.#window, schedule: (s) => this.schedule(s, "retryIndex").then(() => {}) });
+    this.#titles = new Titles({ ...thread, storage: ctx.storage, broadcast: (frame) => this.broadcast(frame), waitUntil: (p) => ctx.waitUntil(p) });
     this.#mcpServers = new ThreadMcpServers({ env, threadId: () => this.name, mcp: this.mcp, storage: ctx.storage });
     this.#gate = new TurnGate({ env, threadId: () => this.name, messages: () => this.messages, ownerId: () => this.ownerId(), systemChars: SYSTEM_PROMPT.length });
     this.#sockets = new Sockets({ env, threadId: () => this.name, connections: (tag) => this.getConnections(tag), waitUntil: (p) => ctx.waitUntil(p) });
@@ -173,13 +187,18 @@ export class ThreadAgent extends AIChatAgent<Env> {
     trace.userId ??= ownerId;
     if (!turn && options?.continuation) this.#continuationWaiter?.(requestId);
     const flags = turn?.flags ?? (await flagsFor(this.env, { userId: ownerId, threadId: this.name }));
+    // The model's context within its budget: the oldest part summarized when needed, from this object's storage alone.
+    const messages = contextFor(this.messages, turn?.userMessageId);
+    const window = await this.#window.prepare({ messages, flags, turnId: requestId });
     return runTurn({
       env: this.env,
       threadId: this.name,
       ownerId,
       turnId: requestId,
       kind: turn?.kind ?? "continuation",
-      context: contextFor(this.messages, turn?.userMessageId),
+      context: window.context,
+      compaction: window.compaction,
+      compact: () => this.#window.prepare({ messages, flags, turnId: requestId, force: true }),
       flags,
       trace,
       // Tools the client declared and runs itself: never under the name of one of the server's own.
@@ -237,10 +256,10 @@ export class ThreadAgent extends AIChatAgent<Env> {
    */
   override async onChatResponse(result: ChatResponseResult) {
     this.#cancelled.delete(result.requestId);
-    if (result.status === "completed") return;
+    if (result.status === "completed") return this.#titles.afterTurn(this.messages);
     const outcome: Partial<AssistantMetadata> = result.status === "aborted" ? { outcome: "stopped" } : { outcome: "error", error: result.error ?? "The reply failed." };
     const i = this.messages.findIndex((m) => m.id === result.message.id);
-    if (i >= 0) await this.persistMessages(this.messages.with(i, { ...this.messages[i]!, metadata: { ...(this.messages[i]!.metadata as object), ...outcome } }));
+    if (i < 0) await this.persistMessages(this.messages.with(i, { ...this.messages[i]!, metadata: { ...(this.messages[i]!.metadata as object), ...outcome } }));
     if (result.status === "error") await clearChatTerminal(this.ctx.storage);
   }
 
@@ -395,6 +414,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
   async wipe() {
     this.outbox.discard();
     await this.#sync.report();
+    // Its messages left the owner's search index with the thread (a cascade): cached searches must not keep them.
+    await this.#index.invalidate();
     await this.#closeSockets(4404, "this thread was deleted");
     await this.destroy();
   }
@@ -419,6 +440,16 @@ export class ThreadAgent extends AIChatAgent<Env> {
   /** The scheduler's callback for a failed drain's next try (see OutboxSync). */
   async retryOutbox() {
     await this.#sync.retry();
+  }
+
+  /** The scheduler's callback for a failed indexing run's next try (see MessageIndexer). */
+  async retryIndex() {
+    await this.#index.retry();
+  }
+
+  /** Waits for the indexing run in progress, if any (tests). */
+  async indexed(): Promise<void> {
+    await this.#index.settled();
   }
 
   /**

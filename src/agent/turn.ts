@@ -1,4 +1,4 @@
-import { convertToModelMessages, isStepCount, streamText, type LanguageModelUsage, type ToolSet, type UIMessage } from "ai";
+import { APICallError, convertToModelMessages, createUIMessageStreamResponse, isStepCount, RetryError, streamText, type LanguageModelUsage, type ToolSet, type UIMessage, type UIMessageChunk } from "ai";
 import { userAuthority } from "../authority/client";
 import type { CallSpend } from "../authority/user-authority";
 import { getConfig } from "../config";
@@ -7,11 +7,14 @@ import type { Flags } from "../flags";
 import type { AssistantMetadata } from "../messages";
 import { describeError, log } from "../observability/log";
 import type { TurnTrace } from "../observability/turn-trace";
+import type { Compaction, TurnWindow } from "./compaction";
 import { chatModel } from "./model";
+import { isContextOverflow, watchFirstCall } from "./overflow";
 import { agentTools } from "./tools";
 
 export const SYSTEM_PROMPT =
-  "You are Threadline, a helpful assistant in a chat thread. Answer concisely. Use the tools you are given when they help, and say so when a tool fails.";
+  "You are Threadline, a helpful assistant in a chat thread. Answer concisely. Use the tools you are given when they help, and say so when a tool fails. " +
+  "When you use passages hybrid_search found, cite each as [n], n being its place in the results (the first search's are 1, 2, …; a later search's continue the count).";
 
 const MAX_STEPS = 5;
 
@@ -28,8 +31,16 @@ export type TurnInput = {
   abortSignal?: AbortSignal;
   /** Tools the client declared and runs (no execute here): the AI SDK stops for their results. */
   clientTools?: ToolSet;
+  /** Signs each approval request; the AI SDK verifies it when the decision comes back (a forged approval fails there too). */
+  approvalSecret?: Uint8Array;
   /** A tool call the AI SDK holds for the owner's decision, as it is issued. */
   onApprovalRequest?: (a: { approvalId: string; toolCallId: string; toolName: string; input: unknown }) => void | Promise<void>;
+  /** The tools of the owner's MCP servers (src/mcp/client.ts). */
+  mcp?: ToolSet;
+  /** The compaction made for this turn's context (./context-window.ts): the client gets it as a `data-compaction` part. */
+  compaction?: Compaction;
+  /** A smaller context, for one retry when the provider refuses this one as too long. */
+  compact?: () => Promise<TurnWindow>;
 };
 
 /**
@@ -41,40 +52,53 @@ export type TurnInput = {
 export async function runTurn(t: TurnInput): Promise<Response> {
   const { model, id, offline } = chatModel(getConfig(t.env), t.flags.chat_model);
   Object.assign(t.trace, { model: id, offline });
-  const { tools: own, approval } = agentTools({ env: t.env, threadId: t.threadId, storage: t.storage, ownerId: async () => t.ownerId, flags: t.flags });
+  const { tools: own, approval } = agentTools({ env: t.env, threadId: t.threadId, storage: t.storage, ownerId: async () => t.ownerId, flags: t.flags }, t.mcp);
   const tools: ToolSet = { ...t.clientTools, ...own };
   const spend = spendRecorder(t, id);
-  const result = streamText({
-    model,
-    system: SYSTEM_PROMPT,
-    messages: await convertToModelMessages(t.context, { tools, ignoreIncompleteToolCalls: true }),
-    tools,
-    toolApproval: approval,
-    maxOutputTokens: t.flags.turn_max_output_tokens,
-    stopWhen: [isStepCount(MAX_STEPS), async ({ steps }) => !(await spend.record(steps, false))],
-    abortSignal: t.abortSignal,
-    onChunk: async ({ chunk }) => {
-      t.trace.chunk();
-      if (chunk.type === "tool-approval-request" && !chunk.isAutomatic) {
-        t.trace.approval(chunk.toolCall.toolName, "requested");
-        await t.onApprovalRequest?.({ approvalId: chunk.approvalId, toolCallId: chunk.toolCall.toolCallId, toolName: chunk.toolCall.toolName, input: chunk.toolCall.input });
-      }
-    },
-    onToolExecutionEnd: (e) => t.trace.tool(e.toolCall.toolName, e.toolOutput, e.toolExecutionMs),
-    onEnd: async ({ steps, totalUsage }) => {
-      await spend.record(steps, true);
-      t.trace.end("ok", { inputTokens: totalUsage.inputTokens, outputTokens: totalUsage.outputTokens });
-    },
-    onAbort: async ({ steps }) => {
-      await spend.record(steps, true);
-      t.trace.end("aborted");
-    },
-    onError: async ({ error }) => {
-      await spend.record([], true);
-      t.trace.end("error", { code: toAppError(error).code });
-    },
-  });
-  return result.toUIMessageStreamResponse({
+  // A first call the provider refuses as too long is retried once, compacted further, before anything reaches the client.
+  const start = async (context: UIMessage[], retryable: boolean) => {
+    const watched = watchFirstCall(model);
+    const result = streamText({
+      model: watched.model,
+      system: SYSTEM_PROMPT,
+      messages: await convertToModelMessages(context, { tools, ignoreIncompleteToolCalls: true }),
+      tools,
+      toolApproval: approval,
+    experimental_toolApprovalSecret: t.approvalSecret,
+      maxOutputTokens: t.flags.turn_max_output_tokens,
+      stopWhen: [isStepCount(MAX_STEPS), async ({ steps }) => !(await spend.record(steps, false))],
+      abortSignal: t.abortSignal,
+      onChunk: async ({ chunk }) => {
+        t.trace.chunk();
+        if (chunk.type === "tool-approval-request" && !chunk.isAutomatic) {
+          t.trace.approval(chunk.toolCall.toolName, "requested");
+          await t.onApprovalRequest?.({ approvalId: chunk.approvalId, toolCallId: chunk.toolCall.toolCallId, toolName: chunk.toolCall.toolName, input: chunk.toolCall.input });
+        }
+      },
+      onToolExecutionEnd: (e) => t.trace.tool(e.toolCall.toolName, e.toolOutput, e.toolExecutionMs),
+      onEnd: async ({ steps, totalUsage }) => {
+        await spend.record(steps, true);
+        t.trace.end("ok", { inputTokens: totalUsage.inputTokens, outputTokens: totalUsage.outputTokens });
+      },
+      onAbort: async ({ steps }) => {
+        await spend.record(steps, true);
+        t.trace.end("aborted");
+      },
+      onError: async ({ error }) => {
+        if (retryable && isContextOverflow(error)) return;
+        await spend.record([], true);
+        t.trace.end("error", { code: isContextOverflow(error) ? "context_length_exceeded" : toAppError(error).code });
+      },
+    });
+    return { result, first: watched.first };
+  };
+  let window: TurnWindow = { context: t.context, compaction: t.compaction };
+  let { result, first } = await start(window.context, Boolean(t.compact));
+  if (t.compact && (await first) === "overflow") {
+    window = await t.compact();
+    ({ result } = await start(window.context, false));
+  }
+  const stream = result.toUIMessageStream({
     messageMetadata: ({ part }): AssistantMetadata | undefined => {
       if (part.type === "start") return { model: id, offline };
       if (part.type === "finish") return { model: id, offline, usage: usageOf(part.totalUsage) };
@@ -82,9 +106,27 @@ export async function runTurn(t: TurnInput): Promise<Response> {
     },
     onError: (error) => {
       log("error", "model_error", { threadId: t.threadId, requestId: t.turnId, error: describeError(error) });
-      return `The model request failed: ${error instanceof Error ? error.message : String(error)}`;
+      return modelErrorText(error);
     },
   });
+  return createUIMessageStreamResponse({ stream: withCompaction(stream, window.compaction) });
+}
+
+/** The turn's stream with its compaction, if any, as a data part right after the reply starts (kept in the reply's parts, so a reload shows it too). */
+function withCompaction(stream: ReadableStream<UIMessageChunk>, compaction: Compaction | undefined): ReadableStream<UIMessageChunk> {
+  if (!compaction) return stream;
+  let sent = false;
+  return stream.pipeThrough(
+    new TransformStream<UIMessageChunk, UIMessageChunk>({
+      transform(chunk, out) {
+        out.enqueue(chunk);
+        if (!sent && chunk.type === "start") {
+          sent = true;
+          out.enqueue({ type: "data-compaction", data: compaction });
+        }
+      },
+    }),
+  );
 }
 
 const usageOf = (u: LanguageModelUsage) => ({ inputTokens: u.inputTokens, outputTokens: u.outputTokens, totalTokens: u.totalTokens });
@@ -115,4 +157,16 @@ function spendRecorder(t: TurnInput, model: string) {
       }
     },
   };
+}
+
+/** What a person reads when the model fails, on the failed reply (the details are in the log): the model server's status, never its raw error. */
+export function modelErrorText(error: unknown): string {
+  const last = RetryError.isInstance(error) ? error.lastError : error;
+  const status = APICallError.isInstance(last) ? last.statusCode : undefined;
+  if (isContextOverflow(last)) return "This conversation no longer fits the model's context window, even with its oldest part summarized, so no reply was written. Start a new thread, or ask the administrator for a larger context budget.";
+  if (status === 401 || status === 403) return `The model server refused this service's credentials (${status}). Tell the administrator.`;
+  if (status === 429) return "The model server is busy (429). Try again in a moment.";
+  if (status && status >= 500) return `The model server had a problem (${status}). Try again in a moment.`;
+  if (status) return `The model server refused the request (${status}).`;
+  return "The model could not be reached. Try again in a moment.";
 }
