@@ -40,6 +40,7 @@ const budgetsOf = (u: UserSnapshot): Budgets => ({ lifetime: u.tokenBudget, dail
 /** A turn that never settles (its agent was evicted mid-turn) stops holding its reservation after this. */
 const RESERVATION_TTL_MS = 15 * 60_000;
 const LEDGER_BATCH = 200;
+const LEDGER_DELAY_MS = 5000;
 const refuse = (code: ErrorCode, message: string): Refusal => ({ ok: false, code, message });
 const unauthorized = () => refuse("unauthorized", "invalid token");
 const threadNotFound = () => refuse("thread_not_found", "thread not found");
@@ -50,6 +51,7 @@ const SPENT = "spent";
 const LEDGER_RETRY = "ledger-retry";
 const DELETED = "deleted";
 const TICKET_SECRET = "ticket-secret";
+const SEARCH_VERSION = "search-version";
 
 /**
  * One per user (named by user id): what every request and turn of that user must decide fast and
@@ -164,6 +166,18 @@ export class UserAuthority extends DurableObject<Env> {
     await this.ctx.storage.delete([`t:${threadId}`, `live:${threadId}`]);
   }
 
+  /** The version of this user's searchable data (their documents and messages): the key of their cached searches. */
+  async searchVersion(): Promise<number> {
+    return (await this.ctx.storage.get<number>(SEARCH_VERSION)) ?? 0;
+  }
+
+  /** Their documents or messages changed (committed): cached searches of theirs are not read again. Here, not in KV, whose keys take one write a second. */
+  async bumpSearchVersion(): Promise<number> {
+    const next = (await this.searchVersion()) + 1;
+    await this.ctx.storage.put(SEARCH_VERSION, next);
+    return next;
+  }
+
   /** A thread agent's count of this user's open sockets on it (on every connect and close). */
   async sockets(threadId: string, open: number): Promise<void> {
     if (open > 0) await this.ctx.storage.put(`live:${threadId}`, open);
@@ -247,7 +261,7 @@ export class UserAuthority extends DurableObject<Env> {
     }
     await this.ctx.storage.put({ ...entries, [SPENT]: spent });
     if (input.final) await this.ctx.storage.delete(`res:${input.turnId}`);
-    if (input.calls.length) this.ctx.waitUntil(this.#drainLedger());
+    if (input.calls.length) await this.#drainSoon();
     const identity = this.#identity ?? (await this.ctx.storage.get<Identity>(IDENTITY));
     const others = (await this.#reserved()) - (input.final ? 0 : ((await this.ctx.storage.get<{ tokens: number }>(`res:${input.turnId}`))?.tokens ?? 0));
     return { room: !identity || !exhausted(budgetsOf(identity.user), spent, others, now) };
@@ -270,6 +284,17 @@ export class UserAuthority extends DurableObject<Env> {
     } catch (err) {
       return toAppError(err).toRefusal();
     }
+  }
+
+  /**
+   * The ledger is written a few seconds after a turn's calls, so a user's calls in that time go in one
+   * transaction (a turn with a tool step is two calls: two transactions when each was written at once;
+   * bench/README.md, "Turns"). The entries are durable here meanwhile, and count at once.
+   */
+  async #drainSoon() {
+    const at = Date.now() + LEDGER_DELAY_MS;
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > at) await this.ctx.storage.setAlarm(at);
   }
 
   #draining: Promise<void> | undefined;
