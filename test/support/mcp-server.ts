@@ -75,6 +75,10 @@ function toolServer(inst: Instance, authorization: string | null, res: ServerRes
     record("echo", { text });
     return { content: [{ type: "text", text: `echo: ${text}` }] };
   });
+  mcp.registerTool("lookup", { description: "Looks a question up in this server's facts", inputSchema: { query: z.string() } }, async ({ query }) => {
+    record("lookup", { query });
+    return { content: [{ type: "text", text: `facts about: ${query}` }] };
+  });
   mcp.registerTool("slow", { description: "Answers only once the client has given up waiting" }, async () => {
     record("slow", {});
     await new Promise((resolve) => res.once("close", resolve));
