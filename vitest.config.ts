@@ -1,3 +1,4 @@
+import "./test/support/quiet-stderr.ts";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -12,13 +13,22 @@ const project = (name: string, include: string[], opts: { db?: Target; model?: "
     plugins: [
       cloudflareTest(({ inject }) => {
         const model = opts.model ?? "responses";
-        const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1", ADMIN_TOKEN: "test-admin-token-0123456789", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60", METRICS_SINK: "local", FLAG_CACHE_SECONDS: "1", MAX_SOCKETS_PER_THREAD: "6", MAX_SOCKETS_PER_USER: "10" };
+        const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1", ADMIN_TOKEN: "test-admin-token-0123456789", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60", METRICS_SINK: "local", FLAG_CACHE_SECONDS: "1", MAX_SOCKETS_PER_THREAD: "6", MAX_SOCKETS_PER_USER: "10", CORS_ORIGINS: "https://app.threadline.test" };
         if (model !== "offline") Object.assign(bindings, { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: inject("openaiUrl"), OPENAI_API: model, CHAT_MODEL: "fake-model" });
         if (opts.db === "neon") Object.assign(bindings, { DATABASE_URL: inject("databaseUrl"), NEON_WS_PROXY: inject("neonWsProxy") });
         return {
           wrangler: { configPath: opts.db === "neon" ? withoutHyperdrive() : "./wrangler.toml" },
           miniflare: {
-            bindings: { ...bindings, FAULT_CONTROL_URL: inject("faultControlUrl"), OPENAI_FAKE_URL: inject("openaiUrl") },
+            bindings: {
+              ...bindings,
+              FAULT_CONTROL_URL: inject("faultControlUrl"),
+              OPENAI_FAKE_URL: inject("openaiUrl"),
+              // The test MCP server is on 127.0.0.1: only the allow-list lets the URL policy pass it. A small timeout for its slow tool.
+              MCP_TEST_SERVER_URL: inject("mcpServerUrl"),
+              MCP_ALLOWED_ORIGINS: inject("mcpServerUrl"),
+              MCP_SECRET_KEY: "test-mcp-secret-key-0123456789abcdef",
+              MCP_TIMEOUT_MS: "3000",
+            },
             ...(opts.db !== "neon" && { hyperdrives: { HYPERDRIVE: opts.db === "fault-proxy" ? inject("faultDatabaseUrl") : inject("databaseUrl") } }),
           },
         };
@@ -39,6 +49,7 @@ function withoutHyperdrive(): string {
   writeFileSync(path, JSON.stringify({ ...config, main: resolve(config.main ?? "src/index.ts") }));
   return path;
 }
+
 
 // wrangler.toml serves web/dist as assets; the Workers projects need the folder, not the page (`npm run build:web` makes it).
 mkdirSync(resolve("web/dist"), { recursive: true });

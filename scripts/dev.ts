@@ -1,6 +1,8 @@
 // `npm run dev`: Postgres (embedded PGlite in .data/, or DATABASE_URL), migrations, the web chat
 // build, `wrangler dev`, and a demo user whose key and sign-in link are printed.
+import { createInterface } from "node:readline";
 import { ensureDemoUser } from "./lib/demo.ts";
+import { devLine, lines } from "./lib/dev-log.ts";
 import { buildWeb, PASSED_VARS, startWorker } from "./lib/dev-server.ts";
 import { applyMigrations, startPglite, type LocalPostgres } from "./lib/postgres.ts";
 
@@ -43,7 +45,13 @@ async function stop(code: number) {
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 
-const worker = await startWorker({ port, databaseUrl: url, vars }).catch((err) => {
+// One short line per request and turn (DEV_LOG=json: the JSON lines as the Worker writes them).
+const color = Boolean(process.stdout.isTTY);
+const output = lines((line) => {
+  const shown = devLine(line, { color, json: process.env.DEV_LOG === "json" });
+  if (shown !== null) process.stdout.write(`${shown}\n`);
+});
+const worker = await startWorker({ port, databaseUrl: url, vars, output, color }).catch((err) => {
   console.error(`[dev] ${err instanceof Error ? err.message : String(err)}`);
   return stop(1);
 });
@@ -52,16 +60,19 @@ if (worker) {
   worker.process.on("exit", (code) => void stop(code ?? 0));
   try {
     const demo = await ensureDemoUser(worker.url, adminToken);
-    console.log(
+    const banner = (first: boolean) =>
       [
         "",
         `[dev] web chat:  ${worker.url}/`,
-        `[dev] demo user: ${demo.email}${demo.created ? " (created, with 4 demo documents)" : ""}`,
+        `[dev] demo user: ${demo.email}${first && demo.created ? " (created, with 4 demo documents)" : ""}`,
         `[dev] API key:   ${demo.apiKey}   (kept in .data/demo.json)`,
-        `[dev] open ${worker.url}/#key=${demo.apiKey} to chat as the demo user at once`,
+        `[dev] sign in:   ${worker.url}/#key=${demo.apiKey}`,
+        ...(process.stdin.isTTY ? ["[dev] press Enter to show this again, Ctrl-C to stop"] : []),
         "",
-      ].join("\n"),
-    );
+      ].join("\n");
+    console.log(banner(true));
+    // The log scrolls the link away: Enter prints it again.
+    if (process.stdin.isTTY) createInterface({ input: process.stdin, terminal: false }).on("line", () => console.log(banner(false)));
   } catch (err) {
     console.error(`[dev] demo user not ready: ${err instanceof Error ? err.message : String(err)}`);
   }

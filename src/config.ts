@@ -6,6 +6,15 @@ import { parseAllowedOrigins } from "./mcp/url-policy";
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema.optional());
 
+const parseJson = (s: string, ctx: z.RefinementCtx): unknown => {
+  try {
+    return JSON.parse(s);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must be JSON" });
+    return z.NEVER;
+  }
+};
+
 const configSchema = z.object({
   OPENAI_API_KEY: optional(z.string()),
   OPENAI_BASE_URL: optional(z.url({ protocol: /^https?$/ })),
@@ -29,6 +38,12 @@ const configSchema = z.object({
   SEARCH_RETRIES: optional(z.coerce.number().int().min(0).max(10)).transform((v) => v ?? 3),
   // The longest reply one model call may write; a turn reserves its context plus this against the user's budgets.
   TURN_MAX_OUTPUT_TOKENS: optional(z.coerce.number().int().min(16).max(200_000)).transform((v) => v ?? 4096),
+  // Context budgets (tokens of a model's context window): a JSON object of model id (or id prefix) to tokens, over
+  // the defaults in src/agent/context-budget.ts; models named nowhere get CONTEXT_BUDGET_TOKENS. Flag context_budget_tokens.
+  CONTEXT_BUDGETS: optional(z.string().transform(parseJson).pipe(z.record(z.string().min(1), z.number().int().min(1024).max(10_000_000)))).transform((v) => v ?? {}),
+  CONTEXT_BUDGET_TOKENS: optional(z.coerce.number().int().min(1024).max(10_000_000)).transform((v) => v ?? 32_768),
+  // The model that writes summaries of long threads and thread titles (a cheaper one than CHAT_MODEL, say); default the turn's own.
+  SUMMARY_MODEL: optional(z.string().trim().min(1).max(200)),
   // How long a tool call held for the owner's approval waits before it is denied.
   APPROVAL_TTL_SECONDS: optional(z.coerce.number().int().min(1).max(7 * 86_400)).transform((v) => v ?? 3600),
   // Open WebSockets: on one thread (any callers), and of one user across their threads.
@@ -50,6 +65,17 @@ const configSchema = z.object({
   // What one user may own (the admin's global documents are exempt); counted in the ingesting transaction.
   MAX_DOCUMENTS_PER_USER: optional(z.coerce.number().int().min(1).max(10_000_000)).transform((v) => v ?? 1000),
   MAX_CHUNKS_PER_USER: optional(z.coerce.number().int().min(1).max(100_000_000)).transform((v) => v ?? 10_000),
+  // POST /api/v1/chat (useChat): a chat id that is not a thread yet becomes the caller's new thread (a request may also ask, with createThread).
+  CHAT_CREATE_THREADS: optional(z.enum(["true", "false"])).transform((v) => v === "true"),
+  // Browser origins (scheme://host[:port], comma-separated) that may call the API cross-origin; none by default.
+  CORS_ORIGINS: optional(
+    z.string().transform((v, ctx) => {
+      const origins = parseAllowedOrigins(v);
+      if (typeof origins !== "string") return origins;
+      ctx.addIssue(origins);
+      return z.NEVER;
+    }),
+  ).transform((v) => v ?? []),
   // MCP servers users register: their bearer tokens are sealed with a key from this secret (development has a default).
   MCP_SECRET_KEY: optional(z.string().min(32, "MCP_SECRET_KEY must be at least 32 characters")),
   // Origins exempt from the MCP URL policy (http and local hosts allowed): local servers and tests only.

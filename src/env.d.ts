@@ -29,6 +29,9 @@ declare global {
       METRICS?: AnalyticsEngineDataset;
       METRICS_SINK?: string;
       TURN_MAX_OUTPUT_TOKENS?: string;
+      CONTEXT_BUDGETS?: string;
+      CONTEXT_BUDGET_TOKENS?: string;
+      SUMMARY_MODEL?: string;
       APPROVAL_TTL_SECONDS?: string;
       MAX_SOCKETS_PER_THREAD?: string;
       MAX_SOCKETS_PER_USER?: string;
@@ -38,6 +41,8 @@ declare global {
       INGEST_RATE_WINDOW_SECONDS?: string;
       MAX_DOCUMENTS_PER_USER?: string;
       MAX_CHUNKS_PER_USER?: string;
+      CHAT_CREATE_THREADS?: string;
+      CORS_ORIGINS?: string;
       MCP_SECRET_KEY?: string;
       MCP_ALLOWED_ORIGINS?: string;
       MCP_TIMEOUT_MS?: string;

@@ -8,6 +8,9 @@ export type AssistantMetadata = {
   model: string;
   offline: boolean;
   usage?: { inputTokens?: number; outputTokens?: number; totalTokens?: number };
+  /** A reply that did not finish: stopped by a client (what it wrote so far is kept), or failed, with the error a person can read. */
+  outcome?: "stopped" | "error";
+  error?: string;
 };
 
 /** A passage `hybrid_search` (and GET /api/v1/search) found. */
@@ -27,3 +30,19 @@ export const MAX_MESSAGE_CHARS = 32_000;
 /** A message's text: its text parts, joined by newlines. */
 export const messageText = (m: { parts: readonly { type: string; text?: unknown }[] }) =>
   m.parts.flatMap((p) => (p.type === "text" && typeof p.text === "string" ? [p.text] : [])).join("\n");
+
+/**
+ * Markdown source as the plain text it reads as: a document's snippet, a quoted sentence. Drops
+ * fences, headings, list and quote markers, emphasis, link and image syntax (keeping their text).
+ */
+export const markdownToText = (md: string) =>
+  md
+    .replace(/^[ \t]*(```|~~~).*$/gm, "")
+    .replace(/^[ \t]*([-*_][ \t]*){3,}$/gm, "")
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/^[ \t]{0,3}(#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+|\d+[.)][ \t]+)/gm, "")
+    .replace(/(\*\*|\*|~~|`)(?=\S)([^\n]*?\S)\1/g, "$2")
+    .replace(/(?<!\w)(__|_)(?=\S)([^\n]*?\S)\1(?!\w)/g, "$2")
+    .replace(/[ \t]+/g, " ")
+    .replace(/\n{3,}/g, "\n\n")
+    .trim();

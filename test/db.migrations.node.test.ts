@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { applyMigrations, MIGRATIONS_DIR, startPglite, withPassword } from "../scripts/lib/postgres.ts";
 import { searchChunks } from "../src/db/documents.ts";
 import { listMessages } from "../src/db/messages.ts";
+import { searchMessageChunks } from "../src/db/message-search.ts";
 import * as schema from "../src/db/schema.ts";
 import { getUserByKeyHash } from "../src/db/users.ts";
 
@@ -100,6 +101,19 @@ const SEEDS: Record<string, Seed> = {
           ('${U1}', '${T1}', 'tickets', 'https://tickets.example.invalid/mcp', NULL);
       `),
   },
+  "0009_message_search": {
+    seed: (db) =>
+      db.query(`
+        UPDATE threads SET title_source = 'user' WHERE id = '${T1}';
+        UPDATE messages SET token_estimate = 6 WHERE thread_id = '${T1}' AND id = 'm1';
+        INSERT INTO thread_summaries (thread_id, id, through_message_id, from_seq, to_seq, message_count, text, model, token_estimate)
+          SELECT '${T1}', 's-1', 'm2', min(seq), max(seq), 2, 'Earlier in this conversation (2 messages):\n- User: hello', 'threadline-offline', 12 FROM messages WHERE thread_id = '${T1}' AND id IN ('m1', 'm2');
+        INSERT INTO message_chunks (thread_id, message_id, owner_id, role, position, text, embedding, embedder, message_created_at) VALUES
+          ('${T1}', 'm1', '${U1}', 'user', 0, 'hello, are tidal turbines loud?', ${embedding(4)}, 'fake-512', '2026-01-01T00:00:00Z');
+        INSERT INTO message_index_queue (thread_id, message_id) VALUES ('${T1}', 'm2');
+      `),
+  },
+  "0010_message_index_backfill": { noData: "queues the user and assistant messages written before message search for indexing" },
 };
 
 /** Columns a contract migration drops on purpose, as "table.column", by migration tag; anything else that disappears is data lost. */
@@ -209,6 +223,10 @@ describe("migrations", () => {
         ["t-9:1", 55, 9],
       ]);
       expect(count("search_postings")).toBeGreaterThan(20);
+      // The message index's statistics, kept by its triggers, per owner; the backfill queued the older messages.
+      expect(before.get("message_corpus")?.rows).toEqual([expect.objectContaining({ owner_id: U1, chunks: 1 })]);
+      expect(count("message_postings")).toBeGreaterThan(2);
+      expect(before.get("message_index_queue")?.rows.map((r) => `${r.thread_id}/${r.message_id}`).sort()).toEqual([`${T1}/m1`, `${T1}/m2`, `${T2}/m1`, `${T3}/a-1`, `${T3}/u-1`]);
       expect(before.get("search_corpus")?.rows).toEqual([expect.objectContaining({ chunks: 3 })]);
 
       // Today's query code reads the rows older releases wrote.
@@ -224,6 +242,9 @@ describe("migrations", () => {
       const vector = (await db.query<{ v: string }>(`SELECT ${embedding(3)}::text AS v`)).rows[0]!.v;
       const nearest = await searchChunks(app, { ...query, mode: "vector", text: "", vector: JSON.parse(vector), scope: { ownerId: U3 } });
       expect(nearest[0]?.documentId).toBe(D2);
+      const messageHits = await searchMessageChunks(app, { ...query, mode: "lexical", text: "tidal turbines", ownerId: U1 });
+      expect(messageHits.map((h) => [h.threadId, h.messageId, h.role])).toEqual([[T1, "m1", "user"]]);
+      expect(await searchMessageChunks(app, { ...query, mode: "lexical", text: "tidal turbines", ownerId: U3 })).toEqual([]);
     } finally {
       await db.end().catch(() => {});
       rmSync(scratch, { recursive: true, force: true });

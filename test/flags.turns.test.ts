@@ -53,7 +53,7 @@ describe("feature flags in turns", () => {
 
     await clearFlag(`/threads/${threadId}/flags/hybrid_search`);
     expect((await httpTurn(threadId, `search again ${tag}`, apiKey)).status).toBe(200);
-    expect((await modelRequests(`search again ${tag}`))[0]!.tools.sort()).toEqual(["current_time", "hybrid_search"]);
+    expect((await modelRequests(`search again ${tag}`))[0]!.tools.sort()).toEqual(["current_time", "delete_document", "hybrid_search", "save_note"]);
   });
 
   it("chat_model: the thread's override is the model the server is asked for and the one the assistant message records", async () => {

@@ -7,6 +7,7 @@ import * as schema from "../src/db/schema.ts";
 import { TEST_EMAIL_DOMAIN, usersInEmailDomain } from "../src/db/users.ts";
 import { startTcpProxy } from "./support/tcp-proxy.ts";
 import { startWsProxy } from "./support/ws-proxy.ts";
+import { startMcpTestServer } from "./support/mcp-server.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -15,6 +16,7 @@ declare module "vitest" {
     faultControlUrl: string;
     openaiUrl: string;
     neonWsProxy: string;
+    mcpServerUrl: string;
   }
 }
 
@@ -39,11 +41,15 @@ export default async function setup(project: TestProject) {
   project.provide("faultControlUrl", proxy.controlUrl);
   project.provide("openaiUrl", openai.url);
   project.provide("neonWsProxy", `127.0.0.1:${wsProxy.port}`);
+  // A real MCP server (the official SDK) for the MCP client tests.
+  const mcp = await startMcpTestServer();
+  project.provide("mcpServerUrl", mcp.url);
   return async () => {
     const leftovers = await countTestUsers(databaseUrl);
     await openai.stop();
     await proxy.stop();
     await wsProxy.stop();
+    await mcp.stop();
     await local?.stop();
     // Every test removes what it made; rows left behind mean a test leaks data into the next run.
     if (leftovers > 0) throw new Error(`the suite left ${leftovers} test user(s) behind in Postgres`);

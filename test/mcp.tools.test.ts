@@ -111,7 +111,7 @@ describe("MCP tools in turns", () => {
     const again = crypto.randomUUID();
     expect((await httpTurn(threadId, `${again} hello`, apiKey)).status).toBe(200);
     const [next] = await modelRequests(again);
-    expect(next!.tools.filter((t) => t.startsWith("mcp_")).sort()).toEqual(["mcp_down_echo", "mcp_down_fail", "mcp_down_get_info", "mcp_down_slow"]);
+    expect(next!.tools.filter((t) => t.startsWith("mcp_")).sort()).toEqual(["mcp_down_echo", "mcp_down_fail", "mcp_down_get_info", "mcp_down_lookup", "mcp_down_slow"]);
   });
 
   it("rate-limits MCP tool calls per thread (flag mcp_rate_limit)", async () => {

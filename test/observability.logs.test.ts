@@ -20,6 +20,7 @@ beforeEach(() => {
     }
   };
   vi.spyOn(console, "log").mockImplementation(capture);
+  vi.spyOn(console, "warn").mockImplementation(capture);
   vi.spyOn(console, "error").mockImplementation(capture);
 });
 afterEach(() => vi.restoreAllMocks());
@@ -163,7 +164,8 @@ describe("turn logs and metrics", () => {
     const { requestId } = client.sendChat("hello", []);
     expect((await client.response(requestId)).error).toBeDefined();
     client.close();
-    expect(await turnLine(requestId)).toMatchObject({ level: "warn", status: "refused", code: "token_budget_exhausted", transport: "ws" });
+    // A refusal is the service working as configured, not a fault: info, like the request it answers.
+    expect(await turnLine(requestId)).toMatchObject({ level: "info", status: "refused", code: "token_budget_exhausted", transport: "ws" });
     const [, point] = await turnPoint(threadId, 2);
     expect(point).toMatchObject({ status: "refused", model: null, toolCalls: 0 });
   });

@@ -19,7 +19,7 @@ describe("GET /api/v1/search", () => {
     for (const mode of ["lexical", "vector", "hybrid"]) {
       const res = await searchApi(`${w} lava flows from volcanoes`, apiKey, { mode, limit: "5" });
       expect(res.mode).toBe(mode);
-      expect(res.results[0]).toEqual({ documentId: hit!.id, chunkId: expect.any(Number), title: "Volcanoes", text: expect.stringContaining(w), score: expect.any(Number) });
+      expect(res.results[0]).toEqual({ type: "document", documentId: hit!.id, chunkId: expect.any(Number), title: "Volcanoes", text: expect.stringContaining(w), score: expect.any(Number) });
     }
   });
 

@@ -41,8 +41,9 @@ describe("spend: an append-only ledger and budgets that are real caps", () => {
   });
 
   it("deleting a thread, clearing one or regenerating a reply gives no tokens back; every model call is in the ledger", async () => {
-    const { userId, apiKey, threadId } = await newThread();
-    const other = ((await (await postJson("/api/v1/threads", {}, apiKey)).json()) as { thread: { id: string } }).thread.id;
+    // Both titled by their owner: no title is written (a call of its own, in test/agent.titles.test.ts).
+    const { userId, apiKey, threadId } = await newThread("first");
+    const other = ((await (await postJson("/api/v1/threads", { title: "other" }, apiKey)).json()) as { thread: { id: string } }).thread.id;
     expect((await httpTurn(threadId, "first turn", apiKey)).status).toBe(200);
     expect((await httpTurn(other, "what time is it?", apiKey)).status).toBe(200); // a tool call: two model calls
     const client = await ChatClient.connect(threadId, apiKey);

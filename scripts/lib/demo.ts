@@ -1,5 +1,6 @@
 // The demo user `npm run dev` makes so a newcomer can chat at once: created through the running
 // Worker's admin API with a few documents for hybrid_search to cite; its key is kept in .data/.
+// A document's `metadata.questions` are what the web chat suggests asking on an empty thread.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { callApi } from "./dev-server.ts";
@@ -11,6 +12,7 @@ export const DEMO_DOCUMENTS = [
   {
     title: "Office espresso machine: daily care",
     source: "facilities/espresso.md",
+    metadata: { questions: ["How many grams of coffee for a double shot?", "When is the espresso machine descaled?"] },
     text:
       "The espresso machine on the third floor is a dual-boiler model. Turn it on at the rocker switch and wait about twenty minutes for the group head to heat through before pulling a shot. " +
       "Use 18 grams of finely ground coffee for a double shot and aim for 36 grams of espresso in 25 to 30 seconds. If the shot runs faster, grind finer; if it runs slower, grind coarser. " +
@@ -20,6 +22,7 @@ export const DEMO_DOCUMENTS = [
   {
     title: "Travel and expense policy",
     source: "handbook/expenses.md",
+    metadata: { questions: ["What is the daily meal allowance in Europe?"] },
     text:
       "Book flights and hotels through the company travel portal at least fourteen days ahead where possible. Economy class is the default for flights under six hours; premium economy is allowed for longer flights. " +
       "The daily meal allowance is 60 euros within Europe and 75 US dollars in North America. Keep itemised receipts for every expense over 25 euros and submit them within thirty days of your trip. " +
@@ -28,6 +31,7 @@ export const DEMO_DOCUMENTS = [
   {
     title: "Incident response runbook",
     source: "engineering/incidents.md",
+    metadata: { questions: ["What do I do when an alert pages me?"] },
     text:
       "When an alert pages you, acknowledge it within five minutes and open an incident channel named after the date and the affected service. " +
       "Declare a severity: SEV1 means customers cannot use the product, SEV2 means a major feature is degraded, SEV3 is a minor issue with a workaround. " +
@@ -37,6 +41,7 @@ export const DEMO_DOCUMENTS = [
   {
     title: "Onboarding checklist for new engineers",
     source: "handbook/onboarding.md",
+    metadata: { questions: ["What should I do in my first week?"] },
     text:
       "In your first week, set up your laptop with the bootstrap script, request access to the code repositories and join the on-call shadow rotation. " +
       "Pair with your onboarding buddy on a small bug fix and ship it to production by Friday. " +

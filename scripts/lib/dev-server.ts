@@ -20,9 +20,9 @@ export const PASSED_VARS = [
   "OFFLINE_CHUNK_DELAY_MS",
 ];
 
-function run(cmd: string, args: string[], stdio: "inherit" | "pipe"): Promise<string> {
+function run(cmd: string, args: string[], stdio: "inherit" | "pipe", env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", stdio, stdio] });
+    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", stdio, stdio], env });
     let out = "";
     child.stdout?.on("data", (d) => (out += d));
     child.stderr?.on("data", (d) => (out += d));
@@ -31,9 +31,12 @@ function run(cmd: string, args: string[], stdio: "inherit" | "pipe"): Promise<st
   });
 }
 
-/** Builds web/ into web/dist, which wrangler.toml's [assets] serves. */
+/**
+ * Builds web/ into web/dist, which wrangler.toml's [assets] serves: the production bundle, even when
+ * called from a test run (vitest sets NODE_ENV=test, which would build React's development one).
+ */
 export async function buildWeb(stdio: "inherit" | "pipe" = "inherit"): Promise<void> {
-  await run(bin("vite"), ["build", "--config", "web/vite.config.ts"], stdio);
+  await run(bin("vite"), ["build", "--config", "web/vite.config.ts"], stdio, { ...process.env, NODE_ENV: "production" });
 }
 
 /** One call to the running Worker's API with a bearer token: the status and the JSON body (null when there is none). */
@@ -56,6 +59,8 @@ export type WorkerOptions = {
   inspectorPort?: number;
   /** Where wrangler's output goes: the terminal, or a callback per chunk. */
   output?: "inherit" | ((chunk: string) => void);
+  /** Keep wrangler's colours though its output is piped to a callback (for a terminal). */
+  color?: boolean;
 };
 
 export type DevWorker = { url: string; process: ChildProcess; stop: () => Promise<void> };
@@ -74,6 +79,7 @@ export async function startWorker(opts: WorkerOptions): Promise<DevWorker> {
       WRANGLER_SEND_METRICS: "false",
       CLOUDFLARE_CF_FETCH_ENABLED: "false",
       CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: withPassword(opts.databaseUrl),
+      ...(opts.color && { FORCE_COLOR: "1" }),
     },
   });
   if (typeof output === "function") {

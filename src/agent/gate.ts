@@ -9,6 +9,7 @@ import { messageText } from "../messages";
 import { describeError, log } from "../observability/log";
 import type { TurnTrace } from "../observability/turn-trace";
 import { contextFor } from "./context";
+import { turnBudget } from "./context-budget";
 import type { ChatRequestBody, ChatRequestFrame } from "./frame-policy";
 
 /**
@@ -98,7 +99,8 @@ export class TurnGate {
     if (transcript instanceof AppError) return transcript;
     if (!ownerId) return new AppError("thread_not_found", "thread not found");
     const flags = await flagsFor(env, { userId: ownerId, threadId });
-    const reserve = reservationFor(contextFor(transcript.messages, transcript.userMessageId), flags.turn_max_output_tokens, this.host.systemChars);
+    // A long thread's context is compacted to its model's budget before the model sees it: never reserve more.
+    const reserve = Math.min(reservationFor(contextFor(transcript.messages, transcript.userMessageId), flags.turn_max_output_tokens, this.host.systemChars), turnBudget(getConfig(env), flags));
     const refused = await admitTurn(env, { ownerId, threadId, turnId: frame.id, keyHash, flags, reserve }).catch((err: unknown) => toAppError(err));
     if (refused) return refused;
     if (flags.log_message_content && transcript.userMessageId) trace.content = messageText(body.messages.at(-1)!).slice(0, 2000);

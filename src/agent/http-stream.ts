@@ -4,6 +4,15 @@ import type { Connection } from "agents";
 type ResponseFrame = { type: string; id?: string; body?: string; done?: boolean; error?: boolean };
 
 const encoder = new TextEncoder();
+/** The chunks a reply opens with before it says or calls anything. */
+const PREAMBLE = new Set(["start", "start-step", "message-metadata"]);
+const chunkType = (body: string) => {
+  try {
+    return (JSON.parse(body) as { type?: unknown }).type;
+  } catch {
+    return undefined;
+  }
+};
 const sse = (data: string) => encoder.encode(`data: ${data}\n\n`);
 
 /**
@@ -29,27 +38,43 @@ export class FrameTaps {
     if (frame.type === CHAT_MESSAGE_TYPES.USE_CHAT_RESPONSE && frame.id) for (const listen of this.#taps.get(frame.id) ?? []) listen(frame);
   }
 
-  /** A stream of one request's frames, and a stand-in connection for the frames the agent sends the requester alone. */
-  open(requestId: string) {
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const writer = writable.getWriter();
+  /**
+   * A stream of one request's frames, and a stand-in connection for the frames the agent sends the
+   * requester alone. `onCancel` hears of a reader that went away, and whether the reply had begun
+   * (its first words or tool call) by then.
+   */
+  open(requestId: string, onCancel?: (begun: boolean) => void) {
+    let out!: ReadableStreamDefaultController<Uint8Array>;
+    let open = true;
+    let begun = false;
+    const readable = new ReadableStream<Uint8Array>({
+      start: (c) => void (out = c),
+      cancel: () => {
+        open = false;
+        stop();
+        onCancel?.(begun);
+      },
+    });
     const listeners = this.#taps.get(requestId) ?? new Set();
     this.#taps.set(requestId, listeners);
     const stop = () => {
       listeners.delete(listen);
       if (!listeners.size) this.#taps.delete(requestId);
     };
-    // A reader that went away (client disconnected) only stops this stream; the turn goes on.
-    const write = (data: string) => void writer.write(sse(data)).catch(stop);
+    const write = (data: string) => void (open && out.enqueue(sse(data)));
     const finish = (errorText?: string) => {
       stop();
       if (errorText !== undefined) write(JSON.stringify({ type: "error", errorText }));
       write("[DONE]");
-      void writer.close().catch(() => {});
+      if (open) out.close();
+      open = false;
     };
     const listen = (f: ResponseFrame) => {
       if (f.error) return finish(f.body || "the turn failed");
-      if (f.body) write(f.body);
+      if (f.body) {
+        begun ||= !PREAMBLE.has(chunkType(f.body) as string);
+        write(f.body);
+      }
       if (f.done) finish();
     };
     listeners.add(listen);

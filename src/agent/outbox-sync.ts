@@ -7,19 +7,54 @@ import { Outbox } from "./outbox";
 type Host = { env: Env; threadId: () => string; schedule: (seconds: number) => Promise<void> };
 
 /**
+ * While a turn runs, its writes wait and go to Postgres together when it ends (one transaction for
+ * the user message and the reply, where each write alone took a connection and a transaction of its
+ * own: bench/README.md, "Turns"); a turn longer than this flushes what it has so far.
+ */
+const HOLD_MAX_MS = 5000;
+
+/**
  * Keeps a thread's outbox draining to Postgres: drains now, and on failure schedules the next try
  * with the backoff of its stored attempt (so an eviction does not start over at one second). Every
  * change of the backlog, and every failed try, is reported to the service-wide monitor.
  */
 export class OutboxSync {
   #reported: string | undefined;
+  #holds = 0;
+  #waiting = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly outbox: Outbox,
     private readonly host: Host,
   ) {}
 
+  /** A write was recorded: drain now, or when the turns in flight end. */
+  request(): void {
+    if (!this.#holds) return void this.flush();
+    this.#waiting = true;
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#waiting) void this.flush();
+    }, HOLD_MAX_MS);
+  }
+
+  /** Around a turn: writes recorded meanwhile are drained together when the last turn in flight ends. */
+  async during<T>(turn: () => Promise<T>): Promise<T> {
+    this.#holds++;
+    try {
+      return await turn();
+    } finally {
+      if (--this.#holds === 0 && this.#waiting) {
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+        void this.flush();
+      }
+    }
+  }
+
   async flush(): Promise<void> {
+    this.#waiting = false;
     try {
       await this.outbox.flush();
       if (this.outbox.state.attempt) this.outbox.setRetry(0, null);

@@ -19,6 +19,11 @@ export const STORAGE_STEPS: readonly ((sql: SqlStorage) => void)[] = [
     sql.exec(
       "CREATE TABLE IF NOT EXISTS tl_approvals (approval_id TEXT PRIMARY KEY, tool_call_id TEXT NOT NULL, tool_name TEXT NOT NULL, input_hash TEXT NOT NULL, input TEXT NOT NULL, turn_id TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL, decided_at INTEGER, decided_by TEXT, reason TEXT)",
     ),
+  // 5: summaries of the thread's oldest messages for the model's context (./context-window.ts); `synced` once copied to Postgres.
+  (sql) =>
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS tl_summaries (id TEXT PRIMARY KEY, through_id TEXT NOT NULL, messages INTEGER NOT NULL, text TEXT NOT NULL, model TEXT NOT NULL, tokens INTEGER NOT NULL, created_at INTEGER NOT NULL, synced INTEGER NOT NULL DEFAULT 0)",
+    ),
 ];
 
 export const STORAGE_VERSION = STORAGE_STEPS.length;

@@ -196,8 +196,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
       ownerId,
       turnId: requestId,
       kind: turn?.kind ?? "continuation",
-      context: window.context,
-      compaction: window.compaction,
+      ...window,
       compact: () => this.#window.prepare({ messages, flags, turnId: requestId, force: true }),
       flags,
       trace,
@@ -259,7 +258,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     if (result.status === "completed") return this.#titles.afterTurn(this.messages);
     const outcome: Partial<AssistantMetadata> = result.status === "aborted" ? { outcome: "stopped" } : { outcome: "error", error: result.error ?? "The reply failed." };
     const i = this.messages.findIndex((m) => m.id === result.message.id);
-    if (i < 0) await this.persistMessages(this.messages.with(i, { ...this.messages[i]!, metadata: { ...(this.messages[i]!.metadata as object), ...outcome } }));
+    if (i >= 0) await this.persistMessages(this.messages.with(i, { ...this.messages[i]!, metadata: { ...(this.messages[i]!.metadata as object), ...outcome } }));
     if (result.status === "error") await clearChatTerminal(this.ctx.storage);
   }
 
@@ -416,6 +415,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     await this.#sync.report();
     // Its messages left the owner's search index with the thread (a cascade): cached searches must not keep them.
     await this.#index.invalidate();
+    await Promise.all([this.#index.settled(), this.#titles.settled()]);
     await this.#closeSockets(4404, "this thread was deleted");
     await this.destroy();
   }

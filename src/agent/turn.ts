@@ -37,7 +37,8 @@ export type TurnInput = {
   onApprovalRequest?: (a: { approvalId: string; toolCallId: string; toolName: string; input: unknown }) => void | Promise<void>;
   /** The tools of the owner's MCP servers (src/mcp/client.ts). */
   mcp?: ToolSet;
-  /** The compaction made for this turn's context (./context-window.ts): the client gets it as a `data-compaction` part. */
+  /** The summary of the messages before `context`, and the compaction made for this turn (./context-window.ts): the client gets it as a `data-compaction` part. */
+  summary?: string;
   compaction?: Compaction;
   /** A smaller context, for one retry when the provider refuses this one as too long. */
   compact?: () => Promise<TurnWindow>;
@@ -56,11 +57,11 @@ export async function runTurn(t: TurnInput): Promise<Response> {
   const tools: ToolSet = { ...t.clientTools, ...own };
   const spend = spendRecorder(t, id);
   // A first call the provider refuses as too long is retried once, compacted further, before anything reaches the client.
-  const start = async (context: UIMessage[], retryable: boolean) => {
+  const start = async ({ context, summary }: TurnWindow, retryable: boolean) => {
     const watched = watchFirstCall(model);
     const result = streamText({
       model: watched.model,
-      system: SYSTEM_PROMPT,
+      system: summary ? [{ role: "system", content: SYSTEM_PROMPT }, { role: "system", content: summary }] : SYSTEM_PROMPT,
       messages: await convertToModelMessages(context, { tools, ignoreIncompleteToolCalls: true }),
       tools,
       toolApproval: approval,
@@ -92,11 +93,11 @@ export async function runTurn(t: TurnInput): Promise<Response> {
     });
     return { result, first: watched.first };
   };
-  let window: TurnWindow = { context: t.context, compaction: t.compaction };
-  let { result, first } = await start(window.context, Boolean(t.compact));
+  let window: TurnWindow = { context: t.context, summary: t.summary, compaction: t.compaction };
+  let { result, first } = await start(window, Boolean(t.compact));
   if (t.compact && (await first) === "overflow") {
     window = await t.compact();
-    ({ result } = await start(window.context, false));
+    ({ result } = await start(window, false));
   }
   const stream = result.toUIMessageStream({
     messageMetadata: ({ part }): AssistantMetadata | undefined => {
@@ -164,6 +165,7 @@ export function modelErrorText(error: unknown): string {
   const last = RetryError.isInstance(error) ? error.lastError : error;
   const status = APICallError.isInstance(last) ? last.statusCode : undefined;
   if (isContextOverflow(last)) return "This conversation no longer fits the model's context window, even with its oldest part summarized, so no reply was written. Start a new thread, or ask the administrator for a larger context budget.";
+  if (!APICallError.isInstance(last)) return "The model failed while writing this reply. Try again in a moment.";
   if (status === 401 || status === 403) return `The model server refused this service's credentials (${status}). Tell the administrator.`;
   if (status === 429) return "The model server is busy (429). Try again in a moment.";
   if (status && status >= 500) return `The model server had a problem (${status}). Try again in a moment.`;

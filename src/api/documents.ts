@@ -1,12 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { documentScope, idParam } from "../auth/access";
-import { getDocument, type Scope } from "../db/documents";
+import { getDocument, listDocuments, type Scope } from "../db/documents";
 import type { DocumentRow } from "../db/schema";
 import { AppError } from "../errors";
 import { ingestDocuments, removeDocument } from "../search/search";
 import { searchDeps } from "../search/worker";
 import { findUnstorable } from "../validation/storable";
+import { decodeCursor, encodeCursor } from "./cursor";
 import { apiRouter, bearerAuth, errors, json, jsonBody, takeUserRate, type AppEnv } from "./http";
 
 export const MAX_BATCH_DOCUMENTS = 50;
@@ -84,6 +85,21 @@ export const documents = apiRouter()
       const quota = flags && { documents: flags.max_documents_per_user, chunks: flags.max_chunks_per_user };
       const rows = await ingestDocuments(searchDeps(c.env), callerScope(c).ownerId, docs, quota);
       return c.json({ documents: rows.map((r) => ({ id: r.id, title: r.title, chunkCount: r.chunkCount })) }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/",
+      summary: "The documents the caller can see (their own and the global ones), newest first",
+      security: bearerAuth,
+      request: { query: z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(200).optional() }) },
+      responses: { 200: json(z.object({ items: z.array(DocumentSchema), nextCursor: z.string().nullable() }), "A page of documents"), ...errors(401, 422, 503) },
+    }),
+    async (c) => {
+      const { limit, cursor } = c.req.valid("query");
+      const page = await searchDeps(c.env).db((db) => listDocuments(db, callerScope(c), { limit, cursor: cursor ? decodeCursor(cursor) : undefined }));
+      return c.json({ items: page.items.map(documentJson), nextCursor: page.next ? encodeCursor(page.next) : null }, 200);
     },
   )
   .openapi(

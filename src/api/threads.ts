@@ -44,6 +44,15 @@ export const threadJson = (t: Thread): z.infer<typeof ThreadSchema> => ({
   updatedAt: t.updatedAt.toISOString(),
 });
 
+/** A new thread, its owner's authority told (best effort: an authority that missed it confirms the thread in Postgres on first use). */
+export async function newThread(env: Env, input: { id?: string; userId: string; title?: string }): Promise<Thread> {
+  const thread = await withDb(env, (db) => createThread(db, input));
+  await userAuthority(env, thread.userId)
+    .addThread(thread.id)
+    .catch((err) => log("warn", "authority_unreachable", { userId: thread.userId, threadId: thread.id, error: String(err) }));
+  return thread;
+}
+
 type MessageJson = z.infer<typeof MessageSchema>;
 const messageJson = (m: StoredMessage & { createdAt: Date }) => ({ ...m, createdAt: m.createdAt.toISOString() }) as MessageJson;
 
@@ -78,11 +87,7 @@ export const threads = apiRouter()
     async (c) => {
       const body = c.req.valid("json");
       if (body.userId && c.get("principal").kind === "user") throw new AppError("forbidden", "only the admin may create threads for another user");
-      const thread = await withDb(c.env, (db) => createThread(db, { userId: actingUserId(c, body.userId), title: body.title }));
-      // Best effort: an authority that missed it confirms the thread in Postgres on first use.
-      await userAuthority(c.env, thread.userId)
-        .addThread(thread.id)
-        .catch((err) => log("warn", "authority_unreachable", { userId: thread.userId, threadId: thread.id, error: String(err) }));
+      const thread = await newThread(c.env, { userId: actingUserId(c, body.userId), title: body.title });
       return c.json({ thread: threadJson(thread) }, 201);
     },
   )

@@ -1,4 +1,4 @@
-import { and, eq, isNull, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import { AppError } from "../errors";
 import type { Db } from "./client";
 import { chunks, documents, TS_CONFIG, users, type DocumentRow } from "./schema";
@@ -70,6 +70,17 @@ export async function deleteDocument(db: Db, id: string, scope: Scope): Promise<
   return rows.length > 0;
 }
 
+/** The documents a caller sees, newest first, `limit` at a time after `cursor` (keyset, as the thread list's). */
+export async function listDocuments(db: Db, scope: Scope, opts: { limit: number; cursor?: { createdAt: Date; id: string } }) {
+  const after = opts.cursor
+    ? or(lt(documents.createdAt, opts.cursor.createdAt), and(eq(documents.createdAt, opts.cursor.createdAt), lt(documents.id, opts.cursor.id)))
+    : undefined;
+  const rows = await db.select().from(documents).where(and(visible(scope), after)).orderBy(desc(documents.createdAt), desc(documents.id)).limit(opts.limit + 1);
+  const items = rows.slice(0, opts.limit);
+  const last = items.at(-1);
+  return { items, next: rows.length > opts.limit && last ? { createdAt: last.createdAt, id: last.id } : null };
+}
+
 export type SearchMode = "hybrid" | "lexical" | "vector";
 
 export type ChunkQuery = {
@@ -99,31 +110,65 @@ const COMMON_SHARE = sql.raw("0.05");
 const RESCORED = sql.raw("1000");
 
 /**
+ * Where one search corpus keeps its chunks and their BM25 statistics, and which of them a caller
+ * sees. Documents and message text are two corpora of the same engine: the same scoring, fusion and
+ * SQL, over tables of their own (message statistics are per owner: see src/db/schema.ts).
+ */
+export type Corpus = {
+  /** One row (n, avgdl): the corpus's chunk count and average length. */
+  stats: SQL;
+  /** Lexeme statistics (lexeme, df) as alias `t`, and the condition that picks the caller's. */
+  terms: SQL;
+  termsWhere: SQL;
+  postings: SQL;
+  /** Postings (alias given) the caller may see. */
+  postingsWhere: (alias: string) => SQL;
+  chunks: SQL;
+  chunksWhere: (alias: string) => SQL;
+  /** True (evaluated once) when the caller's vectors are few enough to compare every one: exact, where the shared HNSW graph filtered by owner loses recall. */
+  exact?: SQL;
+};
+
+/** The documents corpus: global statistics; a user sees their own and the global documents. */
+export function documentCorpus(scope: Scope): Corpus {
+  const owner = (t: string) => (scope.ownerId ? sql`(${sql.raw(t)}.owner_id is null or ${sql.raw(t)}.owner_id = ${scope.ownerId}::uuid)` : sql`${sql.raw(t)}.owner_id is null`);
+  return {
+    stats: sql`select chunks::float8 as n, greatest(tokens::float8 / greatest(chunks, 1), 1) as avgdl from search_corpus where id = 1`,
+    terms: sql`search_terms t`,
+    termsWhere: sql`true`,
+    postings: sql`search_postings`,
+    postingsWhere: owner,
+    chunks: sql`chunks`,
+    chunksWhere: owner,
+  };
+}
+
+/**
  * Lexical side: BM25 over the tsvector's lexemes. The query is parsed with the index's configuration;
- * its lexemes are looked up in search_postings (the tsvectors' lexemes with their counts, an
+ * its lexemes are looked up in the corpus's postings (the tsvectors' lexemes with their counts, an
  * index-only scan) and scored with the corpus statistics. Any lexeme matching counts (OR semantics):
  * AND-style tsqueries find nothing for sentence-long questions. Common lexemes are deferred (see
  * COMMON_SHARE): at 100k chunks that took lexical p50 from 113 to 23 ms (nDCG@10 0.695 -> 0.690; on
  * SciFact alone 0.7003 -> 0.7011).
  */
-const lexicalSide = (q: ChunkQuery, owner: (alias: string) => SQL) => sql`
+const lexicalSide = (q: ChunkQuery, c: Corpus) => sql`
   q as (select coalesce(array_agg(lexeme), '{}') as lx from unnest(to_tsvector(${TS_CONFIG}::regconfig, ${q.text}))),
-  stats as (select chunks::float8 as n, greatest(tokens::float8 / greatest(chunks, 1), 1) as avgdl from search_corpus where id = 1),
+  stats as (${c.stats}),
   terms as (
     select t.lexeme, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) as idf, t.df > s.n * ${COMMON_SHARE} as common
-    from search_terms t, stats s, q where t.lexeme = any(q.lx)
+    from ${c.terms}, stats s, q where ${c.termsWhere} and t.lexeme = any(q.lx)
   ),
   -- A query of common lexemes only is scored on all of them.
   idf as (select lexeme, idf, common and bool_or(not common) over () as deferred from terms),
   found as (
     select p.chunk_id as id, sum(${bm25("i", "p")}) as score
-    from idf i join search_postings p on p.lexeme = i.lexeme, stats s
-    where not i.deferred and ${owner("p")}
+    from idf i join ${c.postings} p on ${c.postingsWhere("p")} and p.lexeme = i.lexeme, stats s
+    where not i.deferred
     group by p.chunk_id order by score desc limit ${RESCORED}
   ),
   lex as (
     select f.id, f.score + coalesce((
-      select sum(${bm25("i", "p")}) from idf i join search_postings p on p.lexeme = i.lexeme and p.chunk_id = f.id where i.deferred
+      select sum(${bm25("i", "p")}) from idf i join ${c.postings} p on ${c.postingsWhere("p")} and p.lexeme = i.lexeme and p.chunk_id = f.id where i.deferred
     ), 0) as score
     from found f, stats s order by score desc limit ${q.candidates}
   ),
@@ -133,41 +178,46 @@ const lexicalSide = (q: ChunkQuery, owner: (alias: string) => SQL) => sql`
  * Vector side: HNSW on cosine distance. ef_search must reach the candidate count or the index returns
  * fewer rows, and iterative scans (pgvector 0.8) keep going when the scope filter drops rows (other
  * users' chunks). Both are set inside this statement (a one-time filter evaluated before the index
- * is read), because behind a pooler a session SET would leak to other clients or be lost.
+ * is read), because behind a pooler a session SET would leak to other clients or be lost. A corpus
+ * that says the caller's vectors are few (`exact`) is scanned exactly instead: `(dist) + 0` keeps
+ * the planner off the index.
  */
-const vectorSide = (q: ChunkQuery, owner: (alias: string) => SQL) => sql`
-  vec as (
-    select id, 1 - dist as score, row_number() over (order by dist) as rnk from (
-      select c.id, c.embedding <=> ${JSON.stringify(q.vector)}::vector as dist from chunks c
-      where c.embedder = ${q.embedder} and ${owner("c")}
+const vectorSide = (q: ChunkQuery, c: Corpus) => {
+  const v = sql`${JSON.stringify(q.vector)}::vector`;
+  const indexed = sql`select c.id, c.embedding <=> ${v} as dist from ${c.chunks} c
+      where c.embedder = ${q.embedder} and ${c.chunksWhere("c")}${c.exact ? sql` and not ${c.exact}` : sql``}
         and (select set_config('hnsw.ef_search', ${String(Math.max(40, q.candidates))}, true) || set_config('hnsw.iterative_scan', 'relaxed_order', true)) is not null
-      order by dist limit ${q.candidates}
-    ) v
-  )`;
+      order by dist limit ${q.candidates}`;
+  const nearest = c.exact
+    ? sql`(select c.id, c.embedding <=> ${v} as dist from ${c.chunks} c where c.embedder = ${q.embedder} and ${c.chunksWhere("c")} and ${c.exact}
+        order by (c.embedding <=> ${v}) + 0 limit ${q.candidates}) union all (${indexed})`
+    : indexed;
+  return sql`vec as (select id, 1 - dist as score, row_number() over (order by dist) as rnk from (${nearest}) v)`;
+};
 
 /**
- * One statement, so one round trip, for every mode: both sides and the fusion run inside Postgres.
- * Fusion is a weighted sum of each side's scores scaled to 0..1 (BM25 / best BM25, cosine min-max):
- * on SciFact it beat Reciprocal Rank Fusion, whose flat 1/(60 + rank) reshuffled BM25's top ranks
- * even at a small vector weight (RRF 0.676 at weight 0.1 vs 0.7025 here; BM25 alone 0.7003).
+ * The ranked chunk ids of one corpus, best first, as the CTE `top` (id, score), for every mode in one
+ * statement. Fusion is a weighted sum of each side's scores scaled to 0..1 (BM25 / best BM25, cosine
+ * min-max): on SciFact it beat Reciprocal Rank Fusion, whose flat 1/(60 + rank) reshuffled BM25's top
+ * ranks even at a small vector weight (RRF 0.676 at weight 0.1 vs 0.7025 here; BM25 alone 0.7003).
  */
+export function rankedChunks(q: ChunkQuery, c: Corpus, limit = q.limit): SQL {
+  if (q.mode === "lexical") return sql`with ${lexicalSide(q, c)}, top as (select id, score from lex_ranked order by rnk limit ${limit})`;
+  if (q.mode === "vector") return sql`with ${vectorSide(q, c)}, top as (select id, score from vec order by rnk limit ${limit})`;
+  return sql`with ${lexicalSide(q, c)}, ${vectorSide(q, c)},
+    top as (
+      select id, sum(w * norm) as score from (
+        select id, (1 - ${q.vectorWeight}::float8) as w, score / nullif(max(score) over (), 0) as norm from lex
+        union all
+        select id, ${q.vectorWeight}::float8, (score - min(score) over ()) / nullif(max(score) over () - min(score) over (), 0) from vec
+      ) f group by id order by score desc nulls last limit ${limit}
+    )`;
+}
+
+/** One statement, so one round trip, for every mode: both sides and the fusion run inside Postgres. */
 export async function searchChunks(db: Db, q: ChunkQuery): Promise<ChunkHit[]> {
-  const ownerId = q.scope.ownerId;
-  const owner = (t: string) => (ownerId ? sql`(${sql.raw(t)}.owner_id is null or ${sql.raw(t)}.owner_id = ${ownerId}::uuid)` : sql`${sql.raw(t)}.owner_id is null`);
-  let ranked: SQL;
-  if (q.mode === "lexical") ranked = sql`with ${lexicalSide(q, owner)}, top as (select id, score from lex_ranked order by rnk limit ${q.limit})`;
-  else if (q.mode === "vector") ranked = sql`with ${vectorSide(q, owner)}, top as (select id, score from vec order by rnk limit ${q.limit})`;
-  else
-    ranked = sql`with ${lexicalSide(q, owner)}, ${vectorSide(q, owner)},
-      top as (
-        select id, sum(w * norm) as score from (
-          select id, (1 - ${q.vectorWeight}::float8) as w, score / nullif(max(score) over (), 0) as norm from lex
-          union all
-          select id, ${q.vectorWeight}::float8, (score - min(score) over ()) / nullif(max(score) over () - min(score) over (), 0) from vec
-        ) f group by id order by score desc nulls last limit ${q.limit}
-      )`;
   const { rows } = await db.execute<{ chunk_id: string; document_id: string; title: string; text: string; score: number }>(sql`
-    ${ranked}
+    ${rankedChunks(q, documentCorpus(q.scope))}
     select c.id as chunk_id, c.document_id, c.title, c.text, top.score::float8 as score
     from top join chunks c on c.id = top.id order by top.score desc, c.id`);
   return rows.map((r) => ({ chunkId: Number(r.chunk_id), documentId: r.document_id, title: r.title, text: r.text, score: Number(r.score) }));

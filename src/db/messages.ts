@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { messageTokens } from "../agent/tokens";
 import type { Db } from "./client";
-import { messages, threads } from "./schema";
+import { messageChunks, messageIndexQueue, messages, threadSummaries, threads } from "./schema";
 
 export type StoredMessage = {
   id: string;
@@ -15,9 +16,15 @@ export type MessageOp =
   | { op: "delete"; ids: string[] }
   | { op: "clear" };
 
+/** The roles whose text search indexes (src/search/message-index.ts): what a person wrote or read. */
+export const INDEXED_ROLES = ["user", "assistant"] as const;
+
 /**
  * Applies a thread's transcript changes in one transaction, in order. Upserts are idempotent by
- * (thread, message id): a replayed op rewrites the same row and keeps its sequence number.
+ * (thread, message id): a replayed op rewrites the same row and keeps its sequence number. Each
+ * upsert records its token estimate and queues the message for search indexing in the same
+ * transaction; a delete or clear takes the messages out of the index in one statement. An op this
+ * code does not know (a newer release's, after a rollback) is an error, never a clear.
  */
 export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]): Promise<void> {
   if (ops.length === 0) return;
@@ -25,15 +32,23 @@ export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]
     for (const change of ops) {
       if (change.op === "upsert") {
         const { id, role, parts, metadata } = change.message;
-        const row = { role, parts, metadata: metadata ?? null, ...usageColumns(role, metadata) };
+        const row = { role, parts, metadata: metadata ?? null, tokenEstimate: messageTokens({ parts }), ...usageColumns(role, metadata) };
         await tx
           .insert(messages)
           .values({ threadId, id, ...row })
           .onConflictDoUpdate({ target: [messages.threadId, messages.id], set: row });
+        if ((INDEXED_ROLES as readonly string[]).includes(role))
+          await tx.insert(messageIndexQueue).values({ threadId, messageId: id }).onConflictDoUpdate({ target: [messageIndexQueue.threadId, messageIndexQueue.messageId], set: { queuedAt: sql`clock_timestamp()` } });
       } else if (change.op === "delete") {
-        if (change.ids.length) await tx.delete(messages).where(and(eq(messages.threadId, threadId), inArray(messages.id, change.ids)));
-      } else {
+        if (!change.ids.length) continue;
+        // Messages first: their row locks wait for an indexing run holding them, whose chunks the next statement then sees.
+        await tx.delete(messages).where(and(eq(messages.threadId, threadId), inArray(messages.id, change.ids)));
+        for (const table of [messageChunks, messageIndexQueue]) await tx.delete(table).where(and(eq(table.threadId, threadId), inArray(table.messageId, change.ids)));
+      } else if (change.op === "clear") {
         await tx.delete(messages).where(eq(messages.threadId, threadId));
+        for (const table of [messageChunks, messageIndexQueue, threadSummaries]) await tx.delete(table).where(eq(table.threadId, threadId));
+      } else {
+        throw new Error(`unknown outbox op ${JSON.stringify((change as { op: unknown }).op)}`);
       }
     }
     await tx.update(threads).set({ updatedAt: sql`now()` }).where(eq(threads.id, threadId));
@@ -68,4 +83,30 @@ function usageColumns(role: string, metadata: unknown) {
   const m = role === "assistant" ? (metadata as { model?: unknown; usage?: { inputTokens?: unknown; outputTokens?: unknown } } | undefined) : undefined;
   const int = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? Math.round(v) : null);
   return { model: typeof m?.model === "string" ? m.model : null, inputTokens: int(m?.usage?.inputTokens), outputTokens: int(m?.usage?.outputTokens) };
+}
+
+export type SummaryRecord = { id: string; throughId: string; count: number; text: string; model: string; tokens: number; createdAt: number };
+
+/**
+ * Stores a thread agent's summaries beside the messages, each once its last message is in Postgres
+ * (the outbox writes messages in order, summaries follow). The seq range is the thread's messages
+ * from its first through the summary's last one. Idempotent; answers the ids now stored.
+ */
+export async function insertSummaries(db: Db, threadId: string, rows: SummaryRecord[]): Promise<string[]> {
+  const stored: string[] = [];
+  for (const r of rows) {
+    const { rows: done } = await db.execute<{ id: string }>(sql`
+      insert into ${threadSummaries} (thread_id, id, through_message_id, from_seq, to_seq, message_count, text, model, token_estimate, created_at)
+      select ${threadId}::uuid, ${r.id}, ${r.throughId}, (select min(seq) from ${messages} where thread_id = ${threadId}::uuid), m.seq,
+        ${r.count}, ${r.text}, ${r.model}, ${r.tokens}, ${new Date(r.createdAt).toISOString()}::timestamptz
+      from ${messages} m where m.thread_id = ${threadId}::uuid and m.id = ${r.throughId}
+      on conflict (thread_id, id) do update set id = excluded.id
+      returning id`);
+    stored.push(...done.map((d) => d.id));
+  }
+  return stored;
+}
+
+export async function listSummaries(db: Db, threadId: string) {
+  return db.select().from(threadSummaries).where(eq(threadSummaries.threadId, threadId)).orderBy(threadSummaries.createdAt);
 }

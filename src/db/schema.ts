@@ -20,6 +20,8 @@ export const threads = pgTable(
     id: uuid("id").primaryKey().defaultRandom(),
     userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
     title: text("title"),
+    // Who wrote the title: "user" (at creation or a rename; always wins) or "auto" (after the first exchange); null while untitled.
+    titleSource: text("title_source"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -40,6 +42,8 @@ export const messages = pgTable(
     model: text("model"),
     inputTokens: integer("input_tokens"),
     outputTokens: integer("output_tokens"),
+    // What the message takes of a model's context, estimated when it is written (src/agent/tokens.ts).
+    tokenEstimate: integer("token_estimate"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     // Ordering key: assigned on first insert, kept by upserts. Timestamps tie and skew.
     seq: bigint("seq", { mode: "number" }).notNull().generatedAlwaysAsIdentity(),
@@ -199,3 +203,95 @@ export const mcpServers = pgTable(
 );
 
 export type McpServerRow = typeof mcpServers.$inferSelect;
+
+// Summaries of a thread's oldest messages, as the thread agent wrote them to keep a turn's context in
+// its budget (src/agent/compaction.ts). They sit beside the messages and never replace them: a summary
+// covers the thread's messages from from_seq through to_seq (through_message_id), for the model only.
+export const threadSummaries = pgTable(
+  "thread_summaries",
+  {
+    threadId: uuid("thread_id").notNull().references(() => threads.id, { onDelete: "cascade" }),
+    id: text("id").notNull(),
+    throughMessageId: text("through_message_id").notNull(),
+    fromSeq: bigint("from_seq", { mode: "number" }),
+    toSeq: bigint("to_seq", { mode: "number" }),
+    messageCount: integer("message_count").notNull(),
+    text: text("text").notNull(),
+    model: text("model").notNull(),
+    tokenEstimate: integer("token_estimate").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.threadId, t.id] })],
+);
+
+// Messages whose text is still to be indexed for search: written in the transaction that writes the
+// message, so an outage of the embedder or of Postgres delays indexing and never loses it. Deleted
+// with the message (src/db/messages.ts) or its thread.
+export const messageIndexQueue = pgTable(
+  "message_index_queue",
+  {
+    threadId: uuid("thread_id").notNull().references(() => threads.id, { onDelete: "cascade" }),
+    messageId: text("message_id").notNull(),
+    queuedAt: timestamp("queued_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.threadId, t.messageId] })],
+);
+
+const messageIndexed = sql.raw(`to_tsvector('${TS_CONFIG}', text)`);
+
+// Message text in the search engine documents use (BM25 over the tsvector's lexemes, HNSW vectors),
+// always owned: a message is found by its thread's owner only. Deleted with its message, in the same
+// statement as the others of a delete or clear (src/db/messages.ts), or by cascade with its thread
+// (and user); the statement triggers (migration 0009) take them out of the statistics. Not a foreign
+// key to messages: a cascade from there is one statement, so one trigger run, per message.
+export const messageChunks = pgTable(
+  "message_chunks",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    threadId: uuid("thread_id").notNull().references(() => threads.id, { onDelete: "cascade" }),
+    messageId: text("message_id").notNull(),
+    ownerId: uuid("owner_id").notNull(),
+    role: text("role").notNull(),
+    position: integer("position").notNull(),
+    text: text("text").notNull(),
+    tsv: tsvector("tsv").notNull().generatedAlwaysAs(messageIndexed),
+    length: integer("length").notNull().generatedAlwaysAs(sql`tl_tsvector_length(${messageIndexed})`),
+    embedding: vector("embedding", { dimensions: EMBEDDING_DIMENSIONS }).notNull(),
+    embedder: text("embedder").notNull(),
+    messageCreatedAt: timestamp("message_created_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [
+    index("message_chunks_message_idx").on(t.threadId, t.messageId, t.position),
+    index("message_chunks_owner_idx").on(t.ownerId, t.embedder),
+    index("message_chunks_embedding_idx").using("hnsw", t.embedding.op("vector_cosine_ops")).with({ m: 16, ef_construction: 64 }),
+  ],
+);
+
+// BM25 statistics and postings of message_chunks, per owner: a user's search reads only their own
+// postings (the key starts with owner_id), and one user's indexing never waits on another's row locks
+// (the documents' single corpus row would serialise every message write in the service).
+export const messageTerms = pgTable(
+  "message_terms",
+  { ownerId: uuid("owner_id").notNull(), lexeme: text("lexeme").notNull(), df: integer("df").notNull() },
+  (t) => [primaryKey({ columns: [t.ownerId, t.lexeme] })],
+);
+
+export const messagePostings = pgTable(
+  "message_postings",
+  {
+    ownerId: uuid("owner_id").notNull(),
+    lexeme: text("lexeme").notNull(),
+    chunkId: bigint("chunk_id", { mode: "number" }).notNull(),
+    tf: integer("tf").notNull(),
+    length: integer("length").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ownerId, t.lexeme, t.chunkId] })],
+);
+
+export const messageCorpus = pgTable("message_corpus", {
+  ownerId: uuid("owner_id").primaryKey(),
+  chunks: bigint("chunks", { mode: "number" }).notNull(),
+  tokens: bigint("tokens", { mode: "number" }).notNull(),
+});
+
+export type ThreadSummaryRow = typeof threadSummaries.$inferSelect;

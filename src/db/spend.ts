@@ -1,4 +1,4 @@
-import { and, countDistinct, eq, gte, sql } from "drizzle-orm";
+import { and, eq, gte, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { spendLedger } from "./schema";
 
@@ -38,7 +38,8 @@ export async function usageTotals(db: Db, scope: { threadId: string } | { userId
     .select({
       inputTokens: sql<number>`coalesce(sum(${spendLedger.inputTokens}), 0)::float8`,
       outputTokens: sql<number>`coalesce(sum(${spendLedger.outputTokens}), 0)::float8`,
-      turns: countDistinct(sql`coalesce(${spendLedger.turnId}, ${spendLedger.entryId})`),
+      // A thread's title is a model call of its own, charged like any other, but not a turn.
+      turns: sql<number>`count(distinct coalesce(${spendLedger.turnId}, ${spendLedger.entryId})) filter (where ${spendLedger.kind} <> 'title')`,
     })
     .from(spendLedger)
     .where(where);

@@ -1,9 +1,10 @@
-import { and, desc, eq, lt, or } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
 import type { Db } from "./client";
 import { threads, type Thread } from "./schema";
 
-export async function createThread(db: Db, input: { userId: string; title?: string | null }): Promise<Thread> {
-  const [thread] = await db.insert(threads).values({ userId: input.userId, title: input.title ?? null }).returning();
+/** A new thread; `id` when the caller chose it (a useChat client's chat id), else the database's. */
+export async function createThread(db: Db, input: { id?: string; userId: string; title?: string | null }): Promise<Thread> {
+  const [thread] = await db.insert(threads).values({ id: input.id, userId: input.userId, title: input.title ?? null, titleSource: input.title ? "user" : null }).returning();
   return thread!;
 }
 
@@ -34,8 +35,19 @@ export async function listThreadIds(db: Db, userId: string): Promise<string[]> {
   return (await db.select({ id: threads.id }).from(threads).where(eq(threads.userId, userId))).map((r) => r.id);
 }
 
+/** The owner's rename (or clearing): from now on no title written for them replaces it. */
 export async function updateThreadTitle(db: Db, id: string, title: string | null): Promise<Thread | undefined> {
-  const [thread] = await db.update(threads).set({ title }).where(eq(threads.id, id)).returning();
+  const [thread] = await db.update(threads).set({ title, titleSource: "user" }).where(eq(threads.id, id)).returning();
+  return thread;
+}
+
+/** A title written after the first exchange, only onto a thread its owner never titled; the thread when it took. */
+export async function setAutoTitle(db: Db, id: string, title: string): Promise<Thread | undefined> {
+  const [thread] = await db
+    .update(threads)
+    .set({ title, titleSource: "auto" })
+    .where(and(eq(threads.id, id), isNull(threads.title), isNull(threads.titleSource)))
+    .returning();
   return thread;
 }
 

@@ -4,12 +4,16 @@ export type LogFields = Record<string, string | number | boolean | null | undefi
 type Level = "debug" | "info" | "warn" | "error";
 
 /**
- * One structured JSON line per event, the shape Workers Logs (observability) indexes. Errors and
- * warnings go to stderr so `wrangler tail --status error` and local consoles can tell them apart.
+ * One structured JSON line per event, the shape Workers Logs (observability) indexes, written at its
+ * own console level: Workers Logs and `wrangler dev` show a warning as a warning, only an error as an
+ * error. Levels say what happened to the service: a refused turn or request is the service working
+ * (info); a warning is a fault it recovered from; an error is a fault someone must look at.
  */
 export function log(level: Level, event: string, fields: LogFields = {}) {
   const line = JSON.stringify({ ts: new Date().toISOString(), level, event, ...fields });
-  if (level === "error" || level === "warn") console.error(line);
+  if (level === "error") console.error(line);
+  else if (level === "warn") console.warn(line);
+  else if (level === "debug") console.debug(line);
   else console.log(line);
 }
 

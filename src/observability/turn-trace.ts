@@ -49,7 +49,7 @@ export class TurnTrace {
     const searches = this.#tools.filter((t) => t.name === "hybrid_search");
     const toolErrors = this.#tools.filter((t) => t.outcome !== "ok").length;
     const cacheHits = searches.filter((t) => t.cached).length;
-    log(status === "error" ? "error" : status === "refused" ? "warn" : "info", "turn", {
+    log(status === "error" ? "error" : "info", "turn", {
       ...this.ids,
       userId: this.userId,
       frame: "cf_agent_use_chat_request",

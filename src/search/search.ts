@@ -1,23 +1,44 @@
 import type { Config } from "../config";
 import type { Db } from "../db/client";
 import { checkQuota, deleteDocument, footprint, insertDocuments, searchChunks, type ChunkHit, type Quota, type Scope, type SearchMode } from "../db/documents";
+import { searchMessageChunks } from "../db/message-search";
 import type { DocumentRow } from "../db/schema";
 import { AppError, toAppError } from "../errors";
-import { bumpCorpusVersion, cacheKey, corpusVersion, normalizeQuery, type Cache } from "./cache";
+import { describeError, log } from "../observability/log";
+import { cacheKey, GLOBAL_SCOPE, kvCacheVersions, normalizeQuery, userScope, type Cache, type CacheVersions } from "./cache";
 import { chunkText } from "./chunking";
 import type { Embedder } from "./embeddings";
 import { withRetry, withTimeout } from "./retry";
+import { snippet } from "./snippet";
 
 /** What search and ingestion need, so the same code runs in the Worker (Hyperdrive, KV) and in Node (bench). */
 export type SearchDeps = {
   db: <T>(fn: (db: Db) => Promise<T>) => Promise<T>;
   cache?: Cache;
+  /** Where each scope's cache version lives; without it, in `cache` (Node). */
+  versions?: CacheVersions;
   embedder: Embedder;
   config: Config;
 };
 
+/** What a search looks in: documents (the default, and all the agent's tool searches), the caller's messages, or both. */
+export type SearchCorpus = "documents" | "messages" | "all";
 export type SearchRequest = { query: string; mode: SearchMode; limit: number; scope: Scope };
 export type SearchResponse = { results: ChunkHit[]; cached: boolean; mode: SearchMode };
+
+export type DocumentResult = ChunkHit & { type: "document" };
+export type MessageResult = {
+  type: "message";
+  threadId: string;
+  threadTitle: string | null;
+  messageId: string;
+  role: string;
+  createdAt: string;
+  snippet: string;
+  highlights: [number, number][];
+  score: number;
+};
+export type SearchResult = DocumentResult | MessageResult;
 
 const RETRY = { baseDelayMs: 50, maxDelayMs: 1000 };
 
@@ -37,7 +58,7 @@ async function resilient<T>(deps: SearchDeps, fn: (db: Db) => Promise<T>): Promi
 const quietly = <T>(p: Promise<T>) => p.catch(() => undefined);
 
 /** The embedding model is a remote service like the database: its failure makes search unavailable, not broken. */
-async function embed(deps: SearchDeps, texts: string[]) {
+export async function embed(deps: SearchDeps, texts: string[]) {
   try {
     return await deps.embedder.embed(texts);
   } catch (err) {
@@ -45,22 +66,99 @@ async function embed(deps: SearchDeps, texts: string[]) {
   }
 }
 
-/** The one search function, behind both the HTTP route and the agent's tool. */
+const versionsOf = (deps: SearchDeps) => deps.versions ?? (deps.cache && kvCacheVersions(deps.cache));
+
+/** The scopes a search reads, whose versions key its cache entry. */
+const scopesRead = (corpus: SearchCorpus, scope: Scope) => [
+  ...(corpus === "messages" ? [] : [GLOBAL_SCOPE]),
+  ...(scope.ownerId ? [userScope(scope.ownerId)] : []),
+];
+
+/**
+ * Tells the cache a scope changed, after the change committed. Never throws: a change that is
+ * stored must not fail because the cache could not be told (its entries then expire on their TTL).
+ */
+export async function invalidate(deps: SearchDeps, scope: string): Promise<void> {
+  try {
+    await versionsOf(deps)?.bump(scope);
+  } catch (err) {
+    log("warn", "search_cache_invalidation_failed", { scope, error: describeError(err) });
+  }
+}
+
+/** The cached answer for this request, or the computed one (then cached). */
+async function cached<T>(deps: SearchDeps, req: SearchRequest & { corpus: SearchCorpus; query: string }, compute: () => Promise<T>): Promise<{ value: T; cached: boolean }> {
+  const { cache } = deps;
+  const versions = versionsOf(deps);
+  const read = cache && versions && (await quietly(Promise.all(scopesRead(req.corpus, req.scope).map((s) => versions.read(s)))));
+  const key = read && (await cacheKey({ versions: read, scope: req.scope.ownerId ?? "global", corpus: req.corpus, mode: req.mode, limit: req.limit, query: req.query }));
+  if (cache && key) {
+    const hit = await quietly(cache.get<T>(key, "json"));
+    if (hit) return { value: hit, cached: true };
+  }
+  const value = await compute();
+  if (cache && key) await quietly(cache.put(key, JSON.stringify(value), { expirationTtl: deps.config.SEARCH_CACHE_TTL_SECONDS }));
+  return { value, cached: false };
+}
+
+const chunkQuery = (deps: SearchDeps, req: SearchRequest, text: string, vector: number[] | undefined) => ({
+  mode: req.mode,
+  text,
+  vector,
+  embedder: deps.embedder.name,
+  scope: req.scope,
+  limit: req.limit,
+  candidates: Math.max(req.limit, deps.config.SEARCH_CANDIDATES),
+  vectorWeight: deps.embedder.fusionWeight,
+});
+
+const queryVector = async (deps: SearchDeps, req: SearchRequest, query: string) => (req.mode === "lexical" ? undefined : (await embed(deps, [query]))[0]);
+
+/** The documents search, behind the agent's tool (and `scope=documents` of the HTTP route). */
 export async function search(deps: SearchDeps, req: SearchRequest): Promise<SearchResponse> {
   const query = normalizeQuery(req.query);
-  const { cache } = deps;
-  const version = cache && (await quietly(corpusVersion(cache)));
-  const key = version && (await cacheKey({ version, scope: req.scope.ownerId ?? "global", mode: req.mode, limit: req.limit, query }));
-  if (cache && key) {
-    const hit = await quietly(cache.get<ChunkHit[]>(key, "json"));
-    if (hit) return { results: hit, cached: true, mode: req.mode };
-  }
-  const vector = req.mode === "lexical" ? undefined : (await embed(deps, [query]))[0];
-  const results = await resilient(deps, (db) =>
-    searchChunks(db, { mode: req.mode, text: query, vector, embedder: deps.embedder.name, scope: req.scope, limit: req.limit, candidates: Math.max(req.limit, deps.config.SEARCH_CANDIDATES), vectorWeight: deps.embedder.fusionWeight }),
-  );
-  if (cache && key) await quietly(cache.put(key, JSON.stringify(results), { expirationTtl: deps.config.SEARCH_CACHE_TTL_SECONDS }));
-  return { results, cached: false, mode: req.mode };
+  const { value, cached: hit } = await cached(deps, { ...req, corpus: "documents", query }, async () => {
+    const vector = await queryVector(deps, req, query);
+    return resilient(deps, (db) => searchChunks(db, chunkQuery(deps, req, query, vector)));
+  });
+  return { results: value, cached: hit, mode: req.mode };
+}
+
+/**
+ * Documents, the caller's messages, or both, ranked together (each corpus's scores are scaled to
+ * its best hit, so the lists interleave by how well each matched). A message result carries its
+ * thread, id, role and time and a snippet with the query's words highlighted. The admin has no
+ * messages: their message search is empty.
+ */
+export async function searchCorpora(deps: SearchDeps, req: SearchRequest & { corpus: SearchCorpus }): Promise<{ results: SearchResult[]; cached: boolean; mode: SearchMode }> {
+  const query = normalizeQuery(req.query);
+  const ownerId = req.scope.ownerId;
+  if (req.corpus === "messages" && !ownerId) return { results: [], cached: false, mode: req.mode };
+  const { value, cached: hit } = await cached(deps, { ...req, query }, async () => {
+    const vector = await queryVector(deps, req, query);
+    const q = chunkQuery(deps, req, query, vector);
+    const [docs, msgs] = await Promise.all([
+      req.corpus === "messages" ? [] : resilient(deps, (db) => searchChunks(db, q)),
+      req.corpus === "documents" || !ownerId ? [] : resilient(deps, (db) => searchMessageChunks(db, { ...q, ownerId })),
+    ]);
+    const results: SearchResult[] = [
+      ...docs.map((d): DocumentResult => ({ type: "document", ...d })),
+      ...msgs.map(
+        (m): MessageResult => ({
+          type: "message",
+          threadId: m.threadId,
+          threadTitle: m.threadTitle,
+          messageId: m.messageId,
+          role: m.role,
+          createdAt: m.createdAt.toISOString(),
+          ...snippet(m.text, req.query),
+          score: m.score,
+        }),
+      ),
+    ];
+    return results.sort((a, b) => b.score - a.score).slice(0, req.limit);
+  });
+  return { results: value, cached: hit, mode: req.mode };
 }
 
 export type DocumentInput = { title: string; text: string; source?: string; metadata?: unknown };
@@ -68,10 +166,12 @@ export type DocumentInput = { title: string; text: string; source?: string; meta
 /** What a chunk's vector is made from: its document's title gives the chunk its context. */
 const embeddingInput = (title: string, text: string) => `${title}\n${text}`;
 
+const documentScope = (ownerId: string | null) => (ownerId ? userScope(ownerId) : GLOBAL_SCOPE);
+
 /**
- * Chunks, embeds and stores documents in one transaction, then invalidates cached results. A user's
- * `quota` is checked before anything is embedded (a refusal costs no embedding call) and again,
- * authoritatively, in the storing transaction.
+ * Chunks, embeds and stores documents in one transaction, then invalidates cached results of the
+ * owner's scope (the global one for the admin's). A user's `quota` is checked before anything is
+ * embedded (a refusal costs no embedding call) and again, authoritatively, in the storing transaction.
  */
 export async function ingestDocuments(deps: SearchDeps, ownerId: string | null, docs: DocumentInput[], quota?: Quota): Promise<DocumentRow[]> {
   const chunked = docs.map((d) => ({ ...d, texts: chunkText(d.text) }));
@@ -81,12 +181,12 @@ export async function ingestDocuments(deps: SearchDeps, ownerId: string | null, 
   const rows = chunked.map((d) => ({ ...d, chunks: d.texts.map((text) => ({ text, embedding: vectors[next++]! })) }));
   // Deadlocks on the shared BM25 statistics are transient: the whole transaction is retried.
   const stored = await withRetry(() => deps.db((db) => insertDocuments(db, ownerId, rows, deps.embedder.name, quota)), { ...RETRY, retries: deps.config.SEARCH_RETRIES });
-  if (deps.cache) await bumpCorpusVersion(deps.cache);
+  await invalidate(deps, documentScope(ownerId));
   return stored;
 }
 
 export async function removeDocument(deps: SearchDeps, id: string, scope: Scope): Promise<boolean> {
   const removed = await deps.db((db) => deleteDocument(db, id, scope));
-  if (removed && deps.cache) await bumpCorpusVersion(deps.cache);
+  if (removed) await invalidate(deps, documentScope(scope.ownerId));
   return removed;
 }

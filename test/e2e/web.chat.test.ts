@@ -52,7 +52,8 @@ describe.skipIf(!run)("web chat in Chromium", () => {
   const activeId = (page: Page) => page.evaluate<string | undefined>("document.activeElement?.id");
   const composer = (page: Page) => page.getByRole("textbox", { name: "Message" });
   const assistant = (page: Page) => page.locator("article.message.assistant").last();
-  const finalReply = `[1] ${DOC.title}.`;
+  // The offline model's answer ends with its sources; a citation shows as its number.
+  const finalReply = `Sources: 1 ${DOC.title}`;
 
   async function send(page: Page, text: string) {
     await composer(page).fill(text);
@@ -84,15 +85,16 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     const context = await newContext({ viewport: { width: 1280, height: 800 } });
     const page = await openChat(context, base, u);
 
-    // The upload panel reads a picked file (its name becomes the title) and sends it to the ingestion API.
-    await page.getByRole("button", { name: "Add documents" }).click();
-    const dialog = page.getByRole("dialog", { name: "Add a document" });
+    // The documents panel reads a picked file (its name becomes the title) and sends it to the ingestion API.
+    await page.getByRole("button", { name: "Documents" }).click();
+    const dialog = page.getByRole("dialog", { name: "Your documents" });
     await dialog.getByLabel("Text file").setInputFiles({ name: `${DOC.title}.txt`, mimeType: "text/plain", buffer: Buffer.from(DOC.text) });
     await expect.poll(() => dialog.getByLabel("Text", { exact: true }).inputValue()).toBe(DOC.text);
     expect(await dialog.getByLabel("Title").inputValue()).toBe(DOC.title);
     await dialog.getByRole("button", { name: "Upload" }).click();
     await expect.poll(() => dialog.getByRole("status").innerText()).toContain(`Added “${DOC.title}”`);
     expect((await u.api("GET", `/api/v1/search?q=${encodeURIComponent("Fresnel lens")}`)).results[0].title).toBe(DOC.title);
+    await expect.poll(() => dialog.getByRole("list", { name: "Documents" }).innerText()).toContain(DOC.title);
     await shot(page, "upload-panel");
     await dialog.getByRole("button", { name: "Close" }).click();
 
@@ -104,8 +106,9 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     const reply = assistant(page);
     const card = reply.locator('[data-tool="hybrid_search"]');
     await expect.poll(() => card.locator(".tool-query").innerText(), { timeout: 15_000 }).toBe(QUESTION);
-    await expect.poll(() => card.locator(".hit-title").first().innerText()).toBe(DOC.title);
-    await expect.poll(() => card.locator(".hit-snippet").first().innerText()).toContain("Fresnel lens");
+    // Collapsed to one line: the query and how many passages it found.
+    await expect.poll(() => card.locator(".tool-count").innerText()).toBe("1 passage");
+    expect(await card.locator(".hit-title").isVisible()).toBe(false);
 
     // Caught mid-stream: some words in, still streaming.
     await expect.poll(() => reply.innerText(), { timeout: 15_000 }).toContain("Offline model:");
@@ -115,8 +118,15 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     const full = await finished(reply);
     expect(full.length).toBeGreaterThan(partial.length);
     expect(partial.length).toBeLessThan((await reply.locator(".markdown").innerText()).length);
+    // It quotes the sentence that answers, citing the passage; the citation opens the card at that passage.
+    expect(full).toContain("The Fresnel lens of the Skerry Point lighthouse was cleaned and polished on 3 March.");
     await expect.poll(() => reply.locator(".badge.offline").innerText()).toBe("Offline model");
     await expect.poll(() => page.getByTestId("offline-note").isVisible()).toBe(true);
+    await reply.getByRole("link", { name: "Source 1" }).first().click();
+    await expect.poll(() => card.locator(".tool-head").getAttribute("aria-expanded")).toBe("true");
+    await expect.poll(() => card.locator(".hit.cited .hit-title").innerText()).toBe(DOC.title);
+    expect(await card.locator(".hit-snippet").first().innerText()).toContain("Fresnel lens");
+    await expect.poll(() => activeId(page).then(() => page.evaluate<string | null>("document.activeElement?.dataset.passage ?? null"))).toBe("1");
     await shot(page, "reply-finished");
 
     // Stop ends a reply where it is; the page is ready for the next message.
@@ -127,15 +137,17 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     await page.getByRole("button", { name: "Stop" }).click();
     await expect.poll(() => second.getAttribute("data-streaming")).toBeNull();
     await expect.poll(() => page.getByRole("button", { name: "Send" }).isVisible()).toBe(true);
+    // Marked as stopped, here and in what the server keeps.
+    await expect.poll(() => second.getByTestId("stopped").innerText()).toBe("Stopped");
     const stopped = await second.locator(".markdown").innerText();
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(await second.locator(".markdown").innerText()).toBe(stopped);
     expect(stopped).not.toContain(finalReply);
+    const [thread] = (await u.api("GET", "/api/v1/threads")).items;
+    await expect.poll(async () => (await u.api("GET", `/api/v1/threads/${thread.id}/messages`)).messages.at(-1).metadata?.outcome).toBe("stopped");
+    expect(await second.locator(".markdown").innerText()).toBe(stopped);
 
     // The first message named the thread; rename and delete it from the list.
     const threads = page.getByRole("navigation", { name: "Threads" });
     await expect.poll(() => threads.locator(".thread-item.current .thread-title").innerText()).toContain("When was the Fresnel lens");
-    const [thread] = (await u.api("GET", "/api/v1/threads")).items;
     await threads.getByRole("button", { name: /^Rename / }).click();
     await threads.getByRole("textbox").fill("Lighthouse questions");
     await threads.getByRole("textbox").press("Enter");
@@ -145,6 +157,12 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     await threads.getByRole("button", { name: "Delete", exact: true }).click();
     await expect.poll(async () => (await u.api("GET", "/api/v1/threads")).items.length).toBe(0);
     await expect.poll(() => threads.getByText("No threads yet.").isVisible()).toBe(true);
+    // Its document goes the same way, from the documents panel.
+    await page.getByRole("button", { name: "Documents" }).click();
+    await dialog.getByRole("button", { name: `Delete ${DOC.title}` }).click();
+    await dialog.getByRole("button", { name: "Delete", exact: true }).click();
+    await expect.poll(() => dialog.getByText("No documents yet").isVisible()).toBe(true);
+    expect((await u.api("GET", "/api/v1/documents")).items).toEqual([]);
   });
 
   test("a reload in the middle of a reply resumes the stream", async () => {
@@ -166,7 +184,9 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     expect(await page.locator('[data-tool="hybrid_search"]').count()).toBe(1);
     const stored = (await u.api("GET", `/api/v1/threads/${thread}/messages`)).messages.at(-1);
     const storedText = stored.parts.filter((p: { type: string }) => p.type === "text").map((p: { text: string }) => p.text).join("");
-    expect((await assistant(page).locator(".markdown").innerText()).replace(/\s+/g, " ").trim()).toBe(storedText.replace(/\s+/g, " ").trim());
+    // The page shows the stored markdown rendered: a quote without its "> ", a citation [1] as its number.
+    const rendered = storedText.replace(/^> /gm, "").replace(/\[(\d+)\]/g, "$1");
+    expect((await assistant(page).locator(".markdown").innerText()).replace(/\s+/g, " ").trim()).toBe(rendered.replace(/\s+/g, " ").trim());
   });
 
   test("a connection lost mid-reply reconnects and resumes the stream", async () => {
@@ -180,7 +200,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
       const server = ws.connectToServer();
       server.onMessage((m) => {
         ws.send(m);
-        if (n === 1 && typeof m === "string" && m.includes("text-delta") && m.includes("looked")) {
+        if (n === 1 && typeof m === "string" && m.includes("text-delta") && m.includes("documents ")) {
           void ws.close({ code: 1001 }).catch(() => {});
           void server.close().catch(() => {});
         }
@@ -208,7 +228,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
       const server = ws.connectToServer();
       server.onMessage((m) => {
         ws.send(m);
-        if (!down && sockets === 1 && typeof m === "string" && m.includes("text-delta") && m.includes("looked")) {
+        if (!down && sockets === 1 && typeof m === "string" && m.includes("text-delta") && m.includes("documents ")) {
           down = true;
           void ws.close({ code: 1001 }).catch(() => {});
           void server.close().catch(() => {});
@@ -236,18 +256,18 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     const context = await newContext({ viewport: { width: 1000, height: 700 } });
     const a = await openChat(context, base, u, thread);
     const b = await openChat(context, base, u, thread);
-    await expect.poll(() => b.getByText("No messages yet.").isVisible()).toBe(true);
-    await expect.poll(() => a.getByText("No messages yet.").isVisible()).toBe(true);
+    await expect.poll(() => b.getByText("Ask anything about your documents.").isVisible()).toBe(true);
+    await expect.poll(() => a.getByText("Ask anything about your documents.").isVisible()).toBe(true);
 
     await send(a, QUESTION);
     await expect.poll(() => b.locator("article.message.user").last().innerText(), { timeout: 15_000 }).toContain(QUESTION);
-    await expect.poll(() => b.locator('[data-tool="hybrid_search"] .hit-title').first().innerText(), { timeout: 15_000 }).toBe(DOC.title);
+    await expect.poll(() => b.locator('[data-tool="hybrid_search"] .tool-count').first().innerText(), { timeout: 15_000 }).toBe("1 passage");
     await finished(assistant(b));
     await finished(assistant(a));
 
     await send(b, "And what happened to the rotation motor?");
     await expect.poll(() => a.locator("article.message.user").last().innerText(), { timeout: 15_000 }).toContain("rotation motor");
-    await expect.poll(() => assistant(a).innerText(), { timeout: 20_000 }).toContain('"And what happened to the rotation motor?"');
+    await expect.poll(() => assistant(a).innerText(), { timeout: 20_000 }).toContain("The rotation motor was replaced in April");
     await finished(assistant(a));
     expect(await a.locator("article.message").count()).toBe(4);
     expect(await b.locator("article.message").count()).toBe(4);
@@ -271,16 +291,44 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     const context = await newContext();
     const page = await openChat(context, base, u, thread);
     await expect.poll(() => page.locator("article.message.assistant").count(), { timeout: 20_000 }).toBe(2);
-    await expect.poll(() => assistant(page).innerText()).toContain('"warm-up 1". hybrid_search returned no results.');
+    await expect.poll(() => assistant(page).innerText()).toContain('I searched your documents for "warm-up 1" and found nothing about it.');
     await expect.poll(() => assistant(page).getAttribute("data-streaming")).toBeNull();
     await send(page, "one more, please");
     const banner = page.getByTestId("rate-limit-banner");
     await expect.poll(() => banner.innerText(), { timeout: 10_000 }).toMatch(/faster than this server allows\. You can send again in \d+ s\./);
+    // The countdown starts from the server's own wait, not from when the page opened.
+    const refused = await fetch(`${base}/api/v1/threads/${thread}/messages`, { method: "POST", headers: { authorization: `Bearer ${u.apiKey}`, "content-type": "application/json" }, body: JSON.stringify({ text: "x" }) });
+    expect(refused.status).toBe(429);
+    const serverWait = Number(refused.headers.get("retry-after"));
+    const shown = Number(/again in (\d+) s/.exec(await banner.innerText())![1]);
+    expect(Math.abs(shown - serverWait)).toBeLessThanOrEqual(2);
+    // useAgentChat settled the refused turn (onTurnEnd, by the refusal's messageIds): nothing is pending.
+    expect(await page.getByRole("button", { name: "Stop" }).count()).toBe(0);
     expect(await banner.getAttribute("role")).toBe("alert");
     await expect.poll(() => composer(page).inputValue()).toBe("one more, please");
     expect(await page.getByRole("button", { name: "Send" }).isDisabled()).toBe(true);
     expect(await page.locator("article.message.user").count()).toBe(2);
     await shot(page, "rate-limited");
+  });
+
+  test("the look, in light and dark, at 1280 px and 375 px", async () => {
+    const { u, thread } = await user("looks", { doc: true, thread: true });
+    const res = await fetch(`${base}/api/v1/threads/${thread}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${u.apiKey}`, "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ text: QUESTION }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    for (const colorScheme of ["light", "dark"] as const)
+      for (const width of [1280, 375]) {
+        const context = await newContext({ viewport: { width, height: width > 400 ? 800 : 740 }, colorScheme, isMobile: width < 400 });
+        const page = await openChat(context, base, u, thread);
+        await finished(assistant(page));
+        expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(width);
+        await shot(page, `look-${colorScheme}-${width}`);
+        await context.close();
+      }
   });
 
   test("keyboard only, on a phone-sized screen", async () => {
@@ -293,6 +341,8 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     await page.keyboard.type(u.apiKey);
     await page.keyboard.press("Enter");
     await expect.poll(() => page.getByRole("button", { name: "Threads" }).isVisible()).toBe(true);
+    // The first screen, a new thread's message box, takes the focus.
+    await expect.poll(() => activeId(page)).toBe("composer");
 
     const tabTo = async (name: string) => {
       for (let i = 0; i < 20; i++) {
@@ -307,16 +357,17 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     await tabTo("New thread");
     await page.keyboard.press("Enter");
     await expect.poll(() => activeId(page)).toBe("composer");
-    // Markdown and HTML in the text: the reply (which quotes it) renders the markdown, never the HTML.
-    await page.keyboard.type("What did the keepers check every **Sunday**? <img src=x onerror=alert(1)>");
+    // Markdown and HTML in the text: the reply (which, finding nothing, quotes it) renders the markdown, never the HTML.
+    await page.keyboard.type("Anything on **zebras**? <img src=x onerror=alert(1)>");
     await page.keyboard.press("Shift+Enter");
     await page.keyboard.type("Short answer please.");
     await page.keyboard.press("Enter");
     await expect.poll(() => page.locator("article.message.user").last().innerText()).toContain("<img src=x onerror=alert(1)>\nShort answer please.");
-    await expect.poll(() => assistant(page).innerText(), { timeout: 20_000 }).toContain("Offline model:");
-    const reply = await finished(assistant(page));
+    await expect.poll(() => assistant(page).innerText(), { timeout: 20_000 }).toContain("found nothing about it");
+    await expect.poll(() => assistant(page).getAttribute("data-streaming"), { timeout: 20_000 }).toBeNull();
+    const reply = await assistant(page).innerText();
     expect(reply).toContain("<img src=x onerror=alert(1)>");
-    expect(await assistant(page).locator(".markdown strong").innerText()).toBe("Sunday");
+    expect(await assistant(page).locator(".markdown strong").innerText()).toBe("zebras");
     expect(await page.locator("article.message img").count()).toBe(0);
     // Nothing wider than the screen.
     expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(375);

@@ -3,17 +3,34 @@ import { useAgent } from "agents/react";
 import type { UIMessage } from "ai";
 import { Component, Suspense, useEffect, useLayoutEffect, useRef, useState, type Dispatch, type FormEvent, type KeyboardEvent, type ReactNode, type SetStateAction } from "react";
 import { api, ApiError, threadTitle, type Thread } from "./api.ts";
-import { MessageView } from "./Message.tsx";
+import { SendIcon, StopIcon } from "./Icons.tsx";
+import { FailedNote, MessageView, preloadMarkdown } from "./Message.tsx";
 
-type Connection = "connecting" | "open" | "lost";
-type TurnError = { code: string; message: string; retryAfter?: number; at: number };
+import type { AssistantMetadata } from "../../src/messages.ts";
+
+type Connection = "connecting" | "open" | "lost" | "deleted";
+/** A turn the server refused (rate limit, budget, ...): `until` is when a rate-limited send may go again. */
+type Refusal = { code: string; message: string; until?: number };
 type Agent = Parameters<typeof useAgentChat>[0]["agent"];
 
 /** One thread: its agent's WebSocket (useAgent), opened with a ticket, and the chat over it (useAgentChat). */
-type ChatProps = { thread: Thread; apiKey: string; autoFocus: boolean; onRename: (title: string) => Promise<void>; onSignOut: () => void };
-type ConversationProps = Pick<ChatProps, "thread" | "autoFocus" | "onRename">;
+type ChatProps = {
+  thread: Thread;
+  apiKey: string;
+  autoFocus: boolean;
+  /** Sent as soon as the thread is open: the first message of a thread made from the first screen. */
+  firstMessage?: string;
+  /** A message to scroll to once the history is in (a search result). */
+  focusMessageId?: string;
+  suggestions: string[];
+  onTitle: (title: string) => void;
+  onSignOut: () => void;
+};
+type ConversationProps = Omit<ChatProps, "apiKey" | "onSignOut">;
 
 let openings = 0;
+/** First messages already sent, so a remount (React's StrictMode, a reconnect) never sends one twice. */
+const sentFirst = new Set<string>();
 
 /**
  * useAgent fetches the ticket again on every reconnect, and when its cache entry expires; and because the
@@ -23,13 +40,14 @@ let openings = 0;
  */
 const TICKET_CACHE_MS = 24 * 3600_000;
 
-export function ThreadChat({ thread, apiKey, autoFocus, onRename, onSignOut }: ChatProps) {
+export function ThreadChat({ thread, apiKey, onSignOut, ...rest }: ChatProps) {
   const [connection, setConnection] = useState<Connection>("connecting");
   const [trouble, setTrouble] = useState<string | null>(null);
   const [opening] = useState(() => ++openings);
   const closed = useRef(false);
   useEffect(() => {
     closed.current = false;
+    preloadMarkdown();
     return () => void (closed.current = true);
   }, []);
   // Waits out a network blip, a 5xx or a 429 (the promise stays pending, the chat stays mounted behind the
@@ -65,21 +83,18 @@ export function ThreadChat({ thread, apiKey, autoFocus, onRename, onSignOut }: C
       <header className="chat-header">
         <h2 id="chat-title">{threadTitle(thread)}</h2>
       </header>
-      <ThreadBoundary onSignOut={onSignOut} onRetry={() => (refused.current = null)}>
-        {/* useAgent suspends while it fetches a ticket: on opening, and on every reconnect. */}
-        <Suspense fallback={<ConnectionBanner state={connection === "lost" ? "lost" : "connecting"} trouble={trouble} />}>
-          <Connected
-            thread={thread}
-            apiKey={apiKey}
-            opening={opening}
-            query={query}
-            connection={connection}
-            setConnection={setConnection}
-            autoFocus={autoFocus}
-            onRename={onRename}
-          />
-        </Suspense>
-      </ThreadBoundary>
+      {connection === "deleted" ? (
+        <div className="empty" role="alert" data-testid="thread-error">
+          <p>This thread was deleted (in another tab, perhaps).</p>
+        </div>
+      ) : (
+        <ThreadBoundary onSignOut={onSignOut} onRetry={() => (refused.current = null)}>
+          {/* useAgent suspends while it fetches a ticket: on opening, and on every reconnect. */}
+          <Suspense fallback={<ConnectionBanner state={connection === "lost" ? "lost" : "connecting"} trouble={trouble} />}>
+            <Connected thread={thread} apiKey={apiKey} opening={opening} query={query} connection={connection} setConnection={setConnection} {...rest} />
+          </Suspense>
+        </ThreadBoundary>
+      )}
     </section>
   );
 }
@@ -102,7 +117,8 @@ function Connected({ apiKey, opening, query, connection, setConnection, ...rest 
     queryDeps: [rest.thread.id, apiKey, opening],
     cacheTtl: TICKET_CACHE_MS,
     onOpen: () => setConnection("open"),
-    onClose: () => setConnection((c) => (c === "connecting" ? c : "lost")),
+    // 4404: the thread was deleted while open here; the server closed every socket on it.
+    onClose: (e: CloseEvent) => setConnection((c) => (e.code === 4404 ? "deleted" : c === "connecting" ? c : "lost")),
   });
   return (
     <>
@@ -156,7 +172,7 @@ class ThreadBoundary extends Component<{ onSignOut: () => void; onRetry: () => v
 }
 
 function ConnectionBanner({ state, trouble }: { state: Connection; trouble?: string | null }) {
-  if (state === "open") return null;
+  if (state === "open" || state === "deleted") return null;
   return (
     <div className={`banner ${state === "lost" || trouble ? "warn" : "info"}`} role="status" data-testid="connection-banner">
       {state === "lost" ? "Connection lost. Reconnecting… A reply in progress continues where it left off." : "Connecting…"}
@@ -165,56 +181,79 @@ function ConnectionBanner({ state, trouble }: { state: Connection; trouble?: str
   );
 }
 
-function Conversation({ agent, thread, connection, autoFocus, onRename }: ConversationProps & { agent: Agent; connection: Connection }) {
-  // History is the server's: the page never pushes a transcript back (the server refuses it anyway).
-  const { messages, sendMessage, stop, status, isStreaming, setMessages, error, clearError } = useAgentChat({ agent, syncMessagesToServer: false });
+function Conversation({ agent, thread, connection, autoFocus, firstMessage, focusMessageId, suggestions, onTitle }: ConversationProps & { agent: Agent; connection: Connection }) {
   const [draft, setDraft] = useState("");
-  const [turnError, setTurnError] = useState<TurnError | null>(null);
+  const [refusal, setRefusal] = useState<Refusal | null>(null);
   const [now, setNow] = useState(() => Date.now());
+  /** Refusals by request id, as their frames arrive, until useAgentChat reports the turn ended (onTurnEnd). */
+  const refusals = useRef(new Map<string, Refusal>());
+  /** Turns useAgentChat reported ended, with the user messages they carried, until their refusal frame is read. */
+  const ended = useRef(new Map<string, string[]>());
+  const settle = useRef((_requestId: string, _messageIds: string[]) => {});
+  const lastSent = useRef("");
+  // History is the server's: the page never pushes a transcript back (the server refuses it anyway).
+  const { messages, sendMessage, regenerate, stop, status, isStreaming, setMessages, error, clearError } = useAgentChat({
+    agent,
+    syncMessagesToServer: false,
+    // A refused send never reached the thread: its messages (by the ids the refusal names) leave the page, their text goes back in the box.
+    onTurnEnd: ({ requestId, messageIds, outcome }) => {
+      if (outcome !== "error") return;
+      if (refusals.current.has(requestId)) settle.current(requestId, messageIds ?? []);
+      else ended.current.set(requestId, messageIds ?? []);
+    },
+  });
+  // Whichever comes second, the turn's end or its refusal frame, settles it: the banner says why (the turn's
+  // error is not also a failed reply), and the messages leave the page.
+  settle.current = (requestId, messageIds) => {
+    refusals.current.delete(requestId);
+    ended.current.delete(requestId);
+    clearError();
+    // The text of the send (sends wait for each other): the message may already be gone, replaced by the server's copy of the thread.
+    const text = lastSent.current;
+    setDraft((d) => d || text);
+    if (messageIds.length) setMessages((ms: UIMessage[]) => ms.filter((m) => !messageIds.includes(m.id)));
+  };
   const logRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const busy = isStreaming || status === "submitted";
 
-  // Refused turns arrive as error frames carrying a code (and retryAfter for rate limits).
+  // Frames useAgentChat does not surface: a refusal's code and wait, and the thread's new title.
   useEffect(() => {
     const onMessage = (e: MessageEvent) => {
-      if (typeof e.data !== "string" || !e.data.includes('"error"')) return;
-      let f: { type?: string; error?: unknown; body?: string; code?: string; retryAfter?: number };
+      if (typeof e.data !== "string" || !(e.data.includes('"error"') || e.data.includes('"thread_title"'))) return;
+      let f: { type?: string; id?: string; error?: unknown; body?: string; code?: string; retryAfter?: number; threadId?: string; title?: string };
       try {
         f = JSON.parse(e.data);
       } catch {
         return;
       }
-      if (f.type === "cf_agent_use_chat_response" && f.error === true) {
-        setTurnError({ code: f.code ?? "turn_failed", message: f.body || "The reply failed.", retryAfter: f.retryAfter, at: Date.now() });
-        if (f.code) unsend();
+      if (f.type === "thread_title" && f.threadId === thread.id && f.title) return onTitle(f.title);
+      const at = Date.now();
+      if (f.type === "cf_agent_use_chat_response" && f.error === true && f.code && f.id) {
+        const r = { code: f.code, message: f.body || "The message was refused.", until: f.retryAfter ? at + f.retryAfter * 1000 : undefined };
+        refusals.current.set(f.id, r);
+        setNow(at);
+        setRefusal(r);
+        const messageIds = ended.current.get(f.id);
+        if (messageIds) settle.current(f.id, messageIds);
       } else if (f.type === "error" && f.error && typeof f.error === "object") {
         const err = f.error as { code?: string; message?: string };
-        setTurnError({ code: err.code ?? "error", message: err.message ?? "Something went wrong.", at: Date.now() });
+        setRefusal({ code: err.code ?? "error", message: err.message ?? "Something went wrong." });
       }
     };
-    // A refused message never reached the thread: take it off the page and give its text back.
-    const unsend = () =>
-      setMessages((ms: UIMessage[]) => {
-        const last = ms.at(-1);
-        if (last?.role !== "user") return ms;
-        const text = last.parts.flatMap((p) => (p.type === "text" ? [p.text] : [])).join("");
-        setDraft((d) => d || text);
-        return ms.slice(0, -1);
-      });
     agent.addEventListener("message", onMessage);
     return () => agent.removeEventListener("message", onMessage);
-  }, [agent, setMessages]);
+  }, [agent, thread.id, onTitle]);
 
-  const retryIn = turnError?.retryAfter ? Math.max(0, Math.ceil(turnError.at / 1000 + turnError.retryAfter - now / 1000)) : 0;
+  const retryIn = refusal?.until ? Math.max(0, Math.ceil((refusal.until - now) / 1000)) : 0;
   useEffect(() => {
-    if (!turnError?.retryAfter) return;
-    const t = setInterval(() => setNow(Date.now()), 1000);
+    if (!refusal?.until) return;
+    const t = setInterval(() => setNow(Date.now()), 250);
     return () => clearInterval(t);
-  }, [turnError]);
+  }, [refusal]);
   useEffect(() => {
-    if (turnError?.code === "rate_limited" && turnError.retryAfter && retryIn === 0) setTurnError(null);
-  }, [retryIn, turnError]);
+    if (refusal?.code === "rate_limited" && refusal.until && retryIn === 0) setRefusal(null);
+  }, [retryIn, refusal]);
 
   // A reconnect hides the chat (Suspense) while useAgent fetches a ticket, and hiding it takes the focus
   // from the message box: give it back when the chat reappears.
@@ -231,30 +270,64 @@ function Conversation({ agent, thread, connection, autoFocus, onRename }: Conver
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   }, [messages]);
 
+  // A search result opens the thread at its message.
+  const focused = useRef<string | null>(null);
+  useEffect(() => {
+    if (!focusMessageId || focused.current === focusMessageId) return;
+    const el = logRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(focusMessageId)}"]`);
+    if (!el) return;
+    focused.current = focusMessageId;
+    stick.current = false;
+    el.scrollIntoView({ block: "center" });
+    el.classList.add("found");
+  }, [focusMessageId, messages]);
+
+  const submit = (text: string) => {
+    if (!text || busy || retryIn > 0) return;
+    setRefusal(null);
+    clearError();
+    stick.current = true;
+    lastSent.current = text;
+    void sendMessage({ text });
+  };
+  useEffect(() => {
+    if (!firstMessage || connection !== "open" || status !== "ready" || busy || sentFirst.has(thread.id)) return;
+    sentFirst.add(thread.id);
+    submit(firstMessage);
+  });
   const send = (e?: FormEvent) => {
     e?.preventDefault();
     const text = draft.trim();
     if (!text || busy || retryIn > 0) return;
-    setTurnError(null);
-    clearError();
     setDraft("");
-    void sendMessage({ text });
-    if (!thread.title) void onRename(text.length > 60 ? `${text.slice(0, 57)}…` : text).catch(() => {});
+    submit(text);
+  };
+  const retry = () => {
+    setRefusal(null);
+    clearError();
+    stick.current = true;
+    void regenerate();
   };
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) send(e);
   };
 
   const last = messages.at(-1);
-  const offline = messages.some((m) => (m.metadata as { offline?: boolean } | undefined)?.offline);
-  const waiting = busy && last?.role === "user";
+  const offline = messages.some((m) => (m.metadata as Partial<AssistantMetadata> | undefined)?.offline);
+  // A reply with nothing to show yet (or ever: one that failed before its first word) is not drawn; the dots stand for it while it is coming.
+  const blank = (m: UIMessage) => m.role === "assistant" && !(m.metadata as Partial<AssistantMetadata> | undefined)?.outcome && !m.parts.some((p) => (p.type === "text" && p.text) || p.type.startsWith("tool-"));
+  const waiting = busy && (last?.role === "user" || (last !== undefined && blank(last)));
+  // A reply that failed without a word written is not stored: the failure shows here, once, in this tab; a
+  // question with no reply (that failure, seen from a reload) offers the same retry.
+  const lastFailed = (last?.metadata as Partial<AssistantMetadata> | undefined)?.outcome === "error";
+  const unanswered = useSettled(!busy && connection === "open" && (last?.role === "user" || (last !== undefined && blank(last))) && !refusal);
+  const failure = !busy && !refusal && !lastFailed && error ? error.message : null;
 
   return (
     <>
       {offline && (
-        <p className="offline-note" data-testid="offline-note">
-          <span className="badge offline">Offline model</span> Replies come from Threadline's built-in offline model: it searches your documents and lists what it found, without AI. Set
-          OPENAI_API_KEY for a real model.
+        <p className="offline-note" data-testid="offline-note" title="Threadline's built-in offline model answers by quoting your documents, without AI. Set OPENAI_API_KEY for a real model.">
+          <span className="badge offline">Offline model</span> quotes your documents, no AI
         </p>
       )}
       <div
@@ -269,69 +342,99 @@ function Conversation({ agent, thread, connection, autoFocus, onRename }: Conver
           stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
         }}
       >
-        {messages.length === 0 && <p className="muted empty-thread">No messages yet. Ask something about your documents.</p>}
-        {messages.map((m) => (
-          <MessageView key={m.id} message={m} streaming={busy && m === last && m.role === "assistant"} />
-        ))}
-        {waiting && (
-          <p className="typing" aria-hidden="true">
-            Threadline is thinking…
-          </p>
-        )}
+        <div className="column">
+          {messages.length === 0 && !firstMessage && (
+            <div className="empty-thread">
+              <p className="muted">Ask anything about your documents.</p>
+              {suggestions.length > 0 && (
+                <ul className="suggestions" aria-label="Suggested questions">
+                  {suggestions.map((s) => (
+                    <li key={s}>
+                      <button type="button" onClick={() => submit(s)} disabled={connection !== "open"}>
+                        {s}
+                      </button>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </div>
+          )}
+          {messages.filter((m) => !blank(m)).map((m) => (
+            <MessageView key={m.id} message={m} streaming={busy && m === last && m.role === "assistant"} onRetry={m === last && !busy ? retry : undefined} />
+          ))}
+          {waiting && (
+            <p className="typing" aria-hidden="true">
+              <span className="dots">
+                <i />
+                <i />
+                <i />
+              </span>{" "}
+              Searching and thinking…
+            </p>
+          )}
+          {failure ? <FailedNote text={failure} onRetry={retry} /> : unanswered && <FailedNote text="This message has no reply." onRetry={retry} />}
+        </div>
       </div>
       <div className="visually-hidden" role="status" aria-live="polite">
         {busy ? "Threadline is replying…" : last?.role === "assistant" ? "Reply finished." : ""}
       </div>
-      <TurnErrorBanner
-        // A reply that failed while streaming (the model, say) has no error frame, only the stream's error.
-        error={turnError ?? (error ? { code: "turn_failed", message: error.message, at: 0 } : null)}
-        retryIn={retryIn}
-        connection={connection}
-        onDismiss={() => (setTurnError(null), clearError())}
-      />
+      <RefusalBanner refusal={refusal} retryIn={retryIn} connection={connection} onDismiss={() => setRefusal(null)} />
       <form className="composer" onSubmit={send}>
-        <label htmlFor="composer" className="visually-hidden">
-          Message
-        </label>
-        <textarea
-          ref={boxRef}
-          id="composer"
-          rows={2}
-          placeholder="Ask about your documents…"
-          value={draft}
-          maxLength={32000}
-          onChange={(e) => setDraft(e.target.value)}
-          onKeyDown={onKeyDown}
-          aria-describedby="composer-hint"
-          autoFocus={autoFocus}
-        />
-        <span id="composer-hint" className="visually-hidden">
-          Enter sends, Shift+Enter adds a new line.
-        </span>
-        {busy ? (
-          <button type="button" className="stop" onClick={() => void stop()}>
-            Stop
-          </button>
-        ) : (
-          <button type="submit" className="primary" disabled={!draft.trim() || retryIn > 0}>
-            Send
-          </button>
-        )}
+        <div className="composer-box">
+          <label htmlFor="composer" className="visually-hidden">
+            Message
+          </label>
+          <textarea
+            ref={boxRef}
+            id="composer"
+            rows={1}
+            placeholder="Ask about your documents…"
+            value={draft}
+            maxLength={32000}
+            onChange={(e) => setDraft(e.target.value)}
+            onKeyDown={onKeyDown}
+            aria-describedby="composer-hint"
+            autoFocus={autoFocus}
+          />
+          <span id="composer-hint" className="visually-hidden">
+            Enter sends, Shift+Enter adds a new line.
+          </span>
+          {busy ? (
+            <button type="button" className="send stop" onClick={() => void stop()} aria-label="Stop" title="Stop">
+              <StopIcon />
+            </button>
+          ) : (
+            <button type="submit" className="send primary" disabled={!draft.trim() || retryIn > 0} aria-label="Send" title="Send (Enter)">
+              <SendIcon />
+            </button>
+          )}
+        </div>
       </form>
     </>
   );
 }
 
-function TurnErrorBanner({ error, retryIn, connection, onDismiss }: { error: TurnError | null; retryIn: number; connection: Connection; onDismiss: () => void }) {
-  if (!error || connection !== "open") return null;
+/** True once `on` has held for a moment: a message another tab just sent is not "unanswered" while its reply starts. */
+function useSettled(on: boolean, ms = 1500) {
+  const [settled, setSettled] = useState(false);
+  useEffect(() => {
+    if (!on) return setSettled(false);
+    const t = setTimeout(() => setSettled(true), ms);
+    return () => clearTimeout(t);
+  }, [on, ms]);
+  return on && settled;
+}
+
+function RefusalBanner({ refusal, retryIn, connection, onDismiss }: { refusal: Refusal | null; retryIn: number; connection: Connection; onDismiss: () => void }) {
+  if (!refusal || connection !== "open") return null;
   const text =
-    error.code === "rate_limited"
+    refusal.code === "rate_limited"
       ? `You are sending messages faster than this server allows.${retryIn > 0 ? ` You can send again in ${retryIn} s.` : ""} Your message was not sent; it is back in the box.`
-      : error.code === "token_budget_exhausted"
+      : refusal.code === "token_budget_exhausted"
         ? "Your token budget is spent, so no new replies can start. Ask an administrator for more."
-        : `Something went wrong: ${error.message}`;
+        : `Not sent: ${refusal.message}`;
   return (
-    <div className={`banner ${error.code === "rate_limited" ? "warn" : "error"}`} role="alert" data-testid={error.code === "rate_limited" ? "rate-limit-banner" : "error-banner"}>
+    <div className={`banner ${refusal.code === "rate_limited" ? "warn" : "error"}`} role="alert" data-testid={refusal.code === "rate_limited" ? "rate-limit-banner" : "error-banner"}>
       <span>{text}</span>
       <button type="button" className="quiet" onClick={onDismiss} aria-label="Dismiss">
         ✕

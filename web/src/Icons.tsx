@@ -20,3 +20,50 @@ export const SearchIcon = () => (
     <path d="m21 21-4.3-4.3" />
   </svg>
 );
+export const CopyIcon = () => (
+  <svg {...svg}>
+    <rect x="9" y="9" width="12" height="12" rx="2" />
+    <path d="M5 15V5a2 2 0 0 1 2-2h10" />
+  </svg>
+);
+export const ChevronIcon = () => (
+  <svg {...svg} className="chevron">
+    <path d="m9 6 6 6-6 6" />
+  </svg>
+);
+export const SendIcon = () => (
+  <svg {...svg}>
+    <path d="M12 19V5" />
+    <path d="m5 12 7-7 7 7" />
+  </svg>
+);
+export const StopIcon = () => (
+  <svg {...svg}>
+    <rect x="6" y="6" width="12" height="12" rx="2" fill="currentColor" />
+  </svg>
+);
+export const PlusIcon = () => (
+  <svg {...svg}>
+    <path d="M12 5v14" />
+    <path d="M5 12h14" />
+  </svg>
+);
+export const DocIcon = () => (
+  <svg {...svg}>
+    <path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8Z" />
+    <path d="M14 3v5h5" />
+  </svg>
+);
+export const MenuIcon = () => (
+  <svg {...svg}>
+    <path d="M4 6h16" />
+    <path d="M4 12h16" />
+    <path d="M4 18h16" />
+  </svg>
+);
+export const RetryIcon = () => (
+  <svg {...svg}>
+    <path d="M3 12a9 9 0 1 0 3-6.7L3 8" />
+    <path d="M3 3v5h5" />
+  </svg>
+);

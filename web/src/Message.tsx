@@ -1,98 +1,182 @@
 import type { UIMessage } from "ai";
-import { memo } from "react";
-import Markdown, { type Components } from "react-markdown";
-import remarkGfm from "remark-gfm";
-import { SearchIcon } from "./Icons.tsx";
+import { lazy, memo, Suspense, useId, useRef, useState } from "react";
+import { ChevronIcon, RetryIcon, SearchIcon } from "./Icons.tsx";
 
-import type { AssistantMetadata, SearchToolOutput as SearchOutput } from "../../src/messages.ts";
+import { markdownToText, type AssistantMetadata, type SearchToolOutput as SearchOutput } from "../../src/messages.ts";
 
 type ToolPart = { type: string; toolCallId: string; state: string; input?: unknown; output?: unknown; errorText?: string };
 
-// No raw HTML: react-markdown escapes it, and its URL filter drops javascript: links. Replies quote
-// documents and messages anyone may have written: their links open in a new tab, with no referrer and no ranking.
-const rel = "noopener noreferrer nofollow";
-const components: Components = {
-  a: ({ node: _node, ...props }) => <a {...props} target="_blank" rel={rel} />,
-  // An image would be fetched as soon as it rendered: a tracking pixel, or a URL that carries away what the
-  // reply says. It becomes a link to follow, or not.
-  img: ({ src, alt }) =>
-    typeof src === "string" && src ? (
-      <a href={src} title={src} target="_blank" rel={rel} className="image-link">
-        {alt || src}
-      </a>
-    ) : (
-      <span>{alt}</span>
-    ),
-};
+const loadMarkdown = () => import("./Markdown.tsx");
+const Markdown = lazy(loadMarkdown);
+/** Fetched as soon as a thread opens, so the first reply rarely waits for it. */
+export const preloadMarkdown = () => void loadMarkdown();
 
-export const MessageView = memo(function MessageView({ message, streaming }: { message: UIMessage; streaming: boolean }) {
+type Props = { message: UIMessage; streaming: boolean; onRetry?: () => void };
+
+export const MessageView = memo(function MessageView({ message, streaming, onRetry }: Props) {
   const meta = (message.metadata ?? {}) as Partial<AssistantMetadata>;
   const mine = message.role === "user";
+  const [open, setOpen] = useState<Set<number>>(() => new Set());
+  const [cited, setCited] = useState<number | null>(null);
+  const root = useRef<HTMLElement>(null);
+  const searches = message.parts.flatMap((p, i) => (p.type === "tool-hybrid_search" ? [i] : []));
+  // Passages are numbered across the reply's searches, in order: [1] is the first search's first passage.
+  const offsets = new Map<number, [number, number]>();
+  let count = 0;
+  for (const i of searches) {
+    const out = (message.parts[i] as unknown as ToolPart).output as SearchOutput | undefined;
+    const found = out?.status === "ok" ? out.results.length : 0;
+    offsets.set(i, [count, count + found]);
+    count += found;
+  }
+  const cite = (n: number) => {
+    const card = searches.find((i) => offsets.get(i)![0] < n && n <= offsets.get(i)![1]);
+    if (card === undefined) return;
+    setOpen((s) => new Set(s).add(card));
+    setCited(n);
+    requestAnimationFrame(() => root.current?.querySelector<HTMLElement>(`[data-passage="${n}"]`)?.focus());
+  };
+  const compacted = message.parts.some((p) => p.type === "data-compaction");
+  const text = message.parts.some((p) => p.type === "text" && p.text);
   return (
-    <article className={`message ${message.role}`} data-role={message.role} data-streaming={streaming || undefined} aria-label={mine ? "You" : "Threadline"}>
-      <div className="message-head">
-        <span className="author">{mine ? "You" : "Threadline"}</span>
-        {meta.offline && (
-          <span className="badge offline" title="Threadline's built-in offline model: deterministic replies, no AI">
-            Offline model
-          </span>
+    <>
+      {compacted && (
+        <div className="compaction" role="separator" data-testid="compaction">
+          <span>Earlier messages summarized</span>
+        </div>
+      )}
+      <article
+        ref={root}
+        className={`message ${message.role}`}
+        data-role={message.role}
+        data-streaming={streaming || undefined}
+        data-outcome={meta.outcome}
+        data-message-id={message.id}
+        aria-label={mine ? "You" : "Threadline"}
+      >
+        {!mine && (
+          <div className="message-head">
+            <span className="avatar" aria-hidden="true">
+              T
+            </span>
+            <span className="author">Threadline</span>
+            {meta.offline && (
+              <span className="badge offline" title="Threadline's built-in offline model: it quotes your documents, no AI">
+                Offline model
+              </span>
+            )}
+            {meta.model && !meta.offline && <span className="badge">{meta.model}</span>}
+          </div>
         )}
-        {!mine && meta.model && !meta.offline && <span className="badge">{meta.model}</span>}
-      </div>
-      {message.parts.map((part, i) => {
-        if (part.type === "text")
-          return (
-            <div key={i} className="markdown">
-              {mine ? <p className="plain">{part.text}</p> : <Markdown remarkPlugins={[remarkGfm]} components={components}>{part.text}</Markdown>}
-            </div>
-          );
-        if (part.type.startsWith("tool-")) return <ToolCard key={i} part={part as unknown as ToolPart} />;
-        return null;
-      })}
-      {streaming && <span className="cursor" aria-hidden="true" />}
-    </article>
+        <div className="message-body">
+          {message.parts.map((part, i) => {
+            if (part.type === "text")
+              return mine ? (
+                <p key={i} className="plain">
+                  {part.text}
+                </p>
+              ) : (
+                <div key={i} className="markdown">
+                  <Suspense fallback={<p className="plain">{part.text}</p>}>
+                    <Markdown text={part.text} onCite={cite} />
+                  </Suspense>
+                </div>
+              );
+            if (part.type.startsWith("tool-"))
+              return (
+                <ToolCard
+                  key={i}
+                  part={part as unknown as ToolPart}
+                  offset={offsets.get(i)?.[0] ?? 0}
+                  open={open.has(i)}
+                  cited={cited}
+                  onToggle={() => setOpen((s) => (s.has(i) ? (s.delete(i), new Set(s)) : new Set(s).add(i)))}
+                />
+              );
+            return null;
+          })}
+          {meta.outcome === "stopped" && (
+            <p className="outcome stopped" data-testid="stopped">
+              {text ? "Stopped" : "Stopped before it began"}
+            </p>
+          )}
+          {meta.outcome === "error" && <FailedNote text={meta.error ?? "The reply failed."} onRetry={onRetry} />}
+        </div>
+      </article>
+    </>
   );
 });
 
-function ToolCard({ part }: { part: ToolPart }) {
+/** A turn that failed, said where it happened, with a way to try again. */
+export function FailedNote({ text, onRetry }: { text: string; onRetry?: () => void }) {
+  return (
+    <div className="outcome failed" role="alert" data-testid="turn-failed">
+      <span>
+        <strong>This reply failed.</strong> {text}
+      </span>
+      {onRetry && (
+        <button type="button" className="quiet retry" onClick={onRetry}>
+          <RetryIcon /> Retry
+        </button>
+      )}
+    </div>
+  );
+}
+
+function ToolCard({ part, offset, open, cited, onToggle }: { part: ToolPart; offset: number; open: boolean; cited: number | null; onToggle: () => void }) {
+  const id = useId();
   const name = part.type.slice("tool-".length);
+  const running = part.state.startsWith("input");
   if (name !== "hybrid_search")
     return (
       <div className="tool-card" data-tool={name}>
         <div className="tool-head">
           Used <code>{name}</code>
-          {part.state.startsWith("input") && "…"}
+          {running && "…"}
         </div>
       </div>
     );
   const query = (part.input as { query?: string } | undefined)?.query;
   const output = part.output as SearchOutput | undefined;
+  const hits = output?.status === "ok" ? output.results : [];
+  const summary =
+    part.state === "output-error" ? "search failed" : output && output.status !== "ok" ? "search unavailable" : running ? "searching…" : `${hits.length} passage${hits.length === 1 ? "" : "s"}`;
   return (
-    <section className="tool-card" data-tool="hybrid_search" aria-label="Document search">
-      <div className="tool-head">
-        <SearchIcon /> {part.state === "output-available" ? "Searched documents for" : "Searching documents for"} <q className="tool-query">{query ?? "…"}</q>
+    <section className="tool-card" data-tool="hybrid_search" data-open={open || undefined} aria-label="Document search">
+      <button type="button" className="tool-head" aria-expanded={open} aria-controls={id} onClick={onToggle}>
+        <SearchIcon />
+        <span className="tool-what">
+          {running ? "Searching for" : "Searched for"} <q className="tool-query">{query ?? "…"}</q>
+        </span>
+        <span className="tool-count">{summary}</span>
         {output?.status === "ok" && output.cached && <span className="badge">cached</span>}
+        <ChevronIcon />
+      </button>
+      <div id={id} hidden={!open}>
+        {part.state === "output-error" && <p className="form-error">Search failed: {part.errorText}</p>}
+        {output && output.status !== "ok" && <p className="form-error">{output.message ?? (output.status === "rate_limited" ? "Search is rate limited." : "Search is unavailable.")}</p>}
+        {output?.status === "ok" &&
+          (hits.length === 0 ? (
+            <p className="muted">No matching passages.</p>
+          ) : (
+            <ol className="hits" start={offset + 1}>
+              {hits.map((hit, i) => (
+                <li key={hit.chunkId} className={`hit${cited === offset + i + 1 ? " cited" : ""}`} data-passage={offset + i + 1} tabIndex={-1}>
+                  <span className="hit-title">{hit.title}</span>
+                  <span className="hit-score" title="relevance score">
+                    {hit.score.toFixed(2)}
+                  </span>
+                  <p className="hit-snippet">{snippet(hit.text)}</p>
+                </li>
+              ))}
+            </ol>
+          ))}
       </div>
-      {part.state === "output-error" && <p className="form-error">Search failed: {part.errorText}</p>}
-      {output && output.status !== "ok" && <p className="form-error">{output.message ?? (output.status === "rate_limited" ? "Search is rate limited." : "Search is unavailable.")}</p>}
-      {output?.status === "ok" &&
-        (output.results.length === 0 ? (
-          <p className="muted">No matching passages.</p>
-        ) : (
-          <ol className="hits">
-            {output.results.map((hit) => (
-              <li key={hit.chunkId} className="hit">
-                <span className="hit-title">{hit.title}</span>
-                <span className="hit-score" title="relevance score">
-                  {hit.score.toFixed(2)}
-                </span>
-                <p className="hit-snippet">{snippet(hit.text)}</p>
-              </li>
-            ))}
-          </ol>
-        ))}
     </section>
   );
 }
 
-const snippet = (text: string) => (text.length > 220 ? `${text.slice(0, 217).trimEnd()}…` : text);
+const snippet = (md: string) => {
+  const text = markdownToText(md).replace(/\s+/g, " ");
+  return text.length > 220 ? `${text.slice(0, 217).trimEnd()}…` : text;
+};

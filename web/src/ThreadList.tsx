@@ -7,17 +7,13 @@ type Props = {
   error: string | null;
   selected: string | null;
   onSelect: (id: string) => void;
-  onCreate: () => void;
   onRename: (id: string, title: string) => Promise<void>;
   onDelete: (id: string) => Promise<void>;
 };
 
-export function ThreadList({ threads, error, selected, onSelect, onCreate, onRename, onDelete }: Props) {
+export function ThreadList({ threads, error, selected, onSelect, onRename, onDelete }: Props) {
   return (
     <>
-      <button type="button" className="primary new-thread" onClick={onCreate}>
-        New thread
-      </button>
       {error && (
         <p role="alert" className="form-error">
           {error}
@@ -37,6 +33,11 @@ export function ThreadList({ threads, error, selected, onSelect, onCreate, onRen
     </>
   );
 }
+
+const when = (iso: string) => {
+  const d = new Date(iso);
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString(undefined, { timeStyle: "short" }) : d.toLocaleDateString(undefined, { dateStyle: "medium" });
+};
 
 function ThreadItem({ thread, current, onSelect, onRename, onDelete }: { thread: Thread; current: boolean } & Pick<Props, "onSelect" | "onRename" | "onDelete">) {
   const [mode, setMode] = useState<"view" | "rename" | "delete">("view");
@@ -61,29 +62,35 @@ function ThreadItem({ thread, current, onSelect, onRename, onDelete }: { thread:
   return (
     <li className={`thread-item${current ? " current" : ""}`}>
       {mode === "rename" ? (
+        // The whole title, on a line of its own, with the buttons below it.
         <form onSubmit={saveRename} className="rename-form">
           <label className="visually-hidden" htmlFor={`rename-${thread.id}`}>
             New title for {name}
           </label>
-          <input
+          <textarea
             id={`rename-${thread.id}`}
             value={title}
             maxLength={200}
+            rows={Math.min(4, Math.max(1, Math.ceil(title.length / 26)))}
             autoFocus
-            onChange={(e) => setTitle(e.target.value)}
-            onKeyDown={(e) => e.key === "Escape" && setMode("view")}
+            onFocus={(e) => e.currentTarget.select()}
+            onChange={(e) => setTitle(e.target.value.replace(/\n/g, " "))}
+            onKeyDown={(e) => (e.key === "Escape" ? setMode("view") : e.key === "Enter" && (e.preventDefault(), saveRename(e)))}
           />
-          <button type="submit">Save</button>
-          <button type="button" className="quiet" onClick={() => setMode("view")}>
-            Cancel
-          </button>
+          <div className="rename-actions">
+            <button type="submit">Save</button>
+            <button type="button" className="quiet" onClick={() => setMode("view")}>
+              Cancel
+            </button>
+          </div>
         </form>
       ) : (
         <>
-          <button type="button" className="thread-link" aria-current={current ? "page" : undefined} onClick={() => onSelect(thread.id)}>
+          {/* Named by its title alone; the date is its description, so a screen reader says the two apart. */}
+          <button type="button" className="thread-link" aria-current={current ? "page" : undefined} aria-label={name} aria-describedby={`when-${thread.id}`} onClick={() => onSelect(thread.id)}>
             <span className="thread-title">{name}</span>
-            <time className="thread-date" dateTime={thread.updatedAt}>
-              {new Date(thread.updatedAt).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })}
+            <time id={`when-${thread.id}`} className="thread-date" dateTime={thread.updatedAt}>
+              {when(thread.updatedAt)}
             </time>
           </button>
           {mode === "delete" ? (

@@ -1,10 +1,13 @@
 /**
- * The HTTP API the page uses: threads, the caller, document ingestion, tickets. Every call carries the
+ * The HTTP API the page uses: threads, the caller, documents, search, tickets. Every call carries the
  * API key in its Authorization header, never in a URL (URLs end up in logs, history and Referer headers).
  */
 
 export type Thread = { id: string; title: string | null; createdAt: string; updatedAt: string };
 export type User = { id: string; email: string; name: string | null };
+export type DocumentInfo = { id: string; title: string; source: string | null; metadata: unknown; chunkCount: number; global: boolean; createdAt: string };
+/** A message `GET /api/v1/search?scope=messages` found: `highlights` are [start, end) offsets of the matching words in `snippet`. */
+export type MessageHit = { threadId: string; threadTitle?: string | null; messageId: string; role: string; createdAt: string; snippet: string; highlights?: [number, number][] };
 
 export class ApiError extends Error {
   constructor(
@@ -47,6 +50,11 @@ export const api = {
   ticket: (key: string, id: string) => call<{ ticket: string; expiresAt: string }>(key, "POST", `/threads/${id}/tickets`).then((r) => r.ticket),
   uploadDocument: (key: string, doc: { title: string; text: string; source?: string }) =>
     call<{ documents: { id: string; title: string; chunkCount: number }[] }>(key, "POST", "/documents", doc).then((r) => r.documents[0]!),
+  listDocuments: (key: string) => call<{ items: DocumentInfo[] }>(key, "GET", "/documents?limit=100").then((r) => r.items),
+  deleteDocument: (key: string, id: string) => call<void>(key, "DELETE", `/documents/${id}`),
+  /** Messages of the caller's threads; a server without message search answers 422 (the parameter is unknown), which callers treat as "not available". */
+  searchMessages: (key: string, q: string) =>
+    call<{ results: MessageHit[] }>(key, "GET", `/search?scope=messages&limit=20&q=${encodeURIComponent(q)}`).then((r) => r.results.filter((h) => h.threadId && h.messageId)),
 };
 
 /** The ingestion API refuses bodies over 64 KiB; checked before sending so the page can say why. */
@@ -57,3 +65,13 @@ export const storedKey = () => localStorage.getItem(KEY_STORAGE);
 export const storeKey = (key: string | null) => (key ? localStorage.setItem(KEY_STORAGE, key) : localStorage.removeItem(KEY_STORAGE));
 
 export const threadTitle = (t: Pick<Thread, "title">) => t.title?.trim() || "Untitled thread";
+
+/** Questions a document suggests asking (the demo documents carry some in `metadata.questions`), else one about the document itself. */
+export function suggestions(docs: DocumentInfo[], max = 4): string[] {
+  const asked = docs.flatMap((d) => {
+    const q = (d.metadata as { questions?: unknown } | null)?.questions;
+    return Array.isArray(q) ? q.filter((x): x is string => typeof x === "string").slice(0, 1) : [];
+  });
+  const about = docs.filter((d) => !asked.length).map((d) => `What does “${d.title}” say?`);
+  return [...asked, ...about].slice(0, max);
+}

@@ -2,4 +2,4 @@ import type { LimiterStorage } from "../../authority/sliding-window";
 import type { Flags } from "../../flags";
 
 /** What a thread's tools know about the thread they serve; `flags`: the turn's feature flags (configuration when absent). */
-export type ToolContext = { env: Env; threadId: string; storage: LimiterStorage; ownerId: () => Promise<string>; flags?: Pick<Flags, "hybrid_search" | "search_rate_limit"> };
+export type ToolContext = { env: Env; threadId: string; storage: LimiterStorage; ownerId: () => Promise<string>; flags?: Partial<Flags> };

@@ -22,14 +22,19 @@ const policy = (setting: "always" | "never" | undefined): ApprovalPolicy => (set
 /**
  * The server's own tools: current_time, hybrid_search unless its flag is off, and the tools that
  * change the user's knowledge base (save_note, delete_document), which wait for the owner's
- * approval unless their flag says "never".
+ * approval unless their flag says "never". `mcp`: the tools of the owner's MCP servers
+ * (src/mcp/client.ts), which wait for approval unless approval_mcp_tools says "never".
  */
-export function agentTools(ctx: ToolContext): OfferedTools {
+export function agentTools(ctx: ToolContext, mcp: ToolSet = {}): OfferedTools {
   const c = getConfig(ctx.env);
   const notes = noteTools({ ...ctx, flags: { max_documents_per_user: ctx.flags?.max_documents_per_user ?? c.MAX_DOCUMENTS_PER_USER, max_chunks_per_user: ctx.flags?.max_chunks_per_user ?? c.MAX_CHUNKS_PER_USER } });
   return {
-    tools: { current_time: currentTime, ...(ctx.flags?.hybrid_search !== false && { hybrid_search: hybridSearch(ctx) }), ...notes },
-    approval: { save_note: policy(ctx.flags?.approval_save_note), delete_document: policy(ctx.flags?.approval_delete_document) },
+    tools: { current_time: currentTime, ...(ctx.flags?.hybrid_search !== false && { hybrid_search: hybridSearch(ctx) }), ...notes, ...mcp },
+    approval: {
+      save_note: policy(ctx.flags?.approval_save_note),
+      delete_document: policy(ctx.flags?.approval_delete_document),
+      ...Object.fromEntries(Object.keys(mcp).map((name) => [name, policy(ctx.flags?.approval_mcp_tools)])),
+    },
   };
 }
 

@@ -1,0 +1,40 @@
+import { APICallError, wrapLanguageModel } from "ai";
+import type { LanguageModelV4 } from "@ai-sdk/provider";
+
+// OpenAI answers 400 with code context_length_exceeded ("This model's maximum context length is ...");
+// compatible servers word it their own way (vLLM, llama.cpp, Ollama, Anthropic-style proxies).
+const OVERFLOW = /context_length_exceeded|maximum context length|context (window|length)|too many tokens|prompt is too long|exceeds? the (model's )?(context|maximum)/i;
+
+/** Whether a model call failed because its prompt did not fit the model's context window. */
+export function isContextOverflow(err: unknown): boolean {
+  if (APICallError.isInstance(err)) return (err.statusCode === 400 || err.statusCode === 413) && OVERFLOW.test(`${err.message} ${err.responseBody ?? ""}`);
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause !== undefined && cause !== err && isContextOverflow(cause);
+}
+
+/**
+ * The model, watched: `first` settles with how its first call began, "ok" once the server answered
+ * (streaming) or "overflow" when it refused the prompt as too long. streamText starts that call at
+ * once, so a turn can wait for it before anything reaches the client, and retry with a smaller context.
+ */
+export function watchFirstCall(model: LanguageModelV4): { model: LanguageModelV4; first: Promise<"ok" | "overflow"> } {
+  let settle!: (v: "ok" | "overflow") => void;
+  const first = new Promise<"ok" | "overflow">((r) => (settle = r));
+  const watched = wrapLanguageModel({
+    model,
+    middleware: {
+      specificationVersion: "v4",
+      wrapStream: async ({ doStream }) => {
+        try {
+          const r = await doStream();
+          settle("ok");
+          return r;
+        } catch (err) {
+          settle(isContextOverflow(err) ? "overflow" : "ok");
+          throw err;
+        }
+      },
+    },
+  });
+  return { model: watched, first };
+}
