@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { z } from "zod";
 import { startStack, type Stack } from "./load-stack.ts";
+import { connectAgent, sendTurn, type Marks } from "./ws-client.ts";
 
 const int = (min: number) => z.coerce.number().int().min(min);
 const shape = {
@@ -51,7 +52,7 @@ const fixtures: Fixture[] = [];
 const EMAIL_DOMAIN = "load.bench.tests.threadline.invalid";
 
 type Fixture = { userId: string; apiKey: string; threadId: string; ws?: WebSocket };
-type Turn = { thread: number; index: number; sentAt: number; firstTextAt?: number; doneAt?: number; error?: string; duringFault: boolean };
+type Turn = Marks & { thread: number; index: number; sentAt: number; duringFault: boolean };
 
 /** Runs `fn` over `items`, at most `n` at a time. */
 async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promise<void>) {
@@ -75,54 +76,10 @@ async function api<T>(base: string, method: string, path: string, token: string,
   return { status: res.status, json: (text ? JSON.parse(text) : null) as T };
 }
 
-function connect(base: string, f: Fixture): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/agents/thread-agent/${f.threadId}?token=${encodeURIComponent(f.apiKey)}`);
-    const timer = setTimeout(() => (ws.close(), reject(new Error("no cf_agent_identity within 30 s"))), 30_000);
-    // Broadcasts can miss a connection the agent has not greeted yet.
-    ws.addEventListener("message", function greet(e) {
-      if (JSON.parse(String(e.data)).type !== "cf_agent_identity") return;
-      clearTimeout(timer);
-      ws.removeEventListener("message", greet);
-      resolve(ws);
-    });
-    ws.addEventListener("error", () => (clearTimeout(timer), reject(new Error("WebSocket failed"))), { once: true });
-  });
-}
+const connect = (base: string, f: Fixture) => connectAgent(new WebSocket(`${base.replace(/^http/, "ws")}/agents/thread-agent/${f.threadId}?token=${encodeURIComponent(f.apiKey)}`));
 
 /** One turn on an open socket; resolves when it is done, failed, timed out, or the socket closed. */
-function turn(ws: WebSocket, t: Turn, text: string): Promise<void> {
-  const id = randomUUID();
-  return new Promise((resolve) => {
-    const finish = (error?: string) => {
-      t.doneAt = performance.now();
-      if (error && !t.error) t.error = error;
-      clearTimeout(timer);
-      ws.removeEventListener("message", onMessage);
-      ws.removeEventListener("close", onClose);
-      resolve();
-    };
-    const onMessage = (e: MessageEvent) => {
-      const f = JSON.parse(String(e.data));
-      if (f.type === "error") return finish(`error_frame:${f.error?.code ?? "unknown"}`);
-      if (f.type !== "cf_agent_use_chat_response" || f.id !== id) return;
-      if (f.error) return finish(`chat_error:${f.code ?? String(f.body).slice(0, 60)}`);
-      if (f.body) {
-        const chunk = JSON.parse(f.body);
-        if (chunk.type === "text-delta" && t.firstTextAt === undefined) t.firstTextAt = performance.now();
-        if (chunk.type === "error") t.error ??= `stream_error:${String(chunk.errorText).slice(0, 60)}`;
-      }
-      if (f.done) finish(t.firstTextAt === undefined ? "no_text" : undefined);
-    };
-    const onClose = (e: CloseEvent) => finish(`socket_closed:${e.code}`);
-    const timer = setTimeout(() => finish("timeout"), a["turn-timeout-ms"]);
-    ws.addEventListener("message", onMessage);
-    ws.addEventListener("close", onClose);
-    t.sentAt = performance.now();
-    const message = { id: randomUUID(), role: "user", parts: [{ type: "text", text }] };
-    ws.send(JSON.stringify({ type: "cf_agent_use_chat_request", id, init: { method: "POST", body: JSON.stringify({ messages: [message], trigger: "submit-message" }) } }));
-  });
-}
+const turn = (ws: WebSocket, t: Turn, text: string) => sendTurn(ws, text, t, { timeoutMs: a["turn-timeout-ms"] });
 
 const pct = (xs: number[], p: number) => {
   if (!xs.length) return NaN;

@@ -16,10 +16,11 @@ import { applyMessageOps, type MessageOp } from "../src/db/messages.ts";
 import * as schema from "../src/db/schema.ts";
 import { createThread } from "../src/db/threads.ts";
 import { createUser, deleteUsersInEmailDomain } from "../src/db/users.ts";
-import { kvCacheVersions, type Cache } from "../src/search/cache.ts";
+import { kvCacheVersions, memoryCache } from "../src/search/cache.ts";
 import { embedderFor } from "../src/search/embeddings.ts";
 import { indexThreadMessages } from "../src/search/message-index.ts";
 import { searchCorpora, type SearchDeps } from "../src/search/search.ts";
+import { rng } from "../test/support/random.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -39,15 +40,6 @@ if (!args.database) throw new Error("set BENCH_DATABASE_URL or --database to a P
 const DOMAIN = "bench.threadline.invalid";
 const MODES = args.modes.split(",") as SearchMode[];
 
-/** Deterministic randomness: the same corpus and queries on every run. */
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = rng(17);
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(random() * 10)).join("");
@@ -209,15 +201,7 @@ if (args["skip-latency"]) {
 }
 // Latency: limit 10, a warm-up pass, then one timed pass, one query at a time.
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
-const memory = new Map<string, string>();
-const memoryCache: Cache = {
-  get: (async (key: string, type?: string) => {
-    const v = memory.get(key) ?? null;
-    return v !== null && type === "json" ? JSON.parse(v) : v;
-  }) as Cache["get"],
-  put: async (key, value) => void memory.set(key, String(value)),
-};
-const cachedDeps: SearchDeps = { ...deps, cache: memoryCache, versions: kvCacheVersions(memoryCache) };
+const cachedDeps = (cache = memoryCache()): SearchDeps => ({ ...deps, cache, versions: kvCacheVersions(cache) });
 const timed = queries.slice(0, Number(args["latency-queries"]));
 const perUser = await pool.query<{ n: number }>(`select count(*)::int as n from message_chunks c join users u on u.id = c.owner_id where u.email like 'bench-%' group by c.owner_id`);
 const sizes = perUser.rows.map((r) => r.n);
@@ -236,9 +220,9 @@ for (const corpus of ["messages", "all"] as const)
     };
     await run(deps);
     const uncached = await run(deps);
-    memory.clear();
-    await run(cachedDeps);
-    const cached = await run(cachedDeps);
+    const fresh = cachedDeps();
+    await run(fresh);
+    const cached = await run(fresh);
     const f = (x: number) => `${x.toFixed(x < 1 ? 3 : 1)} ms`;
     console.log(`| ${corpus} | ${mode} | ${f(percentile(uncached, 0.5))} | ${f(percentile(uncached, 0.95))} | ${f(percentile(cached, 0.5))} | ${f(percentile(cached, 0.95))} |`);
   }

@@ -11,7 +11,7 @@ import { applyMigrations } from "../scripts/lib/postgres.ts";
 import { getConfig } from "../src/config.ts";
 import type { SearchMode } from "../src/db/documents.ts";
 import * as schema from "../src/db/schema.ts";
-import type { Cache } from "../src/search/cache.ts";
+import { memoryCache } from "../src/search/cache.ts";
 import { embedderFor } from "../src/search/embeddings.ts";
 import { ingestDocuments, search, type SearchDeps } from "../src/search/search.ts";
 
@@ -47,16 +47,8 @@ const db = drizzle(client, { schema });
 const config = getConfig(process.env as unknown as Env);
 const embedder = embedderFor(config);
 if (args["vector-weight"]) embedder.fusionWeight = Number(args["vector-weight"]);
-const memory = new Map<string, string>();
-const memoryCache: Cache = {
-  get: (async (key: string, type?: string) => {
-    const v = memory.get(key) ?? null;
-    return v !== null && type === "json" ? JSON.parse(v) : v;
-  }) as Cache["get"],
-  put: async (key, value) => void memory.set(key, String(value)),
-};
 const deps: SearchDeps = { db: (fn) => fn(db), embedder, config };
-const cachedDeps: SearchDeps = { ...deps, cache: memoryCache };
+const cachedDeps: SearchDeps = { ...deps, cache: memoryCache() };
 
 type Doc = { _id: string; title: string; text: string };
 const corpus = jsonl<Doc>(args.corpus);

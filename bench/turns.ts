@@ -15,6 +15,7 @@ import { z } from "zod";
 import { DEMO_DOCUMENTS } from "../scripts/lib/demo.ts";
 import { startFakeModel, type FakeModel } from "./fake-model.ts";
 import { startStack, type Stack } from "./load-stack.ts";
+import { connectAgent, sendTurn, type Marks } from "./ws-client.ts";
 
 const int = (min: number) => z.coerce.number().int().min(min);
 const shape = {
@@ -58,7 +59,6 @@ const EMAIL_DOMAIN = "turns.bench.tests.threadline.invalid";
 type System = "baseline" | "threadline";
 type User = { id: string; apiKey: string };
 type Thread = { id: string; user: User };
-type Marks = { firstChunkAt?: number; firstTextAt?: number; doneAt?: number; error?: string; assistantId?: string; reply?: string };
 /** `modelAt`: when the fake model received the turn's two requests (the tool call, then the answer). */
 type Turn = Marks & { thread: number; index: number; text: string; sentAt: number; userId: string; modelAt?: number[] };
 type Fresh = { kind: "warm" | "new"; openedAt: number; firstChunkAt?: number; doneAt?: number; error?: string };
@@ -97,66 +97,11 @@ function open(url: string): WebSocket {
   return ws;
 }
 
-/** A socket the agent has greeted: broadcasts can miss a connection it has not greeted yet. */
-function connect(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = open(url);
-    const timer = setTimeout(() => (ws.close(), reject(new Error("no cf_agent_identity within 30 s"))), 30_000);
-    ws.addEventListener("message", function greet(e) {
-      if (JSON.parse(String(e.data)).type !== "cf_agent_identity") return;
-      clearTimeout(timer);
-      ws.removeEventListener("message", greet);
-      resolve(ws);
-    });
-    ws.addEventListener("error", () => (clearTimeout(timer), reject(new Error(`WebSocket to ${url.replace(/\?.*/, "")} failed`))), { once: true });
-  });
-}
+const connect = (url: string) => connectAgent(open(url));
 
-/** Sends one turn on `ws` (open, or opening: then it is sent on open) and resolves when it is done, failed, timed out or the socket closed. */
-function turn(ws: WebSocket, text: string, owner: string, m: Marks, on: { sent?: (userId: string, at: number) => void; assistant?: (id: string) => void } = {}): Promise<void> {
-  const id = randomUUID();
-  const userId = randomUUID();
-  return new Promise((resolve) => {
-    const finish = (error?: string) => {
-      m.doneAt ??= now();
-      if (error && !m.error) m.error = error;
-      clearTimeout(timer);
-      ws.removeEventListener("message", onMessage);
-      ws.removeEventListener("close", onClose);
-      resolve();
-    };
-    const onMessage = (e: MessageEvent) => {
-      const f = JSON.parse(String(e.data));
-      if (f.type === "error") return finish(`error_frame:${f.error?.code ?? "unknown"}`);
-      if (f.type !== "cf_agent_use_chat_response" || f.id !== id) return;
-      if (f.error) return finish(`chat_error:${f.code ?? String(f.body).slice(0, 60)}`);
-      if (f.body) {
-        m.firstChunkAt ??= now();
-        const chunk = JSON.parse(f.body);
-        if (chunk.type === "start" && chunk.messageId) on.assistant?.((m.assistantId = chunk.messageId));
-        if (chunk.type === "text-delta") {
-          m.firstTextAt ??= now();
-          m.reply = (m.reply ?? "") + chunk.delta;
-        }
-        if (chunk.type === "error") m.error ??= `stream_error:${String(chunk.errorText).slice(0, 60)}`;
-      }
-      if (f.done) finish(m.firstTextAt === undefined ? "no_text" : undefined);
-    };
-    const onClose = (e: CloseEvent) => finish(`socket_closed:${e.code}`);
-    const timer = setTimeout(() => finish("timeout"), a["turn-timeout-ms"]);
-    ws.addEventListener("message", onMessage);
-    ws.addEventListener("close", onClose);
-    const message = { id: userId, role: "user", parts: [{ type: "text", text }] };
-    // The same frame to both: `owner` scopes the baseline's search (Threadline knows its thread's owner and ignores it).
-    const frame = JSON.stringify({ type: "cf_agent_use_chat_request", id, init: { method: "POST", body: JSON.stringify({ messages: [message], trigger: "submit-message", owner }) } });
-    const send = () => {
-      ws.send(frame);
-      on.sent?.(userId, now());
-    };
-    if (ws.readyState === WebSocket.OPEN) send();
-    else ws.addEventListener("open", send, { once: true });
-  });
-}
+/** One turn; `owner` scopes the baseline's search (Threadline knows its thread's owner and ignores it): the same frame to both. */
+const turn = (ws: WebSocket, text: string, owner: string, m: Marks, on: { sent?: (userId: string, at: number) => void; assistant?: (id: string) => void } = {}) =>
+  sendTurn(ws, text, m, { timeoutMs: a["turn-timeout-ms"], extra: { owner }, ...on });
 
 /**
  * When each awaited message row first shows in Postgres (queried directly, not through the proxy):

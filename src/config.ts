@@ -6,6 +6,17 @@ import { parseAllowedOrigins } from "./mcp/url-policy";
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema.optional());
 
+/** Comma-separated origins (scheme://host[:port]); none when unset. */
+const originList = () =>
+  optional(
+    z.string().transform((v, ctx) => {
+      const origins = parseAllowedOrigins(v);
+      if (typeof origins !== "string") return origins;
+      ctx.addIssue(origins);
+      return z.NEVER;
+    }),
+  ).transform((v) => v ?? []);
+
 const parseJson = (s: string, ctx: z.RefinementCtx): unknown => {
   try {
     return JSON.parse(s);
@@ -68,25 +79,11 @@ const configSchema = z.object({
   // POST /api/v1/chat (useChat): a chat id that is not a thread yet becomes the caller's new thread (a request may also ask, with createThread).
   CHAT_CREATE_THREADS: optional(z.enum(["true", "false"])).transform((v) => v === "true"),
   // Browser origins (scheme://host[:port], comma-separated) that may call the API cross-origin; none by default.
-  CORS_ORIGINS: optional(
-    z.string().transform((v, ctx) => {
-      const origins = parseAllowedOrigins(v);
-      if (typeof origins !== "string") return origins;
-      ctx.addIssue(origins);
-      return z.NEVER;
-    }),
-  ).transform((v) => v ?? []),
+  CORS_ORIGINS: originList(),
   // MCP servers users register: their bearer tokens are sealed with a key from this secret (development has a default).
   MCP_SECRET_KEY: optional(z.string().min(32, "MCP_SECRET_KEY must be at least 32 characters")),
   // Origins exempt from the MCP URL policy (http and local hosts allowed): local servers and tests only.
-  MCP_ALLOWED_ORIGINS: optional(
-    z.string().transform((v, ctx) => {
-      const origins = parseAllowedOrigins(v);
-      if (typeof origins !== "string") return origins;
-      ctx.addIssue(origins);
-      return z.NEVER;
-    }),
-  ).transform((v) => v ?? []),
+  MCP_ALLOWED_ORIGINS: originList(),
   // The longest an MCP server may take to connect and list its tools, or to answer one tool call; transient failures are retried MCP_RETRIES times.
   MCP_TIMEOUT_MS: optional(z.coerce.number().int().min(100).max(120_000)).transform((v) => v ?? 10_000),
   MCP_RETRIES: optional(z.coerce.number().int().min(0).max(5)).transform((v) => v ?? 2),

@@ -1,18 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { env } from "./support/env";
 import { ChatClient, eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
+import { rng } from "./support/random";
 
 const newThread = threadsForEachTest();
 
-/** mulberry32: seeded, so a failing run replays exactly (change SEED to explore other inputs). */
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 20261124;
 

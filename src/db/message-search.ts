@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { rankedChunks, type ChunkQuery, type Corpus } from "./documents";
-import { messageChunks, messageIndexQueue, messages } from "./schema";
+import { messageChunks, messageIndexQueue, messages, threads } from "./schema";
 
 /** A queued message, with what indexing needs: its text parts, owner and time. `queuedAt` is Postgres's own text, to match the row exactly. */
 export type PendingMessage = { threadId: string; messageId: string; ownerId: string; role: string; parts: unknown[]; createdAt: Date; queuedAt: string };
@@ -20,12 +20,16 @@ export type IndexedMessage = { message: PendingMessage; chunks: { text: string; 
 /**
  * Replaces the indexed chunks of these messages in one transaction and takes them off the queue,
  * unless they were queued again meanwhile (changed after they were read: indexed again next time).
- * A message deleted since it was read is skipped: its rows are locked first, so none can go mid-way.
+ * A message deleted since it was read is skipped: its rows (and its thread's) are locked first, so none can go mid-way.
  */
 export async function indexMessages(db: Db, threadId: string, items: IndexedMessage[], embedder: string): Promise<void> {
   if (!items.length) return;
   const ids = items.map((i) => i.message.messageId);
   await db.transaction(async (tx) => {
+    // The thread's row first, as a deletion of the thread (or its user) takes it before its messages:
+    // locked the other way round, the chunks' foreign key waited on a deletion that waited on us (a deadlock).
+    const [thread] = await tx.select({ id: threads.id }).from(threads).where(eq(threads.id, threadId)).for("key share");
+    if (!thread) return;
     const alive = new Set(
       (await tx.select({ id: messages.id }).from(messages).where(and(eq(messages.threadId, threadId), inArray(messages.id, ids))).for("key share")).map((r) => r.id),
     );

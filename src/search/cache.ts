@@ -116,3 +116,15 @@ export async function cacheKey(parts: { versions: string[]; scope: string; corpu
   const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
   return `search:${parts.versions.join(":")}:${parts.scope}:${parts.corpus}:${parts.mode}:${parts.limit}:${hex}`;
 }
+
+/** A cache in this process's memory: for Node (benchmarks), where there is no KV. */
+export function memoryCache(): Cache {
+  const memory = new Map<string, string>();
+  return {
+    get: (async (key: string, type?: string) => {
+      const v = memory.get(key) ?? null;
+      return v !== null && type === "json" ? JSON.parse(v) : v;
+    }) as Cache["get"],
+    put: async (key, value) => void memory.set(key, String(value)),
+  };
+}

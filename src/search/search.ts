@@ -8,7 +8,7 @@ import { describeError, log } from "../observability/log";
 import { cacheKey, GLOBAL_SCOPE, kvCacheVersions, normalizeQuery, userScope, type Cache, type CacheVersions } from "./cache";
 import { chunkText } from "./chunking";
 import type { Embedder } from "./embeddings";
-import { withRetry, withTimeout } from "./retry";
+import { withRetry, withTimeout } from "../resilience";
 import { snippet } from "./snippet";
 
 /** What search and ingestion need, so the same code runs in the Worker (Hyperdrive, KV) and in Node (bench). */

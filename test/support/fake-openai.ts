@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { offlineEmbedder } from "../../src/search/embeddings.ts";
+import { readBody, sendJson } from "./node-http.ts";
 
 /**
  * A local OpenAI-compatible server for tests and benchmarks. It streams both the Responses API and
@@ -47,13 +48,13 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       const url = new URL(req.url ?? "/", "http://x");
       if (req.method === "GET" && url.pathname === "/__requests") {
         const contains = url.searchParams.get("contains") ?? "";
-        return json(res, 200, requests.filter((r) => r.userText.includes(contains)));
+        return sendJson(res, 200, requests.filter((r) => r.userText.includes(contains)));
       }
       const body = JSON.parse((await readBody(req)) || "{}");
       if (url.pathname.endsWith("/embeddings")) {
         const input: string[] = Array.isArray(body.input) ? body.input : [body.input];
         const vectors = await offlineEmbedder(body.dimensions ?? 1536).embed(input);
-        return json(res, 200, { object: "list", model: body.model, data: vectors.map((embedding, index) => ({ object: "embedding", index, embedding })), usage: { prompt_tokens: input.length, total_tokens: input.length } });
+        return sendJson(res, 200, { object: "list", model: body.model, data: vectors.map((embedding, index) => ({ object: "embedding", index, embedding })), usage: { prompt_tokens: input.length, total_tokens: input.length } });
       }
       if (url.pathname.endsWith("/responses")) {
         const conv = fromResponses(body);
@@ -69,9 +70,9 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         res.on("close", () => void (res.writableEnded || (rec.aborted = true)));
         return streamChat(res, flaky(conv) ?? plan(conv), body.model, opts, sleep);
       }
-      json(res, 404, { error: { message: `no route ${url.pathname}` } });
+      sendJson(res, 404, { error: { message: `no route ${url.pathname}` } });
     } catch (err) {
-      json(res, 500, { error: { message: String(err) } });
+      sendJson(res, 500, { error: { message: String(err) } });
     }
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
@@ -159,8 +160,8 @@ function sse(res: ServerResponse) {
 }
 
 async function streamResponses(res: ServerResponse, p: Plan, model: string, o: FakeOpenAIOptions, sleep: (ms?: number) => Promise<unknown>) {
-  if (p.kind === "fail") return json(res, 500, { error: { message: "fake model failure", type: "server_error" } });
-  if (p.kind === "overflow") return json(res, 400, overflowError(p.chars));
+  if (p.kind === "fail") return sendJson(res, 500, { error: { message: "fake model failure", type: "server_error" } });
+  if (p.kind === "overflow") return sendJson(res, 400, overflowError(p.chars));
   const id = `resp_${Math.random().toString(36).slice(2)}`;
   const created_at = Math.floor(Date.now() / 1000);
   const send = sse(res);
@@ -191,8 +192,8 @@ async function streamResponses(res: ServerResponse, p: Plan, model: string, o: F
 }
 
 async function streamChat(res: ServerResponse, p: Plan, model: string, o: FakeOpenAIOptions, sleep: (ms?: number) => Promise<unknown>) {
-  if (p.kind === "fail") return json(res, 500, { error: { message: "fake model failure", type: "server_error" } });
-  if (p.kind === "overflow") return json(res, 400, overflowError(p.chars));
+  if (p.kind === "fail") return sendJson(res, 500, { error: { message: "fake model failure", type: "server_error" } });
+  if (p.kind === "overflow") return sendJson(res, 400, overflowError(p.chars));
   const id = `chatcmpl_${Math.random().toString(36).slice(2)}`;
   const created = Math.floor(Date.now() / 1000);
   const send = sse(res);
@@ -217,20 +218,7 @@ async function streamChat(res: ServerResponse, p: Plan, model: string, o: FakeOp
   res.end();
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let data = "";
-    req.setEncoding("utf8");
-    req.on("data", (c) => (data += c));
-    req.on("end", () => resolve(data));
-    req.on("error", reject);
-  });
-}
 
-function json(res: ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}
 
 /** OpenAI's answer to a prompt over the model's window (Chat Completions and Responses alike). */
 const overflowError = (chars: number) => ({

@@ -2,6 +2,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { z } from "zod";
+import { readBody, sendJson } from "./node-http.ts";
 
 /**
  * A real MCP server for the tests: the official SDK (v1) over streamable HTTP, stateless, in Node on
@@ -28,22 +29,22 @@ export async function startMcpTestServer(): Promise<McpTestServer> {
   const server = createServer(async (req, res) => {
     try {
       const match = /^\/s\/([\w-]{1,64})\/(mcp|state|calls)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
-      if (!match) return reply(res, 404, { error: "no such route" });
+      if (!match) return sendJson(res, 404, { error: "no such route" });
       const [, key, route] = match as unknown as [string, string, string];
       const inst = instance(key);
-      if (route === "calls") return reply(res, 200, { requests: inst.requests, abandoned: inst.abandoned, calls: inst.calls });
+      if (route === "calls") return sendJson(res, 200, { requests: inst.requests, abandoned: inst.abandoned, calls: inst.calls });
       if (route === "mcp" && inst.mode === "down") return void (inst.requests++, req.socket.destroy());
       const body = await readBody(req);
       if (route === "state") {
         Object.assign(inst, JSON.parse(body || "{}"));
-        return reply(res, 200, { mode: inst.mode, token: inst.token });
+        return sendJson(res, 200, { mode: inst.mode, token: inst.token });
       }
       inst.requests++;
       if (inst.mode === "hang" || (inst.mode === "hang-list" && /"method":"tools\/list"/.test(body))) return void res.once("close", () => inst.abandoned++);
       const authorization = req.headers.authorization ?? null;
-      if (inst.token && authorization !== `Bearer ${inst.token}`) return reply(res, 401, { error: "unauthorized" });
+      if (inst.token && authorization !== `Bearer ${inst.token}`) return sendJson(res, 401, { error: "unauthorized" });
       // Stateless: no stream of its own for server messages (the SDK's stateless examples answer GET so too).
-      if (req.method !== "POST") return reply(res, 405, { error: "method not allowed" });
+      if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
       const mcp = toolServer(inst, authorization, res);
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       res.on("close", () => {
@@ -53,7 +54,7 @@ export async function startMcpTestServer(): Promise<McpTestServer> {
       await mcp.connect(transport);
       await transport.handleRequest(req, res, body ? JSON.parse(body) : undefined);
     } catch (err) {
-      if (!res.headersSent) reply(res, 500, { error: String(err) });
+      if (!res.headersSent) sendJson(res, 500, { error: String(err) });
     }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -96,17 +97,4 @@ function toolServer(inst: Instance, authorization: string | null, res: ServerRes
   return mcp;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let data = "";
-    req.setEncoding("utf8");
-    req.on("data", (c) => (data += c));
-    req.on("end", () => resolve(data));
-    req.on("error", reject);
-  });
-}
 
-function reply(res: ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}

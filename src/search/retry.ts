@@ -1,1 +1,0 @@
-export { isTransient, sleep, withRetry, withTimeout, type RetryPolicy } from "../resilience";
