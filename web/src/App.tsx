@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, ApiError, storedKey, storeKey, suggestions, type DocumentInfo, type Thread, type User } from "./api.ts";
+import { api, ApiError, storedKey, storeKey, suggestions, type DocumentInfo, type McpServer, type Thread, type User } from "./api.ts";
 import { ThreadChat } from "./Chat.tsx";
 import { DocumentsPanel } from "./Documents.tsx";
-import { DocIcon, MenuIcon, PlusIcon, SendIcon } from "./Icons.tsx";
+import { DocIcon, MenuIcon, PlugIcon, PlusIcon, SendIcon } from "./Icons.tsx";
+import { McpServersPanel } from "./McpServers.tsx";
 import { SearchThreads } from "./Search.tsx";
 import { SignIn } from "./SignIn.tsx";
 import { ThreadList } from "./ThreadList.tsx";
@@ -91,12 +92,14 @@ type Open = { id: string; focus?: string; first?: string } | { id: null };
 function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; onSignOut: () => void }) {
   const [threads, setThreads] = useState<Thread[] | null>(null);
   const [docs, setDocs] = useState<DocumentInfo[]>([]);
+  const [servers, setServers] = useState<McpServer[]>([]);
   const [listError, setListError] = useState<string | null>(null);
   const [open, setOpen] = useState<Open | undefined>(() => (threadFromUrl() ? { id: threadFromUrl()! } : undefined));
   const [navOpen, setNavOpen] = useState(false);
   // A thread opened from the list (not on page load) takes the keyboard to its message box.
   const [focusComposer, setFocusComposer] = useState(false);
   const docsRef = useRef<HTMLDialogElement>(null);
+  const mcpRef = useRef<HTMLDialogElement>(null);
 
   // Bumped by every change made here, so that a list asked for before one cannot undo it (a new thread vanishing).
   const changes = useRef(0);
@@ -111,14 +114,16 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
     }
   }, [apiKey]);
   const refreshDocs = useCallback(() => api.listDocuments(apiKey).then(setDocs, () => {}), [apiKey]);
+  const refreshServers = useCallback(() => api.listMcpServers(apiKey).then(setServers, () => {}), [apiKey]);
   useEffect(() => {
     void refresh();
     void refreshDocs();
+    void refreshServers();
     // Threads made or renamed in another tab show up when this one comes back into view.
     const onFocus = () => void refresh();
     window.addEventListener("focus", onFocus);
     return () => window.removeEventListener("focus", onFocus);
-  }, [refresh, refreshDocs]);
+  }, [refresh, refreshDocs, refreshServers]);
   // The first screen: the most recent thread, or a fresh one to type into.
   useEffect(() => {
     if (!threads || open !== undefined) return;
@@ -184,6 +189,9 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
           <button type="button" className="quiet" onClick={() => (void refreshDocs(), docsRef.current?.showModal())} aria-label="Documents" title="Your documents">
             <DocIcon /> <span className="label">Documents</span>
           </button>
+          <button type="button" className="quiet" onClick={() => (void refreshServers(), mcpRef.current?.showModal())} aria-label="MCP servers" title="Your MCP servers">
+            <PlugIcon /> <span className="label">MCP servers</span>
+          </button>
           <span className="who" title={user.email}>
             {user.name || user.email}
           </span>
@@ -211,6 +219,8 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
               firstMessage={open && "first" in open ? open.first : undefined}
               focusMessageId={open && "focus" in open ? open.focus : undefined}
               suggestions={prompts}
+              documents={docs}
+              servers={servers}
               onTitle={(title) => titled(thread.id, title)}
               onSignOut={onSignOut}
             />
@@ -229,6 +239,7 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
         </main>
       </div>
       <DocumentsPanel ref={docsRef} apiKey={apiKey} documents={docs} onChange={refreshDocs} />
+      <McpServersPanel ref={mcpRef} apiKey={apiKey} servers={servers} threads={threads ?? []} onChange={refreshServers} />
     </div>
   );
 }

@@ -1,10 +1,10 @@
 import { useAgentChat } from "@cloudflare/ai-chat/react";
 import { useAgent } from "agents/react";
 import type { UIMessage } from "ai";
-import { Component, Suspense, useEffect, useLayoutEffect, useRef, useState, type Dispatch, type FormEvent, type KeyboardEvent, type ReactNode, type SetStateAction } from "react";
-import { api, ApiError, threadTitle, type Thread } from "./api.ts";
+import { Component, Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type Dispatch, type FormEvent, type KeyboardEvent, type ReactNode, type SetStateAction } from "react";
+import { api, ApiError, threadTitle, type ApprovalInfo, type DocumentInfo, type McpServer, type Thread } from "./api.ts";
 import { SendIcon, StopIcon } from "./Icons.tsx";
-import { FailedNote, MessageView, preloadMarkdown } from "./Message.tsx";
+import { FailedNote, MessageView, preloadMarkdown, ToolContext } from "./Message.tsx";
 
 import type { AssistantMetadata } from "../../src/messages.ts";
 
@@ -23,10 +23,13 @@ type ChatProps = {
   /** A message to scroll to once the history is in (a search result). */
   focusMessageId?: string;
   suggestions: string[];
+  /** Names for the ids tool calls carry: documents a call would delete, the MCP servers in tool names. */
+  documents: DocumentInfo[];
+  servers: McpServer[];
   onTitle: (title: string) => void;
   onSignOut: () => void;
 };
-type ConversationProps = Omit<ChatProps, "apiKey" | "onSignOut">;
+type ConversationProps = Omit<ChatProps, "onSignOut">;
 
 let openings = 0;
 /** First messages already sent, so a remount (React's StrictMode, a reconnect) never sends one twice. */
@@ -100,21 +103,20 @@ export function ThreadChat({ thread, apiKey, onSignOut, ...rest }: ChatProps) {
 }
 
 type ConnectedProps = ConversationProps & {
-  apiKey: string;
   opening: number;
   query: () => Promise<{ ticket: string }>;
   connection: Connection;
   setConnection: Dispatch<SetStateAction<Connection>>;
 };
 
-function Connected({ apiKey, opening, query, connection, setConnection, ...rest }: ConnectedProps) {
+function Connected({ opening, query, connection, setConnection, ...rest }: ConnectedProps) {
   const agent = useAgent({
     agent: "thread-agent",
     name: rest.thread.id,
     // Browsers cannot set headers on a WebSocket, so what opens it goes in the URL (and the history request's):
     // a ticket for this thread that expires in a minute, never the API key.
     query,
-    queryDeps: [rest.thread.id, apiKey, opening],
+    queryDeps: [rest.thread.id, rest.apiKey, opening],
     cacheTtl: TICKET_CACHE_MS,
     onOpen: () => setConnection("open"),
     // 4404: the thread was deleted while open here; the server closed every socket on it.
@@ -181,7 +183,7 @@ function ConnectionBanner({ state, trouble }: { state: Connection; trouble?: str
   );
 }
 
-function Conversation({ agent, thread, connection, autoFocus, firstMessage, focusMessageId, suggestions, onTitle }: ConversationProps & { agent: Agent; connection: Connection }) {
+function Conversation({ agent, apiKey, thread, connection, autoFocus, firstMessage, focusMessageId, suggestions, documents, servers, onTitle }: ConversationProps & { agent: Agent; connection: Connection }) {
   const [draft, setDraft] = useState("");
   const [refusal, setRefusal] = useState<Refusal | null>(null);
   const [now, setNow] = useState(() => Date.now());
@@ -192,7 +194,7 @@ function Conversation({ agent, thread, connection, autoFocus, firstMessage, focu
   const settle = useRef((_requestId: string, _messageIds: string[]) => {});
   const lastSent = useRef("");
   // History is the server's: the page never pushes a transcript back (the server refuses it anyway).
-  const { messages, sendMessage, regenerate, stop, status, isStreaming, setMessages, error, clearError } = useAgentChat({
+  const { messages, sendMessage, regenerate, stop, status, isStreaming, setMessages, error, clearError, addToolApprovalResponse } = useAgentChat({
     agent,
     syncMessagesToServer: false,
     // A refused send never reached the thread: its messages (by the ids the refusal names) leave the page, their text goes back in the box.
@@ -216,6 +218,25 @@ function Conversation({ agent, thread, connection, autoFocus, firstMessage, focu
   const logRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const busy = isStreaming || status === "submitted";
+
+  // The server's record of the thread's approvals says what the transcript does not: when a pending one
+  // expires, and whether a denied call was declined or expired. Asked again whenever an approval changes.
+  const [approvals, setApprovals] = useState(() => new Map<string, ApprovalInfo>());
+  const held = messages.flatMap((m) => m.parts.flatMap((p) => ("approval" in p && p.approval ? [`${p.approval.id}:${p.state}`] : []))).join();
+  useEffect(() => {
+    if (!held) return;
+    let live = true;
+    api.approvals(apiKey, thread.id).then((list) => live && setApprovals(new Map(list.map((a) => [a.approvalId, a]))), () => {});
+    return () => void (live = false);
+  }, [held, busy, apiKey, thread.id]);
+  const decideRef = useRef(addToolApprovalResponse);
+  decideRef.current = addToolApprovalResponse;
+  const decide = useCallback((id: string, approved: boolean) => {
+    stick.current = true;
+    void decideRef.current({ id, approved });
+  }, []);
+  const open = connection === "open";
+  const tools = useMemo(() => ({ decide: open ? decide : undefined, approvals, documents, servers }), [open, decide, approvals, documents, servers]);
 
   // Frames useAgentChat does not surface: a refusal's code and wait, and the thread's new title.
   useEffect(() => {
@@ -324,7 +345,7 @@ function Conversation({ agent, thread, connection, autoFocus, firstMessage, focu
   const failure = !busy && !refusal && !lastFailed && error ? error.message : null;
 
   return (
-    <>
+    <ToolContext.Provider value={tools}>
       {offline && (
         <p className="offline-note" data-testid="offline-note" title="Threadline's built-in offline model answers by quoting your documents, without AI. Set OPENAI_API_KEY for a real model.">
           <span className="badge offline">Offline model</span> quotes your documents, no AI
@@ -410,7 +431,7 @@ function Conversation({ agent, thread, connection, autoFocus, firstMessage, focu
           )}
         </div>
       </form>
-    </>
+    </ToolContext.Provider>
   );
 }
 

@@ -67,3 +67,14 @@ export const RetryIcon = () => (
     <path d="M3 3v5h5" />
   </svg>
 );
+export const ShieldIcon = () => (
+  <svg {...svg}>
+    <path d="M12 3l7 3v5c0 4.5-3 8.5-7 10-4-1.5-7-5.5-7-10V6Z" />
+  </svg>
+);
+export const PlugIcon = () => (
+  <svg {...svg}>
+    <path d="M9 2v6M15 2v6M12 17v5" />
+    <path d="M6 8h12v3a6 6 0 0 1-12 0Z" />
+  </svg>
+);

@@ -1,10 +1,15 @@
 import type { UIMessage } from "ai";
-import { lazy, memo, Suspense, useId, useRef, useState } from "react";
-import { ChevronIcon, RetryIcon, SearchIcon } from "./Icons.tsx";
+import { createContext, lazy, memo, Suspense, useContext, useEffect, useId, useRef, useState } from "react";
+import type { ApprovalInfo, DocumentInfo, McpServer } from "./api.ts";
+import { ChevronIcon, RetryIcon, SearchIcon, ShieldIcon } from "./Icons.tsx";
 
 import { markdownToText, type AssistantMetadata, type SearchToolOutput as SearchOutput } from "../../src/messages.ts";
 
-type ToolPart = { type: string; toolCallId: string; state: string; input?: unknown; output?: unknown; errorText?: string };
+type ToolPart = { type: string; toolCallId: string; state: string; input?: unknown; output?: unknown; errorText?: string; approval?: { id: string; approved?: boolean } };
+
+/** What tool cards take from their conversation: how to decide (unset while disconnected), the server's approvals, names for ids. */
+export type ToolCards = { decide?: (approvalId: string, approved: boolean) => void; approvals: Map<string, ApprovalInfo>; documents: DocumentInfo[]; servers: McpServer[] };
+export const ToolContext = createContext<ToolCards>({ approvals: new Map(), documents: [], servers: [] });
 
 const loadMarkdown = () => import("./Markdown.tsx");
 const Markdown = lazy(loadMarkdown);
@@ -127,6 +132,7 @@ function ToolCard({ part, offset, open, cited, onToggle }: { part: ToolPart; off
   const id = useId();
   const name = part.type.slice("tool-".length);
   const running = part.state.startsWith("input");
+  if (part.approval) return <ActionCard part={part} name={name} approvalId={part.approval.id} />;
   if (name !== "hybrid_search")
     return (
       <div className="tool-card" data-tool={name}>
@@ -180,3 +186,91 @@ const snippet = (md: string) => {
   const text = markdownToText(md).replace(/\s+/g, " ");
   return text.length > 220 ? `${text.slice(0, 217).trimEnd()}…` : text;
 };
+
+type Acted = { status?: string; message?: string };
+const DONE: Record<string, string> = { save_note: "saved", delete_document: "deleted" };
+
+/** What a held tool call will do, in words: the tool's own input, and names for the ids it carries. */
+function describe(name: string, input: Record<string, unknown>, { documents, servers }: ToolCards): string {
+  const str = (v: unknown) => (typeof v === "string" ? v : "…");
+  if (name === "save_note") return `Save a note: ${str(input.title)}`;
+  if (name === "delete_document") {
+    const doc = documents.find((d) => d.id === input.documentId);
+    return `Delete the document ${doc ? `“${doc.title}”` : str(input.documentId)}`;
+  }
+  if (name.startsWith("mcp_")) {
+    // mcp_<server>_<tool>: a server name may hold "_" itself, so the longest of the user's that fits wins.
+    const server = servers.map((s) => s.name).filter((n) => name.startsWith(`mcp_${n}_`)).sort((a, b) => b.length - a.length)[0] ?? name.slice(4).split("_")[0]!;
+    return `Call ${name.slice(5 + server.length)} on MCP server ${server}`;
+  }
+  return `Run ${name}`;
+}
+
+const json = (v: unknown) => {
+  const text = JSON.stringify(v, null, 2) ?? "";
+  return text.length > 4000 ? `${text.slice(0, 3999)}…` : text;
+};
+
+const expiresIn = (at: number) => {
+  const min = Math.ceil((at - Date.now()) / 60_000);
+  return min <= 1 ? "in a minute" : min <= 90 ? `in ${min} min` : `in ${Math.round(min / 60)} h`;
+};
+
+/** A tool call that waited for the owner's decision: what it does, its input, Approve and Deny while it waits, then how it ended. */
+function ActionCard({ part, name, approvalId }: { part: ToolPart; name: string; approvalId: string }) {
+  const cards = useContext(ToolContext);
+  const [open, setOpen] = useState(false);
+  const [, tick] = useState(0);
+  const id = useId();
+  const known = cards.approvals.get(approvalId);
+  const pending = part.state === "approval-requested";
+  useEffect(() => {
+    if (!pending) return;
+    const t = setInterval(() => tick((n) => n + 1), 30_000);
+    return () => clearInterval(t);
+  }, [pending]);
+  const out = part.output as Acted | undefined;
+  const failure = part.state === "output-error" ? (part.errorText ?? "The tool failed.") : out?.status && out.status !== "ok" ? (out.message ?? out.status) : null;
+  const [outcome, label] = pending
+    ? ["pending", "Needs your approval"]
+    : part.state === "output-denied" || part.approval?.approved === false
+      ? known?.status === "expired"
+        ? ["expired", "Expired"]
+        : ["declined", "Declined"]
+      : failure
+        ? ["failed", "Approved · failed"]
+        : part.state === "output-available"
+          ? ["done", `Approved · ${DONE[name] ?? "done"}`]
+          : ["running", "Approved · running…"];
+  const what = describe(name, (part.input ?? {}) as Record<string, unknown>, cards);
+  return (
+    <section className="tool-card action" data-tool={name} data-outcome={outcome} data-open={open || undefined} aria-label={what}>
+      <button type="button" className="tool-head" aria-expanded={open} aria-controls={id} onClick={() => setOpen((o) => !o)}>
+        <ShieldIcon />
+        <span className="tool-what">{what}</span>
+        <span className="tool-count" data-testid="tool-outcome">
+          {label}
+        </span>
+        <ChevronIcon />
+      </button>
+      {pending && (
+        <div className="approval-actions" role="group" aria-label={`Allow: ${what}?`}>
+          <span className="muted">Allow this?{known?.status === "pending" && ` Expires ${expiresIn(known.expiresAt)}.`}</span>
+          <span>
+            <button type="button" className="primary" disabled={!cards.decide} onClick={() => cards.decide?.(approvalId, true)}>
+              Approve
+            </button>
+            <button type="button" disabled={!cards.decide} onClick={() => cards.decide?.(approvalId, false)}>
+              Deny
+            </button>
+          </span>
+        </div>
+      )}
+      {failure && <p className="form-error">{failure}</p>}
+      <div id={id} hidden={!open}>
+        <pre className="tool-json" aria-label="Input">{json(part.input)}</pre>
+        {part.state === "output-available" && !failure && <pre className="tool-json" aria-label="Result">{json(part.output)}</pre>}
+      </div>
+    </section>
+  );
+}

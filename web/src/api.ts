@@ -8,6 +8,10 @@ export type User = { id: string; email: string; name: string | null };
 export type DocumentInfo = { id: string; title: string; source: string | null; metadata: unknown; chunkCount: number; global: boolean; createdAt: string };
 /** A message `GET /api/v1/search?scope=messages` found: `highlights` are [start, end) offsets of the matching words in `snippet`. */
 export type MessageHit = { threadId: string; threadTitle?: string | null; messageId: string; role: string; createdAt: string; snippet: string; highlights?: [number, number][] };
+/** A tool call the server holds for the owner's decision (`GET /api/v1/threads/:id/approvals`); times in ms since the epoch. */
+export type ApprovalInfo = { approvalId: string; toolName: string; status: "pending" | "approved" | "denied" | "expired"; expiresAt: number };
+export type McpServer = { id: string; name: string; url: string; threadId: string | null; hasToken: boolean; createdAt: string };
+export type McpProbe = { status: "ok"; tools: { name: string; toolName: string; description: string | null }[] } | { status: "mcp_unavailable" | "timeout"; message: string };
 
 export class ApiError extends Error {
   constructor(
@@ -55,6 +59,11 @@ export const api = {
   /** Messages of the caller's threads; a server without message search answers 422 (the parameter is unknown), which callers treat as "not available". */
   searchMessages: (key: string, q: string) =>
     call<{ results: MessageHit[] }>(key, "GET", `/search?scope=messages&limit=20&q=${encodeURIComponent(q)}`).then((r) => r.results.filter((h) => h.threadId && h.messageId)),
+  approvals: (key: string, threadId: string) => call<{ approvals: ApprovalInfo[] }>(key, "GET", `/threads/${threadId}/approvals?status=all`).then((r) => r.approvals),
+  listMcpServers: (key: string) => call<{ items: McpServer[] }>(key, "GET", "/mcp-servers").then((r) => r.items),
+  addMcpServer: (key: string, body: { name: string; url: string; token?: string; threadId?: string }) => call<{ server: McpServer }>(key, "POST", "/mcp-servers", body).then((r) => r.server),
+  removeMcpServer: (key: string, id: string) => call<void>(key, "DELETE", `/mcp-servers/${id}`),
+  testMcpServer: (key: string, id: string) => call<{ result: McpProbe }>(key, "POST", `/mcp-servers/${id}/test`).then((r) => r.result),
 };
 
 /** The ingestion API refuses bodies over 64 KiB; checked before sending so the page can say why. */
