@@ -1,6 +1,8 @@
 import type { Connection } from "agents";
-import { forwardedPrincipal } from "../auth/access";
+import { forwardedPrincipal, type ForwardedPrincipal } from "../auth/access";
 import { userAuthority } from "../authority/client";
+import { getConfig } from "../config";
+import { closedSocket } from "./route";
 
 /** Kept with each socket through hibernation: whose it is and which key opened it (for revocation and admission). */
 export function connectionTags(request: Request): string[] {
@@ -21,6 +23,7 @@ type SocketsHost = { env: Env; threadId: () => string; connections: (tag?: strin
  */
 export class Sockets {
   readonly #revokedKeys = new Set<string>();
+  #onClosed: (() => void) | undefined;
 
   constructor(private readonly host: SocketsHost) {}
 
@@ -43,6 +46,42 @@ export class Sockets {
 
   open(userId: string, without?: string): number {
     return [...this.host.connections(`user:${userId}`)].filter((c) => c.id !== without).length;
+  }
+
+  /** A WebSocket handshake over the thread's cap, accepted only to be closed (the caller's count reported); undefined when it may open. */
+  overCap(request: Request, principal: ForwardedPrincipal): Response | undefined {
+    const cap = getConfig(this.host.env).MAX_SOCKETS_PER_THREAD;
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || this.count < cap) return undefined;
+    if ("userId" in principal) this.report(principal.userId);
+    return closedSocket(4429, `too many open connections: at most ${cap} on this thread`);
+  }
+
+  opened(request: Request): void {
+    const p = forwardedPrincipal(request);
+    if (p && "userId" in p) this.report(p.userId);
+  }
+
+  closed(connection: Connection): void {
+    const user = userOf(connection);
+    if (user) this.report(user, connection.id);
+    this.#onClosed?.();
+  }
+
+  /**
+   * Closes every socket, with a code clients do not retry, and waits for their close handshakes (a
+   * second at most): a socket still open when destroy() resets the object logs "Uncaught Error: destroyed".
+   */
+  async closeAll(code: number, reason: string): Promise<void> {
+    const open = [...this.host.connections()];
+    if (!open.length) return;
+    let left = open.length;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = new Promise<void>((resolve) => {
+      this.#onClosed = () => void (--left <= 0 && resolve());
+      timer = setTimeout(resolve, 1000);
+    });
+    for (const c of open) c.close(code, reason);
+    await closed.finally(() => clearTimeout(timer));
   }
 
   /** Tells the user's authority their count here, after the fact (best effort): on every connect and close. */

@@ -11,3 +11,11 @@ export function contextFor(messages: readonly UIMessage[], userMessageId: string
   const earlierReplies = messages.slice(i + 1).filter((m) => m.role === "assistant");
   return [...messages.slice(0, i), ...earlierReplies, messages[i]!];
 }
+
+/** The user message of a turn and the assistant reply that followed it (the last reply, for a regenerate). Pure. */
+export function turnMessages(messages: readonly UIMessage[], userMessageId: string | undefined): UIMessage[] {
+  const i = userMessageId ? messages.findIndex((m) => m.id === userMessageId) : messages.findLastIndex((m) => m.role === "user");
+  if (i < 0) return [];
+  const reply = messages[i + 1];
+  return reply?.role === "assistant" ? [messages[i]!, reply] : [messages[i]!];
+}

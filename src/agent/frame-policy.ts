@@ -58,6 +58,9 @@ export const errorFrame = (error: AppError) => JSON.stringify({ type: "error", .
 export const chatErrorFrame = (id: string, error: AppError, messageIds?: string[]) =>
   JSON.stringify({ type: CHAT_MESSAGE_TYPES.USE_CHAT_RESPONSE, id, body: error.message, done: true, error: true, outcome: "error", ...(messageIds && { messageIds }), ...error.toJSON().error });
 
+/** The ids of the user messages a request carried (what a client settles a refused send by). */
+export const sentIds = (body: ChatRequestBody) => (body.trigger === "submit-message" ? [body.messages.at(-1)!.id] : undefined);
+
 /** Frames of the protocol a client is not allowed to send here, and why. */
 const REFUSED: Record<string, string> = {
   [CHAT_MESSAGE_TYPES.CHAT_MESSAGES]: "clients cannot write the thread's history; send a chat request",

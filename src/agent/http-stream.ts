@@ -1,5 +1,10 @@
 import { CHAT_MESSAGE_TYPES } from "agents/chat";
-import type { Connection } from "agents";
+import type { Connection, WSMessage } from "agents";
+
+/** The SDK's chat protocol handler: AIChatAgent's `onMessage`, behind the agent's frame allow-list. */
+export type ChatProtocol = (connection: Connection, message: WSMessage) => Promise<void>;
+/** Frames of the server's own (`what` says why) through the chat protocol, in order, from one stand-in connection. */
+export type Send = (what: string, ...frames: object[]) => Promise<void>;
 
 type ResponseFrame = { type: string; id?: string; body?: string; done?: boolean; error?: boolean };
 
@@ -80,5 +85,18 @@ export class FrameTaps {
     listeners.add(listen);
     const connection = { id: `http:${requestId}`, tags: [], send: (m: string) => this.deliver(m), close() {}, state: null, setState() {} } as unknown as Connection;
     return { stream: readable, connection, finish };
+  }
+
+  /** A connection for frames the server sends the protocol itself: what the protocol answers on it reaches the open streams. */
+  standIn(what: string): Connection {
+    return { id: `http:${what}:${crypto.randomUUID()}`, tags: [], uri: null, send: (m: string) => this.deliver(m), close() {}, state: null, setState() {} } as unknown as Connection;
+  }
+
+  /** The server's own frames through `chat`, from one stand-in connection. */
+  sender(chat: ChatProtocol): Send {
+    return async (what, ...frames) => {
+      const standIn = this.standIn(what);
+      for (const f of frames) await chat(standIn, JSON.stringify(f));
+    };
   }
 }

@@ -1,3 +1,4 @@
+import type { SessionChangeEvent } from "agents/sessions";
 import { toAppError } from "../errors";
 import { log } from "../observability/log";
 import { metrics } from "../observability/metrics";
@@ -23,11 +24,39 @@ export class OutboxSync {
   #holds = 0;
   #waiting = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Off while loading history from Postgres, which must not be written back to it. */
+  #mirroring = true;
 
   constructor(
     private readonly outbox: Outbox,
     private readonly host: Host,
   ) {}
+
+  /** On waking: a backlog due for its try drains now (one already scheduled keeps its backoff). True when nothing waits. */
+  async wake(): Promise<boolean> {
+    const { backlog, nextRetryAt } = this.outbox.state;
+    if (backlog > 0 && (nextRetryAt === null || nextRetryAt <= Date.now())) await this.flush();
+    return backlog === 0;
+  }
+
+  /** A durable write of the chat session, into the outbox (false while not mirroring). */
+  record(event: SessionChangeEvent): boolean {
+    if (!this.#mirroring) return false;
+    this.outbox.record(event);
+    // Deferred: the feed may dispatch inside the session's own write. Not awaited: Postgres is off the turn's path.
+    queueMicrotask(() => this.request());
+    return true;
+  }
+
+  /** Writes made by `write` are not mirrored to Postgres (they came from it). */
+  async unmirrored(write: () => Promise<void>): Promise<void> {
+    this.#mirroring = false;
+    try {
+      await write();
+    } finally {
+      this.#mirroring = true;
+    }
+  }
 
   /** A write was recorded: drain now, or when the turns in flight end. */
   request(): void {
@@ -76,6 +105,26 @@ export class OutboxSync {
       } else this.outbox.setRetry(attempt + 1, nextRetryAt);
       await this.report(true);
     }
+  }
+
+  /** Drains now, within `timeoutMs`: a read of Postgres after it sees every change made here (read-your-writes). */
+  async drain(timeoutMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.outbox.flush().catch(() => {}), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]).finally(() => clearTimeout(timer));
+  }
+
+  /** The admin's call on a quarantined change: try it again (`retry`) or give it up (`drop`). */
+  async resolve(seq: number, action: "retry" | "drop"): Promise<boolean> {
+    const done = action === "retry" ? this.outbox.requeue(seq) : this.outbox.drop(seq);
+    log("info", "outbox_quarantine_resolved", { threadId: this.host.threadId(), seq, action, found: done });
+    if (done) await this.flush();
+    return done;
+  }
+
+  /** What this thread has not yet written to Postgres, and what Postgres refused. */
+  state() {
+    const { backlog, oldestAt, quarantined, attempt, nextRetryAt } = this.outbox.state;
+    return { backlog, oldestAt, quarantined, retryAttempt: attempt, nextRetryAt };
   }
 
   /** The scheduled try: it is due, so it no longer holds back the next one. */

@@ -1,0 +1,21 @@
+import type { UIMessage } from "ai";
+import { withDb } from "../db/client";
+import { listMessages } from "../db/messages";
+import { describeError, log } from "../observability/log";
+
+/** The most history a woken agent loads from Postgres. */
+const REHYDRATE_LIMIT = 10_000;
+
+/**
+ * A thread agent that wakes with no transcript while Postgres has one (storage reset, a move,
+ * history written elsewhere) loads it first, so the model and every client see the whole thread.
+ * `persist` keeps it without writing it back to Postgres. Never throws.
+ */
+export async function rehydrate(env: Env, threadId: string, persist: (messages: UIMessage[]) => Promise<void>): Promise<void> {
+  try {
+    const { messages } = await withDb(env, (db) => listMessages(db, threadId, { limit: REHYDRATE_LIMIT }));
+    if (messages.length) await persist(messages.map(({ createdAt: _at, ...m }) => m as UIMessage));
+  } catch (err) {
+    log("warn", "rehydrate_failed", { threadId, error: describeError(err) });
+  }
+}
