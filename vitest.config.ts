@@ -13,7 +13,17 @@ const project = (name: string, include: string[], opts: { db?: Target; model?: "
     plugins: [
       cloudflareTest(({ inject }) => {
         const model = opts.model ?? "responses";
-        const bindings: Record<string, string> = { OFFLINE_CHUNK_DELAY_MS: "1", ADMIN_TOKEN: "test-admin-token-0123456789", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60", METRICS_SINK: "local", FLAG_CACHE_SECONDS: "1", MAX_SOCKETS_PER_THREAD: "6", MAX_SOCKETS_PER_USER: "10", CORS_ORIGINS: "https://app.threadline.test" };
+        const bindings: Record<string, string> = {
+          OFFLINE_CHUNK_DELAY_MS: "1",
+          ADMIN_TOKEN: "test-admin-token-0123456789",
+          TURN_RATE_LIMIT: "8",
+          TURN_RATE_WINDOW_SECONDS: "60",
+          METRICS_SINK: "local",
+          FLAG_CACHE_SECONDS: "1",
+          MAX_SOCKETS_PER_THREAD: "6",
+          MAX_SOCKETS_PER_USER: "10",
+          CORS_ORIGINS: "https://app.threadline.test",
+        };
         if (model !== "offline") Object.assign(bindings, { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: inject("openaiUrl"), OPENAI_API: model, CHAT_MODEL: "fake-model" });
         if (opts.db === "neon") Object.assign(bindings, { DATABASE_URL: inject("databaseUrl"), NEON_WS_PROXY: inject("neonWsProxy") });
         return {
@@ -50,7 +60,6 @@ function withoutHyperdrive(): string {
   return path;
 }
 
-
 // wrangler.toml serves web/dist as assets; the Workers projects need the folder, not the page (`npm run build:web` makes it).
 mkdirSync(resolve("web/dist"), { recursive: true });
 
@@ -66,13 +75,25 @@ export default defineConfig({
       project("offline", ["test/**/*.offline.test.ts"], { model: "offline" }),
       project("faults", ["test/**/*.fault.test.ts"], { db: "fault-proxy" }),
       // The database-touching suite again over the second transport: Neon's driver, no Hyperdrive binding.
-      project("neon", ["test/api.*.test.ts", "test/db.*.test.ts", "test/agent.turn.test.ts", "test/health.test.ts"], { db: "neon", exclude: ["test/**/*.offline.test.ts", "test/**/*.fault.test.ts", "test/**/*.node.test.ts"] }),
+      project("neon", ["test/api.*.test.ts", "test/db.*.test.ts", "test/agent.turn.test.ts", "test/health.test.ts"], {
+        db: "neon",
+        exclude: ["test/**/*.offline.test.ts", "test/**/*.fault.test.ts", "test/**/*.node.test.ts"],
+      }),
       // Plain Node, no Workers runtime: tests that drive Postgres or the tooling from outside (e.g. migrations on a database of their own).
       defineProject({ test: { name: "node", include: ["test/**/*.node.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 60_000 } }),
       // The web chat in headless Chromium against `wrangler dev`, started as `npm run dev` starts it. A group of its own
       // (sequence.groupOrder) so a browser and a second workerd never compete with other projects for the CPU.
       defineProject({
-        test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], environment: "node", testTimeout: 60_000, hookTimeout: 120_000, fileParallelism: false, sequence: { groupOrder: 1 }, expect: { poll: { timeout: 15_000 } } },
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          expect: { poll: { timeout: 15_000 } },
+        },
       }),
     ],
   },

@@ -30,7 +30,10 @@ const read = (req: IncomingMessage) =>
   new Promise<string>((resolve, reject) => {
     let data = "";
     req.setEncoding("utf8");
-    req.on("data", (c) => (data += c)).on("end", () => resolve(data)).on("error", reject);
+    req
+      .on("data", (c) => (data += c))
+      .on("end", () => resolve(data))
+      .on("error", reject);
   });
 
 export async function startFakeModel(opts: FakeOpenAIOptions): Promise<FakeModel> {
@@ -40,10 +43,13 @@ export async function startFakeModel(opts: FakeOpenAIOptions): Promise<FakeModel
     try {
       const raw = await read(req);
       const body = req.method === "POST" && /\/(chat\/completions|responses)$/.test(req.url ?? "") ? JSON.stringify(rewrite(JSON.parse(raw))) : raw;
-      const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host, "content-length": Buffer.byteLength(body) } }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
+      const up = request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host, "content-length": Buffer.byteLength(body) } },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
       up.on("error", (err) => (res.headersSent ? res.destroy() : res.writeHead(502).end(String(err))));
       up.end(body);
     } catch (err) {

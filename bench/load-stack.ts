@@ -169,7 +169,21 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
       const [barePort, inspector] = [await freePort(), await freePort()];
       const vars = Object.entries({ ...model, ENVIRONMENT: "development" }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
       bare = spawnServer(
-        [join(bin, "wrangler"), "dev", "--config", "bench/bare/wrangler.toml", "--ip", "127.0.0.1", "--port", String(barePort), "--inspector-port", String(inspector), "--persist-to", join(src.dir, ".wrangler-bare"), ...vars],
+        [
+          join(bin, "wrangler"),
+          "dev",
+          "--config",
+          "bench/bare/wrangler.toml",
+          "--ip",
+          "127.0.0.1",
+          "--port",
+          String(barePort),
+          "--inspector-port",
+          String(inspector),
+          "--persist-to",
+          join(src.dir, ".wrangler-bare"),
+          ...vars,
+        ],
         src.dir,
         { PATH, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: proxiedUrl },
       );
@@ -177,7 +191,9 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
       bareUrl = `http://127.0.0.1:${barePort}`;
       await bare.ready(bareUrl, () => true, "bare baseline Worker");
     }
-    onLog(`[bench] stack up: server ${url}${bareUrl ? `, bare baseline ${bareUrl}` : ""}, model ${modelUrl} (${o.api}), ${o.db} at ${target.host}:${target.port} behind proxy :${proxy.port}`);
+    onLog(
+      `[bench] stack up: server ${url}${bareUrl ? `, bare baseline ${bareUrl}` : ""}, model ${modelUrl} (${o.api}), ${o.db} at ${target.host}:${target.port} behind proxy :${proxy.port}`,
+    );
     const pids = { server: dev.pid, bare: bare?.pid, postgres: postgresPid?.() };
     return { url, bareUrl, databaseUrl, proxy, log: dev.log, bareLog: () => bare?.log() ?? "", pids, stop };
   } catch (err) {

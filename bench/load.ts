@@ -57,12 +57,14 @@ type Turn = Marks & { thread: number; index: number; sentAt: number; duringFault
 /** Runs `fn` over `items`, at most `n` at a time. */
 async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promise<void>) {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
 }
 
 async function api<T>(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: T }> {
@@ -103,7 +105,12 @@ async function idsInPostgres(base: string, client: pg.Client | undefined): Promi
   await pool(fixtures, 10, async (f) => {
     let cursor: number | undefined;
     for (let page = 0; page < 100; page++) {
-      const r = await api<{ messages: { id: string }[]; nextCursor: number | null }>(base, "GET", `/api/v1/threads/${f.threadId}/messages?limit=500${cursor ? `&cursor=${cursor}` : ""}`, f.apiKey);
+      const r = await api<{ messages: { id: string }[]; nextCursor: number | null }>(
+        base,
+        "GET",
+        `/api/v1/threads/${f.threadId}/messages?limit=500${cursor ? `&cursor=${cursor}` : ""}`,
+        f.apiKey,
+      );
       if (r.status !== 200) throw new Error(`messages of ${f.threadId}: ${r.status}`);
       for (const m of r.json.messages) ids.get(f.threadId)!.add(m.id);
       if (!r.json.nextCursor) break;
@@ -134,17 +141,24 @@ async function main(): Promise<number> {
   try {
     const runId = randomUUID().slice(0, 8);
     const setupStart = performance.now();
-    await pool(Array.from({ length: a.threads }, (_, i) => i), a["setup-concurrency"], async (i) => {
-      if (stopping) return;
-      const u = await api<{ user: { id: string }; apiKey: string }>(base, "POST", "/api/v1/users", a["admin-token"], { email: `load-${runId}-${i}@${EMAIL_DOMAIN}`, name: "bench" });
-      if (u.status !== 201) throw new Error(`create user: ${u.status} ${JSON.stringify(u.json)}`);
-      const f: Fixture = { userId: u.json.user.id, apiKey: u.json.apiKey, threadId: "" };
-      fixtures.push(f);
-      const t = await api<{ thread: { id: string } }>(base, "POST", "/api/v1/threads", f.apiKey, { title: `load ${i}` });
-      if (t.status !== 201) throw new Error(`create thread: ${t.status} ${JSON.stringify(t.json)}`);
-      f.threadId = t.json.thread.id;
-      f.ws = await connect(base, f);
-    });
+    await pool(
+      Array.from({ length: a.threads }, (_, i) => i),
+      a["setup-concurrency"],
+      async (i) => {
+        if (stopping) return;
+        const u = await api<{ user: { id: string }; apiKey: string }>(base, "POST", "/api/v1/users", a["admin-token"], {
+          email: `load-${runId}-${i}@${EMAIL_DOMAIN}`,
+          name: "bench",
+        });
+        if (u.status !== 201) throw new Error(`create user: ${u.status} ${JSON.stringify(u.json)}`);
+        const f: Fixture = { userId: u.json.user.id, apiKey: u.json.apiKey, threadId: "" };
+        fixtures.push(f);
+        const t = await api<{ thread: { id: string } }>(base, "POST", "/api/v1/threads", f.apiKey, { title: `load ${i}` });
+        if (t.status !== 201) throw new Error(`create thread: ${t.status} ${JSON.stringify(t.json)}`);
+        f.threadId = t.json.thread.id;
+        f.ws = await connect(base, f);
+      },
+    );
     if (stopping) return 130;
     log(`[bench] ${a.threads} users, threads and sockets ready in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`);
 
@@ -152,7 +166,11 @@ async function main(): Promise<number> {
     const fault: { downAt?: number; upAt?: number; drainedAt?: number; peak: { threads: number; messages: number } } = { peak: { threads: 0, messages: 0 } };
     const runStart = performance.now();
     type Health = { outbox?: { threads: number; messages: number } | null };
-    const backlog = () => api<Health>(base, "GET", "/health", a["admin-token"]).then((r) => r.json?.outbox ?? undefined, () => undefined);
+    const backlog = () =>
+      api<Health>(base, "GET", "/health", a["admin-token"]).then(
+        (r) => r.json?.outbox ?? undefined,
+        () => undefined,
+      );
     const faultTask = (async () => {
       if (a["fault-after-ms"] === undefined || !stack) return;
       await sleep(a["fault-after-ms"]);
@@ -185,17 +203,19 @@ async function main(): Promise<number> {
       }
     })();
     const inFault = () => fault.downAt !== undefined && fault.upAt === undefined;
-    await Promise.all(fixtures.map(async (f, i) => {
-      for (let k = 0; k < a.turns && !stopping; k++) {
-        const t: Turn = { thread: i, index: k, sentAt: 0, duringFault: inFault() };
-        turns.push(t);
-        await turn(f.ws!, t, `load ${i} turn ${k}: hello`);
-        t.duringFault ||= inFault();
-        if (a["think-ms"] && k < a.turns - 1) await sleep(a["think-ms"]);
-        // After a timeout or a closed socket a late reply would be taken for the next turn's.
-        if (t.error === "timeout" || t.error?.startsWith("socket_closed")) break;
-      }
-    }));
+    await Promise.all(
+      fixtures.map(async (f, i) => {
+        for (let k = 0; k < a.turns && !stopping; k++) {
+          const t: Turn = { thread: i, index: k, sentAt: 0, duringFault: inFault() };
+          turns.push(t);
+          await turn(f.ws!, t, `load ${i} turn ${k}: hello`);
+          t.duringFault ||= inFault();
+          if (a["think-ms"] && k < a.turns - 1) await sleep(a["think-ms"]);
+          // After a timeout or a closed socket a late reply would be taken for the next turn's.
+          if (t.error === "timeout" || t.error?.startsWith("socket_closed")) break;
+        }
+      }),
+    );
     const runEnd = performance.now();
     await faultTask;
 
@@ -207,7 +227,11 @@ async function main(): Promise<number> {
     const kinds = new Map<string, number>();
     for (const t of failed) kinds.set(t.error!, (kinds.get(t.error!) ?? 0) + 1);
     log(`\n[bench] ${a.threads} threads x ${a.turns} turns, model first token ${a["first-token-ms"]} ms, chunks every ${a["chunk-ms"]} ms (${a.api}), ${a.url ? base : a.db}`);
-    log(`  machine: ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(" ")} (1/5/15 min) at the end of the turns`);
+    log(
+      `  machine: ${cpus().length} cores, load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(" ")} (1/5/15 min) at the end of the turns`,
+    );
     log(`  turns: ${done.length} completed, ${failed.length} failed, ${notRun} not run, in ${seconds.toFixed(1)} s = ${(done.length / seconds).toFixed(1)} turns/s`);
     log(`  first text chunk, overhead over the model's delay: ${summary(overhead)}`);
     log(`  the same, without each thread's first turn (agent cold start): ${summary(done.filter((t) => t.index > 0).map((t) => t.firstTextAt! - t.sentAt - a["first-token-ms"]))}`);
@@ -215,8 +239,12 @@ async function main(): Promise<number> {
     if (kinds.size) log(`  errors: ${[...kinds].map(([k, n]) => `${k} x${n}`).join(", ")}`);
     if (fault.downAt !== undefined) {
       const during = turns.filter((t) => t.duringFault);
-      log(`  outage: backlog peaked at ${fault.peak.messages} messages in ${fault.peak.threads} threads; ${fault.drainedAt ? `drained ${((fault.drainedAt - fault.upAt!) / 1000).toFixed(1)} s after Postgres came back` : "NOT drained (per /health)"}`);
-      log(`  turns overlapping the outage: ${during.length} (${during.filter((t) => !t.error).length} completed, ${during.filter((t) => t.error).length} failed), their duration ${summary(during.filter((t) => !t.error).map((t) => t.doneAt! - t.sentAt))}`);
+      log(
+        `  outage: backlog peaked at ${fault.peak.messages} messages in ${fault.peak.threads} threads; ${fault.drainedAt ? `drained ${((fault.drainedAt - fault.upAt!) / 1000).toFixed(1)} s after Postgres came back` : "NOT drained (per /health)"}`,
+      );
+      log(
+        `  turns overlapping the outage: ${during.length} (${during.filter((t) => !t.error).length} completed, ${during.filter((t) => t.error).length} failed), their duration ${summary(during.filter((t) => !t.error).map((t) => t.doneAt! - t.sentAt))}`,
+      );
     }
 
     if (stopping) return 130;
@@ -237,13 +265,25 @@ async function main(): Promise<number> {
     const lost = missing(pgIds);
     const from = Math.max(runEnd, fault.upAt ?? 0);
     const ok = !lost.length && rows === total(agents) && (failed.length ? rows >= expected : rows === expected);
-    log(`  Postgres rows ${rows}, messages of completed turns ${expected}, in the agents' transcripts ${total(agents)}: ${ok ? "ok" : "MISMATCH"}${lost.length ? `, ${lost.length} missing from Postgres (e.g. ${lost.slice(0, 3).join(", ")})` : ""}; settled ${((drainedAt - from) / 1000).toFixed(1)} s after the last turn${fault.upAt ? " or Postgres coming back" : ""}`);
-    if (!ok) log(`  /health: ${JSON.stringify(await api(base, "GET", "/health", a["admin-token"]).then((r) => r.json, () => null))}`);
+    log(
+      `  Postgres rows ${rows}, messages of completed turns ${expected}, in the agents' transcripts ${total(agents)}: ${ok ? "ok" : "MISMATCH"}${lost.length ? `, ${lost.length} missing from Postgres (e.g. ${lost.slice(0, 3).join(", ")})` : ""}; settled ${((drainedAt - from) / 1000).toFixed(1)} s after the last turn${fault.upAt ? " or Postgres coming back" : ""}`,
+    );
+    if (!ok)
+      log(
+        `  /health: ${JSON.stringify(
+          await api(base, "GET", "/health", a["admin-token"]).then(
+            (r) => r.json,
+            () => null,
+          ),
+        )}`,
+      );
     if (stack) {
       const devLog = stack.log();
       const lines = devLog.split("\n");
       const other = lines.filter((l) => /"level":"error"|✘|Uncaught|Error:/.test(l) && !l.includes("outbox_flush_failed"));
-      log(`  server log: ${lines.filter((l) => l.includes("outbox_flush_failed")).length} outbox_flush_failed, ${other.length} other error lines${other.length ? `, e.g.\n    ${other.slice(0, 5).join("\n    ")}` : ""}`);
+      log(
+        `  server log: ${lines.filter((l) => l.includes("outbox_flush_failed")).length} outbox_flush_failed, ${other.length} other error lines${other.length ? `, e.g.\n    ${other.slice(0, 5).join("\n    ")}` : ""}`,
+      );
     }
     return ok && !failed.length && !notRun ? 0 : 1;
   } finally {

@@ -1,4 +1,4 @@
-// node --experimental-transform-types --disable-warning=ExperimentalWarning --import ./scripts/lib/resolve-ts.ts bench/message-search.ts \
+// node bench/message-search.ts \
 //   --database URL [--conversations 300] [--users 20] [--grow 100000] [--latency-queries 300] [--reset] [--modes lexical,vector,hybrid]
 // Search across conversations, measured: synthetic conversations with known answers (a fact stated once in one
 // thread of a user who has several alike), written and indexed through the service's own code (the outbox's
@@ -47,24 +47,136 @@ const digits = (n: number) => Array.from({ length: n }, () => Math.floor(random(
 // A fact worth finding again, said once: its statement, the assistant's confirmation, the ways its owner later
 // asks for it (one with the statement's words, one paraphrased), and small talk around it. Every user has
 // several threads of one template with different names, so the name is what tells the answer apart.
-type Template = { fact: (e: string, v: string) => string; confirm: (e: string, v: string) => string; queries: ((e: string) => string)[]; value: () => string; chat: ((e: string) => string)[] };
+type Template = {
+  fact: (e: string, v: string) => string;
+  confirm: (e: string, v: string) => string;
+  queries: ((e: string) => string)[];
+  value: () => string;
+  chat: ((e: string) => string)[];
+};
 const T = (t: Template) => t;
 const TEMPLATES: Template[] = [
-  T({ fact: (e, v) => `My locker code at the ${e} gym is ${v}.`, confirm: (e, v) => `Noted: ${v} for your locker at ${e}.`, queries: [(e) => `what is my locker code at the ${e} gym`, (e) => `combination for my ${e} locker`], value: () => digits(4), chat: [(e) => `The ${e} gym was crowded again.`, () => "Any tips for stretching after a run?", (e) => `Does ${e} open early on Sundays?`] }),
-  T({ fact: (e, v) => `The ferry to ${e} leaves at ${v} from pier two.`, confirm: (e, v) => `Got it, ${v} for the ${e} ferry.`, queries: [(e) => `when does the ferry to ${e} leave`, (e) => `departure time of the boat to ${e}`], value: () => `${6 + Math.floor(random() * 12)}:${pick(["05", "15", "30", "40", "50"])}`, chat: [(e) => `Is ${e} nice in the spring?`, () => "Should I bring a rain jacket?", (e) => `What is there to eat on ${e}?`] }),
-  T({ fact: (e, v) => `Our wifi password at the ${e} office is ${v}.`, confirm: (e, v) => `Saved the ${e} wifi password: ${v}.`, queries: [(e) => `wifi password for the ${e} office`, (e) => `how do I get online at ${e}`], value: () => `${pick(["blue", "tiger", "maple", "orbit"])}${digits(3)}`, chat: [(e) => `The ${e} office moved to the third floor.`, () => "How do I share my screen in a meeting?", () => "Remind me to book a room."] }),
-  T({ fact: (e, v) => `${e}'s birthday is on ${v}.`, confirm: (e, v) => `I'll remember ${e}'s birthday, ${v}.`, queries: [(e) => `when is ${e}'s birthday`, (e) => `what day was ${e} born`], value: () => `${pick(["March", "June", "October", "January"])} ${1 + Math.floor(random() * 28)}`, chat: [(e) => `What should I get ${e} as a present?`, () => "Is a book a good gift?", (e) => `${e} likes hiking and jazz.`] }),
-  T({ fact: (e, v) => `The ${e} project deadline moved to ${v}.`, confirm: (e, v) => `Okay, the ${e} deadline is now ${v}.`, queries: [(e) => `deadline for the ${e} project`, (e) => `when is ${e} due`], value: () => `${pick(["Friday", "Monday", "the 14th", "end of May"])}`, chat: [(e) => `Who is leading ${e}?`, () => "Can you draft a status update?", (e) => `The ${e} budget looks tight.`] }),
-  T({ fact: (e, v) => `I parked the car on level ${v} of the ${e} garage.`, confirm: (e, v) => `Level ${v}, ${e} garage.`, queries: [(e) => `which level did I park on at ${e}`, (e) => `where is my car in the ${e} parking`], value: () => `${1 + Math.floor(random() * 9)}${pick(["A", "B", "C"])}`, chat: [(e) => `How much does ${e} charge per hour?`, () => "I always forget where I park.", () => "Is there a car wash nearby?"] }),
-  T({ fact: (e, v) => `The dentist appointment with Dr. ${e} is at ${v}.`, confirm: (e, v) => `Dr. ${e} at ${v}, noted.`, queries: [(e) => `when is my appointment with Dr. ${e}`, (e) => `what time do I see the dentist ${e}`], value: () => `${pick(["9", "10", "2", "4"])}:${pick(["00", "30", "15"])} on ${pick(["Tuesday", "Thursday"])}`, chat: [() => "Should I floss more?", (e) => `Dr. ${e} is always late.`, () => "Do I need to fast before?"] }),
-  T({ fact: (e, v) => `The recipe for ${e} soup needs ${v} grams of lentils.`, confirm: (e, v) => `${v} g of lentils for the ${e} soup.`, queries: [(e) => `how many grams of lentils for ${e} soup`, (e) => `lentil amount in the ${e} recipe`], value: () => `${100 + Math.floor(random() * 400)}`, chat: [(e) => `Can I freeze ${e} soup?`, () => "What spices go with lentils?", () => "I need a shopping list."] }),
-  T({ fact: (e, v) => `The invoice from ${e} was ${v} euros.`, confirm: (e, v) => `${e}: ${v} euros.`, queries: [(e) => `how much was the ${e} invoice`, (e) => `what did ${e} bill us`], value: () => `${100 + Math.floor(random() * 9000)}`, chat: [(e) => `Did we pay ${e} last month?`, () => "Remind me about taxes.", (e) => `${e} sends invoices late.`] }),
-  T({ fact: (e, v) => `My flight to ${e} is ${v}.`, confirm: (e, v) => `Flight ${v} to ${e}, saved.`, queries: [(e) => `what is my flight number to ${e}`, (e) => `which plane do I take to ${e}`], value: () => `${pick(["TP", "LH", "AF", "BA"])}${digits(3)}`, chat: [(e) => `What is the weather in ${e} next week?`, () => "How early should I get to the airport?", (e) => `Where should I stay in ${e}?`] }),
-  T({ fact: (e, v) => `The ${e} router admin PIN is ${v}.`, confirm: (e, v) => `PIN ${v} for the ${e} router.`, queries: [(e) => `admin pin for the ${e} router`, (e) => `how do I log into the ${e} modem`], value: () => digits(6), chat: [() => "The internet keeps dropping.", (e) => `Should I replace the ${e} router?`, () => "How do I reset a router?"] }),
-  T({ fact: (e, v) => `${e} prefers to be called ${v}.`, confirm: (e, v) => `${e} goes by ${v}.`, queries: [(e) => `what does ${e} like to be called`, (e) => `nickname of ${e}`], value: () => pick(["Sam", "Alex", "Jo", "Max", "Kit"]), chat: [(e) => `${e} joined the team in April.`, () => "How do I welcome a new colleague?", (e) => `Is ${e} in my time zone?`] }),
+  T({
+    fact: (e, v) => `My locker code at the ${e} gym is ${v}.`,
+    confirm: (e, v) => `Noted: ${v} for your locker at ${e}.`,
+    queries: [(e) => `what is my locker code at the ${e} gym`, (e) => `combination for my ${e} locker`],
+    value: () => digits(4),
+    chat: [(e) => `The ${e} gym was crowded again.`, () => "Any tips for stretching after a run?", (e) => `Does ${e} open early on Sundays?`],
+  }),
+  T({
+    fact: (e, v) => `The ferry to ${e} leaves at ${v} from pier two.`,
+    confirm: (e, v) => `Got it, ${v} for the ${e} ferry.`,
+    queries: [(e) => `when does the ferry to ${e} leave`, (e) => `departure time of the boat to ${e}`],
+    value: () => `${6 + Math.floor(random() * 12)}:${pick(["05", "15", "30", "40", "50"])}`,
+    chat: [(e) => `Is ${e} nice in the spring?`, () => "Should I bring a rain jacket?", (e) => `What is there to eat on ${e}?`],
+  }),
+  T({
+    fact: (e, v) => `Our wifi password at the ${e} office is ${v}.`,
+    confirm: (e, v) => `Saved the ${e} wifi password: ${v}.`,
+    queries: [(e) => `wifi password for the ${e} office`, (e) => `how do I get online at ${e}`],
+    value: () => `${pick(["blue", "tiger", "maple", "orbit"])}${digits(3)}`,
+    chat: [(e) => `The ${e} office moved to the third floor.`, () => "How do I share my screen in a meeting?", () => "Remind me to book a room."],
+  }),
+  T({
+    fact: (e, v) => `${e}'s birthday is on ${v}.`,
+    confirm: (e, v) => `I'll remember ${e}'s birthday, ${v}.`,
+    queries: [(e) => `when is ${e}'s birthday`, (e) => `what day was ${e} born`],
+    value: () => `${pick(["March", "June", "October", "January"])} ${1 + Math.floor(random() * 28)}`,
+    chat: [(e) => `What should I get ${e} as a present?`, () => "Is a book a good gift?", (e) => `${e} likes hiking and jazz.`],
+  }),
+  T({
+    fact: (e, v) => `The ${e} project deadline moved to ${v}.`,
+    confirm: (e, v) => `Okay, the ${e} deadline is now ${v}.`,
+    queries: [(e) => `deadline for the ${e} project`, (e) => `when is ${e} due`],
+    value: () => `${pick(["Friday", "Monday", "the 14th", "end of May"])}`,
+    chat: [(e) => `Who is leading ${e}?`, () => "Can you draft a status update?", (e) => `The ${e} budget looks tight.`],
+  }),
+  T({
+    fact: (e, v) => `I parked the car on level ${v} of the ${e} garage.`,
+    confirm: (e, v) => `Level ${v}, ${e} garage.`,
+    queries: [(e) => `which level did I park on at ${e}`, (e) => `where is my car in the ${e} parking`],
+    value: () => `${1 + Math.floor(random() * 9)}${pick(["A", "B", "C"])}`,
+    chat: [(e) => `How much does ${e} charge per hour?`, () => "I always forget where I park.", () => "Is there a car wash nearby?"],
+  }),
+  T({
+    fact: (e, v) => `The dentist appointment with Dr. ${e} is at ${v}.`,
+    confirm: (e, v) => `Dr. ${e} at ${v}, noted.`,
+    queries: [(e) => `when is my appointment with Dr. ${e}`, (e) => `what time do I see the dentist ${e}`],
+    value: () => `${pick(["9", "10", "2", "4"])}:${pick(["00", "30", "15"])} on ${pick(["Tuesday", "Thursday"])}`,
+    chat: [() => "Should I floss more?", (e) => `Dr. ${e} is always late.`, () => "Do I need to fast before?"],
+  }),
+  T({
+    fact: (e, v) => `The recipe for ${e} soup needs ${v} grams of lentils.`,
+    confirm: (e, v) => `${v} g of lentils for the ${e} soup.`,
+    queries: [(e) => `how many grams of lentils for ${e} soup`, (e) => `lentil amount in the ${e} recipe`],
+    value: () => `${100 + Math.floor(random() * 400)}`,
+    chat: [(e) => `Can I freeze ${e} soup?`, () => "What spices go with lentils?", () => "I need a shopping list."],
+  }),
+  T({
+    fact: (e, v) => `The invoice from ${e} was ${v} euros.`,
+    confirm: (e, v) => `${e}: ${v} euros.`,
+    queries: [(e) => `how much was the ${e} invoice`, (e) => `what did ${e} bill us`],
+    value: () => `${100 + Math.floor(random() * 9000)}`,
+    chat: [(e) => `Did we pay ${e} last month?`, () => "Remind me about taxes.", (e) => `${e} sends invoices late.`],
+  }),
+  T({
+    fact: (e, v) => `My flight to ${e} is ${v}.`,
+    confirm: (e, v) => `Flight ${v} to ${e}, saved.`,
+    queries: [(e) => `what is my flight number to ${e}`, (e) => `which plane do I take to ${e}`],
+    value: () => `${pick(["TP", "LH", "AF", "BA"])}${digits(3)}`,
+    chat: [(e) => `What is the weather in ${e} next week?`, () => "How early should I get to the airport?", (e) => `Where should I stay in ${e}?`],
+  }),
+  T({
+    fact: (e, v) => `The ${e} router admin PIN is ${v}.`,
+    confirm: (e, v) => `PIN ${v} for the ${e} router.`,
+    queries: [(e) => `admin pin for the ${e} router`, (e) => `how do I log into the ${e} modem`],
+    value: () => digits(6),
+    chat: [() => "The internet keeps dropping.", (e) => `Should I replace the ${e} router?`, () => "How do I reset a router?"],
+  }),
+  T({
+    fact: (e, v) => `${e} prefers to be called ${v}.`,
+    confirm: (e, v) => `${e} goes by ${v}.`,
+    queries: [(e) => `what does ${e} like to be called`, (e) => `nickname of ${e}`],
+    value: () => pick(["Sam", "Alex", "Jo", "Max", "Kit"]),
+    chat: [(e) => `${e} joined the team in April.`, () => "How do I welcome a new colleague?", (e) => `Is ${e} in my time zone?`],
+  }),
 ];
-const NAMES = ["Riverside", "Northgate", "Elm Park", "Harbor", "Kestrel", "Marlow", "Oakridge", "Sunfield", "Westbrook", "Ashby", "Brightwater", "Cedar Point", "Dunmore", "Fairhaven", "Glenwood", "Hollow Creek", "Ivy Lane", "Juniper", "Larkspur", "Mistral", "Novak", "Orla", "Pemberton", "Quill"];
-const SMALL_TALK = ["Thanks!", "Great, thank you.", "Can you explain that again?", "What's a good podcast for a commute?", "How do I make better coffee at home?", "I slept badly last night.", "Any book recommendations?", "Let's continue tomorrow."];
+const NAMES = [
+  "Riverside",
+  "Northgate",
+  "Elm Park",
+  "Harbor",
+  "Kestrel",
+  "Marlow",
+  "Oakridge",
+  "Sunfield",
+  "Westbrook",
+  "Ashby",
+  "Brightwater",
+  "Cedar Point",
+  "Dunmore",
+  "Fairhaven",
+  "Glenwood",
+  "Hollow Creek",
+  "Ivy Lane",
+  "Juniper",
+  "Larkspur",
+  "Mistral",
+  "Novak",
+  "Orla",
+  "Pemberton",
+  "Quill",
+];
+const SMALL_TALK = [
+  "Thanks!",
+  "Great, thank you.",
+  "Can you explain that again?",
+  "What's a good podcast for a commute?",
+  "How do I make better coffee at home?",
+  "I slept badly last night.",
+  "Any book recommendations?",
+  "Let's continue tomorrow.",
+];
 
 type Message = { id: string; role: "user" | "assistant"; text: string };
 type Conversation = { ownerIndex: number; messages: Message[]; query?: { text: string; relevant: string[]; paraphrased: boolean } };
@@ -136,7 +248,8 @@ if (args.reset || owners.length !== userCount || indexed < baseMessages) {
   const deleted = await deleteUsersInEmailDomain(db, DOMAIN);
   if (deleted) console.log(`deleted ${deleted} users holding ${indexedBefore} indexed messages (cascades, statistics) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   owners = [];
-  for (let i = 0; i < userCount; i++) owners.push((await createUser(db, { email: `bench-${String(i).padStart(3, "0")}@${DOMAIN}`, apiKeyHash: `bench-${crypto.randomUUID()}` })).id);
+  for (let i = 0; i < userCount; i++)
+    owners.push((await createUser(db, { email: `bench-${String(i).padStart(3, "0")}@${DOMAIN}`, apiKeyHash: `bench-${crypto.randomUUID()}` })).id);
   const rate = await write(base, owners);
   console.log(`wrote and indexed ${baseMessages} messages of ${base.length} conversations (${userCount} users) at ${rate.toFixed(0)} messages/s`);
 }
@@ -166,7 +279,11 @@ async function qualityTable(label: string) {
   console.log(`\n${label}: ${chunks} indexed messages; ${queries.length} queries (${queries.filter((q) => q.paraphrased).length} paraphrased); embedder ${deps.embedder.name}`);
   console.log("| mode | queries | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 |\n|---|---|---|---|---|---|---|");
   for (const mode of MODES)
-    for (const [name, subset] of [["all", queries], ["same words", queries.filter((q) => !q.paraphrased)], ["paraphrased", queries.filter((q) => q.paraphrased)]] as const) {
+    for (const [name, subset] of [
+      ["all", queries],
+      ["same words", queries.filter((q) => !q.paraphrased)],
+      ["paraphrased", queries.filter((q) => q.paraphrased)],
+    ] as const) {
       const s = await quality(mode, subset);
       console.log(`| ${mode} | ${name} | ${s.r1.toFixed(3)} | ${s.r5.toFixed(3)} | ${s.r10.toFixed(3)} | ${s.mrr.toFixed(3)} | ${s.ndcg.toFixed(3)} |`);
     }
@@ -203,9 +320,13 @@ if (args["skip-latency"]) {
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const cachedDeps = (cache = memoryCache()): SearchDeps => ({ ...deps, cache, versions: kvCacheVersions(cache) });
 const timed = queries.slice(0, Number(args["latency-queries"]));
-const perUser = await pool.query<{ n: number }>(`select count(*)::int as n from message_chunks c join users u on u.id = c.owner_id where u.email like 'bench-%' group by c.owner_id`);
+const perUser = await pool.query<{ n: number }>(
+  `select count(*)::int as n from message_chunks c join users u on u.id = c.owner_id where u.email like 'bench-%' group by c.owner_id`,
+);
 const sizes = perUser.rows.map((r) => r.n);
-console.log(`\nlatency: ${await count("select count(*)::int as n from message_chunks")} indexed messages; the searching users hold ${Math.min(...sizes)}-${Math.max(...sizes)} each; ${timed.length} queries, limit 10`);
+console.log(
+  `\nlatency: ${await count("select count(*)::int as n from message_chunks")} indexed messages; the searching users hold ${Math.min(...sizes)}-${Math.max(...sizes)} each; ${timed.length} queries, limit 10`,
+);
 console.log("| scope | mode | p50 uncached | p95 uncached | p50 cached | p95 cached |\n|---|---|---|---|---|---|");
 for (const corpus of ["messages", "all"] as const)
   for (const mode of MODES) {
@@ -226,6 +347,10 @@ for (const corpus of ["messages", "all"] as const)
     const f = (x: number) => `${x.toFixed(x < 1 ? 3 : 1)} ms`;
     console.log(`| ${corpus} | ${mode} | ${f(percentile(uncached, 0.5))} | ${f(percentile(uncached, 0.95))} | ${f(percentile(cached, 0.5))} | ${f(percentile(cached, 0.95))} |`);
   }
-const size = (await pool.query(`select pg_size_pretty(pg_total_relation_size('message_chunks')) as chunks, pg_size_pretty(pg_total_relation_size('message_postings')) as postings, (select count(*) from message_postings)::int as n`)).rows[0];
+const size = (
+  await pool.query(
+    `select pg_size_pretty(pg_total_relation_size('message_chunks')) as chunks, pg_size_pretty(pg_total_relation_size('message_postings')) as postings, (select count(*) from message_postings)::int as n`,
+  )
+).rows[0];
 console.log(`\nstorage: message_chunks ${size.chunks}, message_postings ${size.postings} (${size.n} postings)`);
 await pool.end();

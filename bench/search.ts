@@ -36,7 +36,11 @@ if (!args.database) throw new Error("set BENCH_DATABASE_URL or --database to a P
 
 const MODES = args.modes.split(",") as SearchMode[];
 const SOURCE = "scifact:";
-const jsonl = <T>(file: string): T[] => readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as T);
+const jsonl = <T>(file: string): T[] =>
+  readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
 
 await applyMigrations(args.database);
 const client = new pg.Client({ connectionString: args.database });
@@ -60,7 +64,11 @@ if (args.reingest || have !== corpus.length || chunksNow === 0) {
   await client.query("delete from documents");
   const t0 = performance.now();
   for (let i = 0; i < corpus.length; i += 200)
-    await ingestDocuments(deps, null, corpus.slice(i, i + 200).map((d) => ({ title: d.title, text: d.text, source: SOURCE + d._id })));
+    await ingestDocuments(
+      deps,
+      null,
+      corpus.slice(i, i + 200).map((d) => ({ title: d.title, text: d.text, source: SOURCE + d._id })),
+    );
   console.log(`ingested ${corpus.length} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 const docIds = new Map<string, string>();
@@ -88,11 +96,13 @@ const ranked = async (mode: SearchMode, text: string) => {
 // One CSV per mode: runs.csv becomes runs.lexical.csv, runs.vector.csv, runs.hybrid.csv.
 const outFile = (mode: string) => args.out!.replace(/(\.csv)?$/, `.${mode}.csv`);
 for (const mode of args["skip-quality"] ? [] : MODES) {
-  let ndcg = 0, r10 = 0, r100 = 0;
+  let ndcg = 0,
+    r10 = 0,
+    r100 = 0;
   const csv: string[] = ["query_id,doc_id,rank"];
   for (const q of queries) {
     const docs = await ranked(mode, q.text);
-    if (args.out) docs.forEach((d, i) => csv.push(`${q._id},${d},${i + 1}`));
+    if (args.out) for (const [i, d] of docs.entries()) csv.push(`${q._id},${d},${i + 1}`);
     const rel = qrels.get(q._id);
     if (!rel) continue;
     const dcg = docs.slice(0, 10).reduce((s, d, i) => s + (rel.has(d) ? 1 / Math.log2(i + 2) : 0), 0);
@@ -123,7 +133,9 @@ for (const mode of args["skip-latency"] ? [] : MODES) {
   const uncached = await time(deps, mode);
   await time(cachedDeps, mode); // fills the cache
   const cached = await time(cachedDeps, mode);
-  console.log(`${mode.padEnd(8)} latency uncached p50 ${pct(uncached, 50).toFixed(2)} ms p95 ${pct(uncached, 95).toFixed(2)} ms | cached p50 ${pct(cached, 50).toFixed(3)} ms p95 ${pct(cached, 95).toFixed(3)} ms`);
+  console.log(
+    `${mode.padEnd(8)} latency uncached p50 ${pct(uncached, 50).toFixed(2)} ms p95 ${pct(uncached, 95).toFixed(2)} ms | cached p50 ${pct(cached, 50).toFixed(3)} ms p95 ${pct(cached, 95).toFixed(3)} ms`,
+  );
 }
 // HNSW against an exact scan: the share of the true 10 nearest chunks the index returns (200 queries).
 {
@@ -150,7 +162,7 @@ async function growCorpus(target: number) {
   if (have >= target) return;
   const sentences = corpus.flatMap((d) => d.text.split(/(?<=\.)\s+/));
   let seed = 42;
-  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const t0 = performance.now();
   let added = 0;
   while (have + added < target) {

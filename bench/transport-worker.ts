@@ -1,11 +1,11 @@
 // The Worker that bench/transport.ts runs in workerd: a typical turn's database work through the
 // app's own withDb and query modules, over Hyperdrive+pg or Neon's driver, timed inside workerd.
 import { sql } from "drizzle-orm";
-import { withDb, type Db } from "../src/db/client";
-import { applyMessageOps } from "../src/db/messages";
-import { spendSince } from "../src/db/spend";
-import { createThread, getThread } from "../src/db/threads";
-import { createUser, deleteUser, getUserByKeyHash } from "../src/db/users";
+import { withDb, type Db } from "../src/db/client.ts";
+import { applyMessageOps } from "../src/db/messages.ts";
+import { spendSince } from "../src/db/spend.ts";
+import { createThread, getThread } from "../src/db/threads.ts";
+import { createUser, deleteUser, getUserByKeyHash } from "../src/db/users.ts";
 
 type Workload = "connect" | "turn" | "turn-one-connection";
 type Fixture = { userId: string; threadId: string; keyHash: string };
@@ -48,7 +48,10 @@ export default {
       const t0 = performance.now();
       if (workload === "connect") await withDb(target, (db) => db.execute(sql`select 1`));
       else if (workload === "turn") for (const step of steps(fixture)) await withDb<unknown>(target, step);
-      else await withDb(target, async (db) => { for (const step of steps(fixture)) await step(db); });
+      else
+        await withDb(target, async (db) => {
+          for (const step of steps(fixture)) await step(db);
+        });
       ms.push(performance.now() - t0);
     }
     return Response.json(ms);

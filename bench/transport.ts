@@ -34,7 +34,10 @@ writeFileSync(
     vars: { DATABASE_URL: url, NEON_WS_PROXY: `127.0.0.1:${proxy.port}` },
   }),
 );
-const worker = await unstable_startWorker({ config: join(dir, "wrangler.json"), dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, watch: false, logLevel: "warn" } });
+const worker = await unstable_startWorker({
+  config: join(dir, "wrangler.json"),
+  dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, watch: false, logLevel: "warn" },
+});
 await worker.ready;
 const call = async <T>(path: string): Promise<T> => {
   const res = await worker.fetch(`http://bench${path}`);

@@ -19,7 +19,10 @@ import { connectAgent, sendTurn, type Marks } from "./ws-client.ts";
 
 const int = (min: number) => z.coerce.number().int().min(min);
 const shape = {
-  sizes: z.string().regex(/^\d+(,\d+)*$/, "comma-separated thread counts").default("20,100"),
+  sizes: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, "comma-separated thread counts")
+    .default("20,100"),
   turns: int(1).max(100).default(3),
   rounds: int(1).max(20).default(2),
   "first-token-ms": int(0).max(60_000).default(200),
@@ -35,7 +38,10 @@ const shape = {
   "admin-token": z.string().default("dev-admin-token"),
   json: z.string().optional(),
 };
-const Args = z.object(shape).transform((a) => ({ ...a, sizes: a.sizes.split(",").map(Number) })).refine((a) => a.sizes.every((n) => n >= 1 && n <= 1000), "sizes: 1 to 1000 threads");
+const Args = z
+  .object(shape)
+  .transform((a) => ({ ...a, sizes: a.sizes.split(",").map(Number) }))
+  .refine((a) => a.sizes.every((n) => n >= 1 && n <= 1000), "sizes: 1 to 1000 threads");
 const strings = Object.fromEntries(Object.keys(shape).map((k) => [k, { type: "string" as const }]));
 const parsed = Args.safeParse(parseArgs({ options: strings, strict: true }).values);
 if (!parsed.success) {
@@ -66,12 +72,14 @@ type Fresh = { kind: "warm" | "new"; openedAt: number; firstChunkAt?: number; do
 /** Runs `fn` over `items`, at most `n` at a time; after Ctrl-C only when `always` (cleanup). */
 async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promise<void>, always = false) {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length && (always || !stopping)) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length && (always || !stopping)) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
 }
 
 async function api<T>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: T }> {
@@ -132,7 +140,9 @@ class RowWatch {
         if (this.#pending.size) {
           const ids = [...this.#pending.keys()];
           this.queries++;
-          const r = await this.#db.query<{ id: string }>("select id from messages where (thread_id, id) in (select * from unnest($1::uuid[], $2::text[]))", [ids.map((i) => this.#pending.get(i)!), ids]).catch(() => ({ rows: [] }));
+          const r = await this.#db
+            .query<{ id: string }>("select id from messages where (thread_id, id) in (select * from unnest($1::uuid[], $2::text[]))", [ids.map((i) => this.#pending.get(i)!), ids])
+            .catch(() => ({ rows: [] }));
           for (const { id } of r.rows) {
             this.seen.set(id, t0);
             this.#pending.delete(id);
@@ -222,22 +232,24 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   const pg0 = await pgStats(watch);
   const cpu0 = cpu(system);
   const start = now();
-  await Promise.all(threads.map(async (t, i) => {
-    for (let k = 0; k < a.turns && !stopping; k++) {
-      const turnRec: Turn = { thread: i, index: k, text: text(`${tag}-${i}-${k}`), sentAt: 0, userId: "" };
-      turns.push(turnRec);
-      await turn(socks[i]!, turnRec.text, t.user.id, turnRec, {
-        sent: (userId, at) => {
-          turnRec.userId = userId;
-          turnRec.sentAt = at;
-          watch.watch(t.id, userId);
-        },
-        assistant: (id) => watch.watch(t.id, id),
-      });
-      // After a timeout or a closed socket a late reply would be taken for the next turn's.
-      if (turnRec.error === "timeout" || turnRec.error?.startsWith("socket_closed")) break;
-    }
-  }));
+  await Promise.all(
+    threads.map(async (t, i) => {
+      for (let k = 0; k < a.turns && !stopping; k++) {
+        const turnRec: Turn = { thread: i, index: k, text: text(`${tag}-${i}-${k}`), sentAt: 0, userId: "" };
+        turns.push(turnRec);
+        await turn(socks[i]!, turnRec.text, t.user.id, turnRec, {
+          sent: (userId, at) => {
+            turnRec.userId = userId;
+            turnRec.sentAt = at;
+            watch.watch(t.id, userId);
+          },
+          assistant: (id) => watch.watch(t.id, id),
+        });
+        // After a timeout or a closed socket a late reply would be taken for the next turn's.
+        if (turnRec.error === "timeout" || turnRec.error?.startsWith("socket_closed")) break;
+      }
+    }),
+  );
   const seconds = (now() - start) / 1000;
   const cpu1 = cpu(system);
   const used = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu1[k as keyof Cpu] - cpu0[k as keyof Cpu]])) as Cpu;
@@ -255,7 +267,10 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
     return { ...t, modelAt: modelAt.get(t.text), rowsAt: u !== undefined && r !== undefined ? Math.max(u, r) : undefined };
   });
   const fresh: Fresh[] = [];
-  for (const [kind, list] of [["warm", threads], ["new", spares]] as const) {
+  for (const [kind, list] of [
+    ["warm", threads],
+    ["new", spares],
+  ] as const) {
     for (let j = 0; j < a.fresh && j < list.length && !stopping; j++) {
       const t = list[j]!;
       const f: Fresh = { kind, openedAt: now() };
@@ -268,7 +283,17 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
     }
   }
   for (const s of socks) s?.close(1000, "bench done");
-  return { system, size: threads.length, round, seconds, loadavg: load, cpu: used, pg: { sessions: pg1.sessions - pg0.sessions, transactions: pg1.transactions - pg0.transactions, rowsWritten: rowDeltas(pg0.rows, pg1.rows) }, turns: withRows, fresh };
+  return {
+    system,
+    size: threads.length,
+    round,
+    seconds,
+    loadavg: load,
+    cpu: used,
+    pg: { sessions: pg1.sessions - pg0.sessions, transactions: pg1.transactions - pg0.transactions, rowsWritten: rowDeltas(pg0.rows, pg1.rows) },
+    turns: withRows,
+    fresh,
+  };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -288,7 +313,16 @@ function summarize(runs: Run[]) {
   const firstText = done.map((t) => t.firstTextAt! - t.sentAt);
   const lag = done.flatMap((t) => (t.rowsAt === undefined ? [] : [t.rowsAt - t.doneAt!]));
   const split = done.filter((t) => t.modelAt?.length === 2);
-  const phase = (f: (t: Turn, m: number[]) => number) => ({ p50: pct(split.map((t) => f(t, t.modelAt!)), 50), p95: pct(split.map((t) => f(t, t.modelAt!)), 95) });
+  const phase = (f: (t: Turn, m: number[]) => number) => ({
+    p50: pct(
+      split.map((t) => f(t, t.modelAt!)),
+      50,
+    ),
+    p95: pct(
+      split.map((t) => f(t, t.modelAt!)),
+      95,
+    ),
+  });
   const fresh = (kind: Fresh["kind"]) => runs.flatMap((r) => r.fresh.filter((f) => f.kind === kind && !f.error).map((f) => f.firstChunkAt! - f.openedAt));
   const [warm, cold] = [fresh("warm"), fresh("new")];
   return {
@@ -312,31 +346,56 @@ function summarize(runs: Run[]) {
       transactions: runs.reduce((s, r) => s + r.pg.transactions, 0) / Math.max(1, done.length),
       // Rows inserted, updated or deleted per turn, by table (statistics, so approximate).
       rowsWritten: Object.fromEntries(
-        [...new Set(runs.flatMap((r) => Object.keys(r.pg.rowsWritten)))].map((t) => [t, +(runs.reduce((s, r) => s + (r.pg.rowsWritten[t] ?? 0), 0) / Math.max(1, done.length)).toFixed(2)]),
+        [...new Set(runs.flatMap((r) => Object.keys(r.pg.rowsWritten)))].map((t) => [
+          t,
+          +(runs.reduce((s, r) => s + (r.pg.rowsWritten[t] ?? 0), 0) / Math.max(1, done.length)).toFixed(2),
+        ]),
       ),
     },
-    cpuPerTurn: Object.fromEntries((["workerd", "wrangler", "postgres", "bench"] as const).map((k) => [k, runs.reduce((s, r) => s + r.cpu[k], 0) / Math.max(1, done.length)])) as Cpu,
-    perRound: runs.map((r) => ({ round: r.round, turnsPerSecond: r.turns.filter((t) => !t.error).length / r.seconds, firstChunkP50: pct(r.turns.filter((t) => !t.error).map((t) => t.firstChunkAt! - t.sentAt), 50), loadavg1: r.loadavg[0] })),
+    cpuPerTurn: Object.fromEntries(
+      (["workerd", "wrangler", "postgres", "bench"] as const).map((k) => [k, runs.reduce((s, r) => s + r.cpu[k], 0) / Math.max(1, done.length)]),
+    ) as Cpu,
+    perRound: runs.map((r) => ({
+      round: r.round,
+      turnsPerSecond: r.turns.filter((t) => !t.error).length / r.seconds,
+      firstChunkP50: pct(
+        r.turns.filter((t) => !t.error).map((t) => t.firstChunkAt! - t.sentAt),
+        50,
+      ),
+      loadavg1: r.loadavg[0],
+    })),
     rowsAfterDone: { p50: pct(lag, 50), p99: pct(lag, 99), beforeDone: lag.filter((x) => x <= 0).length, measured: lag.length, missing: done.length - lag.length },
     freshWarm: { p50: pct(warm, 50), p95: pct(warm, 95), n: warm.length },
     freshNew: { p50: pct(cold, 50), p95: pct(cold, 95), n: cold.length },
   };
 }
 
-const git = (...args: string[]) => execFileSync("git", args, { cwd: new URL("..", import.meta.url).pathname, maxBuffer: 64 << 20 }).toString().trim();
+const git = (...args: string[]) =>
+  execFileSync("git", args, { cwd: new URL("..", import.meta.url).pathname, maxBuffer: 64 << 20 })
+    .toString()
+    .trim();
 
 /** What the server runs: a copy of the working tree taken at start, so the commit alone does not say; the diff's hash does. */
 function treeState() {
   const paths = ["src", "bench/bare", "migrations", "wrangler.toml"];
-  const changed = git("status", "--porcelain", "--", ...paths).split("\n").filter(Boolean);
-  const diff = createHash("sha256").update(git("diff", "HEAD", "--", ...paths)).update(changed.join("\n")).digest("hex").slice(0, 12);
+  const changed = git("status", "--porcelain", "--", ...paths)
+    .split("\n")
+    .filter(Boolean);
+  const diff = createHash("sha256")
+    .update(git("diff", "HEAD", "--", ...paths))
+    .update(changed.join("\n"))
+    .digest("hex")
+    .slice(0, 12);
   return { commit: git("rev-parse", "--short", "HEAD"), changed: changed.length, diff };
 }
 
 async function main(): Promise<number> {
   const tree = treeState();
   model = await startFakeModel({ firstTokenDelayMs: a["first-token-ms"], chunkDelayMs: a["chunk-ms"] });
-  stack = await startStack({ db: "postgres", api: a.api, firstTokenMs: a["first-token-ms"], chunkMs: a["chunk-ms"], maxConnections: a["max-connections"], modelUrl: model.url, bare: true }, log);
+  stack = await startStack(
+    { db: "postgres", api: a.api, firstTokenMs: a["first-token-ms"], chunkMs: a["chunk-ms"], maxConnections: a["max-connections"], modelUrl: model.url, bare: true },
+    log,
+  );
   db = new pg.Client({ connectionString: stack.databaseUrl });
   db.on("error", () => {});
   await db.connect();
@@ -350,21 +409,29 @@ async function main(): Promise<number> {
     if (d.status !== 201) throw new Error(`ingest documents: ${d.status} ${JSON.stringify(d.json)}`);
     docs.push(...d.json.documents.map((x) => x.id));
     const maxSize = Math.max(...a.sizes, a.warmup);
-    await pool(Array.from({ length: maxSize }, (_, i) => i), a["setup-concurrency"], async (i) => {
-      const u = await api<{ user: { id: string }; apiKey: string }>("POST", "/api/v1/users", a["admin-token"], { email: `turns-${runId}-${i}@${EMAIL_DOMAIN}`, name: "bench" });
-      if (u.status !== 201) throw new Error(`create user: ${u.status} ${JSON.stringify(u.json)}`);
-      users[i] = { id: u.json.user.id, apiKey: u.json.apiKey };
-    });
+    await pool(
+      Array.from({ length: maxSize }, (_, i) => i),
+      a["setup-concurrency"],
+      async (i) => {
+        const u = await api<{ user: { id: string }; apiKey: string }>("POST", "/api/v1/users", a["admin-token"], { email: `turns-${runId}-${i}@${EMAIL_DOMAIN}`, name: "bench" });
+        if (u.status !== 201) throw new Error(`create user: ${u.status} ${JSON.stringify(u.json)}`);
+        users[i] = { id: u.json.user.id, apiKey: u.json.apiKey };
+      },
+    );
     // Every run gets threads of its own (and spares for the fresh-socket samples on a new thread), so every run starts alike.
     const newThreads = async (n: number, system: System): Promise<Thread[]> => {
       const out = new Array<Thread>(n);
-      await pool(Array.from({ length: n }, (_, i) => i), a["setup-concurrency"], async (i) => {
-        const user = users[i % users.length]!;
-        const t = await api<{ thread: { id: string } }>("POST", "/api/v1/threads", user.apiKey, { title: `turns ${system}` });
-        if (t.status !== 201) throw new Error(`create thread: ${t.status} ${JSON.stringify(t.json)}`);
-        threads.push((out[i] = { id: t.json.thread.id, user }));
-        if (system === "baseline") bareThreads.push(t.json.thread.id);
-      });
+      await pool(
+        Array.from({ length: n }, (_, i) => i),
+        a["setup-concurrency"],
+        async (i) => {
+          const user = users[i % users.length]!;
+          const t = await api<{ thread: { id: string } }>("POST", "/api/v1/threads", user.apiKey, { title: `turns ${system}` });
+          if (t.status !== 201) throw new Error(`create thread: ${t.status} ${JSON.stringify(t.json)}`);
+          threads.push((out[i] = { id: t.json.thread.id, user }));
+          if (system === "baseline") bareThreads.push(t.json.thread.id);
+        },
+      );
       return out;
     };
     const plan: { system: System; size: number; round: number }[] = [];
@@ -374,7 +441,9 @@ async function main(): Promise<number> {
     const prepared = [];
     for (const p of plan) prepared.push({ ...p, threads: await newThreads(p.size, p.system), spares: await newThreads(Math.min(a.fresh, p.size), p.system) });
     if (stopping) return 130;
-    log(`[bench] ${users.length} users, ${threads.length} threads ready in ${((now() - setup) / 1000).toFixed(1)} s; ${plan.length} runs: ${plan.map((p) => `${p.system === "baseline" ? "B" : "T"}${p.size}${p.round ? "" : "(warm-up)"}`).join(" ")}`);
+    log(
+      `[bench] ${users.length} users, ${threads.length} threads ready in ${((now() - setup) / 1000).toFixed(1)} s; ${plan.length} runs: ${plan.map((p) => `${p.system === "baseline" ? "B" : "T"}${p.size}${p.round ? "" : "(warm-up)"}`).join(" ")}`,
+    );
 
     const watch = new RowWatch(db);
     watch.start();
@@ -383,7 +452,9 @@ async function main(): Promise<number> {
       if (stopping) break;
       const r = await run(p.system, p.round, p.threads, p.spares, watch);
       const s = summarize([r]);
-      log(`[bench] ${p.round ? `round ${p.round}` : "warm-up"} ${p.system} x${p.size}: ${s.completed}/${s.turns} turns in ${r.seconds.toFixed(1)} s = ${s.turnsPerSecond.toFixed(1)}/s, first chunk p50 ${ms(s.firstChunk.p50)} ms, turn p50 ${ms(s.turn.p50)} ms, rows after done p50 ${ms(s.rowsAfterDone.p50)} ms, CPU per turn ${ms(s.cpuPerTurn.workerd)} ms workerd + ${ms(s.cpuPerTurn.wrangler)} wrangler + ${ms(s.cpuPerTurn.postgres)} Postgres, ${s.pgPerTurn.sessions.toFixed(1)} connections and ${s.pgPerTurn.transactions.toFixed(1)} transactions (rows written per turn ${JSON.stringify(s.pgPerTurn.rowsWritten)}), reply ${JSON.stringify(s.replies.length === 1 ? s.replies[0] : s.replies)}${Object.keys(s.errors).length ? `, errors ${JSON.stringify(s.errors)}` : ""}${s.freshErrors.length ? `, fresh errors ${JSON.stringify(s.freshErrors)}` : ""}, load ${r.loadavg[0]!.toFixed(1)}`);
+      log(
+        `[bench] ${p.round ? `round ${p.round}` : "warm-up"} ${p.system} x${p.size}: ${s.completed}/${s.turns} turns in ${r.seconds.toFixed(1)} s = ${s.turnsPerSecond.toFixed(1)}/s, first chunk p50 ${ms(s.firstChunk.p50)} ms, turn p50 ${ms(s.turn.p50)} ms, rows after done p50 ${ms(s.rowsAfterDone.p50)} ms, CPU per turn ${ms(s.cpuPerTurn.workerd)} ms workerd + ${ms(s.cpuPerTurn.wrangler)} wrangler + ${ms(s.cpuPerTurn.postgres)} Postgres, ${s.pgPerTurn.sessions.toFixed(1)} connections and ${s.pgPerTurn.transactions.toFixed(1)} transactions (rows written per turn ${JSON.stringify(s.pgPerTurn.rowsWritten)}), reply ${JSON.stringify(s.replies.length === 1 ? s.replies[0] : s.replies)}${Object.keys(s.errors).length ? `, errors ${JSON.stringify(s.errors)}` : ""}${s.freshErrors.length ? `, fresh errors ${JSON.stringify(s.freshErrors)}` : ""}, load ${r.loadavg[0]!.toFixed(1)}`,
+      );
       if (p.round) runs.push(r);
       await sleep(1000);
     }
@@ -407,30 +478,55 @@ async function main(): Promise<number> {
       pollMs: a["poll-ms"],
     };
     const f = (x: { p50: number; p95?: number; p99?: number }) => `${ms(x.p50)} / ${ms(x.p95 ?? x.p99!)}`;
-    log(`\n### bench:turns, ${meta.at}, tree ${tree.commit}${tree.changed ? ` + ${tree.changed} changed files (diff ${tree.diff})` : ""}: ${meta.machine.cores} cores, load average ${meta.machine.loadavg.map((x) => x.toFixed(1)).join(" ")}; model first token ${a["first-token-ms"]} ms, chunk ${a["chunk-ms"]} ms (${a.api}); ${a.turns} turns per thread, ${a.rounds} rounds per system, alternating\n`);
-    log("| threads | system | first chunk p50 / p95 ms | first text p50 ms | turn p50 / p95 ms | turns/s | errors | fresh socket → first chunk p50 / p95 ms (warm thread; new thread) | rows in Postgres after done p50 / p99 ms |");
+    log(
+      `\n### bench:turns, ${meta.at}, tree ${tree.commit}${tree.changed ? ` + ${tree.changed} changed files (diff ${tree.diff})` : ""}: ${meta.machine.cores} cores, load average ${meta.machine.loadavg.map((x) => x.toFixed(1)).join(" ")}; model first token ${a["first-token-ms"]} ms, chunk ${a["chunk-ms"]} ms (${a.api}); ${a.turns} turns per thread, ${a.rounds} rounds per system, alternating\n`,
+    );
+    log(
+      "| threads | system | first chunk p50 / p95 ms | first text p50 ms | turn p50 / p95 ms | turns/s | errors | fresh socket → first chunk p50 / p95 ms (warm thread; new thread) | rows in Postgres after done p50 / p99 ms |",
+    );
     log("|---|---|---|---|---|---|---|---|---|");
     for (const r of results) {
       for (const system of ["baseline", "threadline"] as const) {
         const s = r[system];
         const errs = s.turns - s.completed + s.freshErrors.length;
-        log(`| ${r.size} | ${system} | ${f(s.firstChunk)} | ${ms(s.firstText.p50)} | ${f(s.turn)} | ${s.turnsPerSecond.toFixed(1)} | ${errs}${errs ? ` ${JSON.stringify(s.errors)}` : ""}${s.searchFailed ? `, ${s.searchFailed} turns whose search failed` : ""} | ${f(s.freshWarm)}; ${f(s.freshNew)} | ${f(s.rowsAfterDone)}${s.rowsAfterDone.missing ? ` (${s.rowsAfterDone.missing} turns' rows not seen)` : ""} |`);
+        log(
+          `| ${r.size} | ${system} | ${f(s.firstChunk)} | ${ms(s.firstText.p50)} | ${f(s.turn)} | ${s.turnsPerSecond.toFixed(1)} | ${errs}${errs ? ` ${JSON.stringify(s.errors)}` : ""}${s.searchFailed ? `, ${s.searchFailed} turns whose search failed` : ""} | ${f(s.freshWarm)}; ${f(s.freshNew)} | ${f(s.rowsAfterDone)}${s.rowsAfterDone.missing ? ` (${s.rowsAfterDone.missing} turns' rows not seen)` : ""} |`,
+        );
       }
     }
-    log("\n| threads | system | frame sent → first model request p50 / p95 ms | tool step (model call, search, next request) p50 / p95 ms | answer request → done frame p50 / p95 ms | CPU ms per turn: workerd / wrangler / Postgres / bench process | Postgres connections / transactions per turn |");
+    log(
+      "\n| threads | system | frame sent → first model request p50 / p95 ms | tool step (model call, search, next request) p50 / p95 ms | answer request → done frame p50 / p95 ms | CPU ms per turn: workerd / wrangler / Postgres / bench process | Postgres connections / transactions per turn |",
+    );
     log("|---|---|---|---|---|---|---|");
-    for (const r of results) for (const system of ["baseline", "threadline"] as const) {
-      const { phases: p, cpuPerTurn: c } = r[system];
-      log(`| ${r.size} | ${system} | ${f(p.beforeModel)} | ${f(p.toolStep)} | ${f(p.answer)} | ${ms(c.workerd)} / ${ms(c.wrangler)} / ${ms(c.postgres)} / ${ms(c.bench)} | ${r[system].pgPerTurn.sessions.toFixed(1)} / ${r[system].pgPerTurn.transactions.toFixed(1)} |`);
-    }
+    for (const r of results)
+      for (const system of ["baseline", "threadline"] as const) {
+        const { phases: p, cpuPerTurn: c } = r[system];
+        log(
+          `| ${r.size} | ${system} | ${f(p.beforeModel)} | ${f(p.toolStep)} | ${f(p.answer)} | ${ms(c.workerd)} / ${ms(c.wrangler)} / ${ms(c.postgres)} / ${ms(c.bench)} | ${r[system].pgPerTurn.sessions.toFixed(1)} / ${r[system].pgPerTurn.transactions.toFixed(1)} |`,
+        );
+      }
     log("");
     for (const r of results) {
       const ok = (x: boolean) => (x ? "met" : "NOT met");
-      log(`- ${r.size} threads, Threadline / baseline: first-chunk p50 ${r.ratio.firstChunkP50.toFixed(2)}x (target <= 1.1x: ${ok(r.ratio.firstChunkP50 <= 1.1)}), throughput ${r.ratio.throughput.toFixed(2)}x (target >= 0.9x: ${ok(r.ratio.throughput >= 0.9)}); per round: ${r.ratio.perRound.map((p) => `${p.firstChunkP50.toFixed(2)}x / ${p.throughput.toFixed(2)}x`).join(", ")}`);
+      log(
+        `- ${r.size} threads, Threadline / baseline: first-chunk p50 ${r.ratio.firstChunkP50.toFixed(2)}x (target <= 1.1x: ${ok(r.ratio.firstChunkP50 <= 1.1)}), throughput ${r.ratio.throughput.toFixed(2)}x (target >= 0.9x: ${ok(r.ratio.throughput >= 0.9)}); per round: ${r.ratio.perRound.map((p) => `${p.firstChunkP50.toFixed(2)}x / ${p.throughput.toFixed(2)}x`).join(", ")}`,
+      );
     }
-    for (const [name, text] of [["server", stack.log()], ["baseline", stack.bareLog()]] as const) {
+    for (const [name, text] of [
+      ["server", stack.log()],
+      ["baseline", stack.bareLog()],
+    ] as const) {
       const bad = text.split("\n").filter((l) => /"level":"(error|warn)"|✘|Uncaught|Error:/.test(l));
-      log(`[bench] ${name} log: ${bad.length} error/warning lines${bad.length ? `, e.g.\n    ${bad.slice(0, 5).map((l) => l.slice(0, 300)).join("\n    ")}` : ""}`);
+      log(
+        `[bench] ${name} log: ${bad.length} error/warning lines${
+          bad.length
+            ? `, e.g.\n    ${bad
+                .slice(0, 5)
+                .map((l) => l.slice(0, 300))
+                .join("\n    ")}`
+            : ""
+        }`,
+      );
     }
     const summary = { ...meta, results };
     if (a.json) {
@@ -445,10 +541,15 @@ async function main(): Promise<number> {
     // The baseline's threads first, straight in Postgres: deleting them through the API would wake a ThreadAgent for each.
     await db.query("delete from threads where id = any($1::uuid[])", [bareThreads]).catch(() => {});
     const deleted = { ok: 0, failed: 0 };
-    await pool(users.filter(Boolean), 10, async (u) => {
-      const r = await api("DELETE", `/api/v1/users/${u.id}`, a["admin-token"]).catch(() => ({ status: 0 }));
-      r.status === 204 || r.status === 404 ? deleted.ok++ : deleted.failed++;
-    }, true).catch(() => {});
+    await pool(
+      users.filter(Boolean),
+      10,
+      async (u) => {
+        const r = await api("DELETE", `/api/v1/users/${u.id}`, a["admin-token"]).catch(() => ({ status: 0 }));
+        r.status === 204 || r.status === 404 ? deleted.ok++ : deleted.failed++;
+      },
+      true,
+    ).catch(() => {});
     for (const id of docs) await api("DELETE", `/api/v1/documents/${id}`, a["admin-token"]).catch(() => {});
     log(`[bench] cleanup: ${deleted.ok} users (and their ${threads.length} threads) deleted${deleted.failed ? `, ${deleted.failed} NOT deleted` : ""}, ${docs.length} documents`);
     await db.end().catch(() => {});
@@ -474,7 +575,10 @@ main().then(
     // After Ctrl-C a failed connect or turn is ours: the sockets were closed on purpose.
     if (stopping) return shutdown(130);
     console.error(`[bench] ${err instanceof Error ? err.message : String(err)}`);
-    if (stack) console.error(`[bench] server log, last lines:\n${stack.log().split("\n").slice(-30).join("\n")}\n[bench] baseline log, last lines:\n${stack.bareLog().split("\n").slice(-30).join("\n")}`);
+    if (stack)
+      console.error(
+        `[bench] server log, last lines:\n${stack.log().split("\n").slice(-30).join("\n")}\n[bench] baseline log, last lines:\n${stack.bareLog().split("\n").slice(-30).join("\n")}`,
+      );
     await shutdown(1);
   },
 );

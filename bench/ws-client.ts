@@ -23,7 +23,12 @@ export type Marks = { sentAt?: number; firstChunkAt?: number; firstTextAt?: numb
  * failed, timed out or the socket closed; `m` gets the times and the reply. `extra` goes into the
  * request body beside the message.
  */
-export function sendTurn(ws: WebSocket, text: string, m: Marks, o: { timeoutMs: number; extra?: Record<string, unknown>; sent?: (userMessageId: string, at: number) => void; assistant?: (id: string) => void }): Promise<void> {
+export function sendTurn(
+  ws: WebSocket,
+  text: string,
+  m: Marks,
+  o: { timeoutMs: number; extra?: Record<string, unknown>; sent?: (userMessageId: string, at: number) => void; assistant?: (id: string) => void },
+): Promise<void> {
   const now = () => performance.now();
   const id = randomUUID();
   const userMessageId = randomUUID();
@@ -58,7 +63,11 @@ export function sendTurn(ws: WebSocket, text: string, m: Marks, o: { timeoutMs: 
     ws.addEventListener("message", onMessage);
     ws.addEventListener("close", onClose);
     const message = { id: userMessageId, role: "user", parts: [{ type: "text", text }] };
-    const frame = JSON.stringify({ type: "cf_agent_use_chat_request", id, init: { method: "POST", body: JSON.stringify({ messages: [message], trigger: "submit-message", ...o.extra }) } });
+    const frame = JSON.stringify({
+      type: "cf_agent_use_chat_request",
+      id,
+      init: { method: "POST", body: JSON.stringify({ messages: [message], trigger: "submit-message", ...o.extra }) },
+    });
     const send = () => {
       ws.send(frame);
       m.sentAt = now();

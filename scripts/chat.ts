@@ -18,7 +18,11 @@ if (!token) {
 const agentPath = `/agents/thread-agent/${threadId}`;
 
 type UIMessage = { id: string; role: string; parts: { type: string; text?: string }[]; metadata?: { offline?: boolean; outcome?: string; error?: string } };
-const textOf = (m: UIMessage) => m.parts.filter((p) => p.type === "text").map((p) => p.text).join("");
+const textOf = (m: UIMessage) =>
+  m.parts
+    .filter((p) => p.type === "text")
+    .map((p) => p.text)
+    .join("");
 
 /** Reads a line from the terminal without showing what is typed. */
 function askHidden(prompt: string): Promise<string | undefined> {
@@ -86,8 +90,8 @@ ws.addEventListener("message", (event) => {
     out(`[error] ${frame.code ? `${frame.code}: ` : ""}${frame.body}`);
   } else if (frame.body) {
     const chunk = JSON.parse(frame.body);
-    if (chunk.type === "text-delta") (header(), out(chunk.delta));
-    if (chunk.type === "tool-input-available") (header(), out(`[tool ${chunk.toolName} ${JSON.stringify(chunk.input)}] `));
+    if (chunk.type === "text-delta") header(), out(chunk.delta);
+    if (chunk.type === "tool-input-available") header(), out(`[tool ${chunk.toolName} ${JSON.stringify(chunk.input)}] `);
   }
   if (frame.done) {
     if (frame.outcome === "aborted") out(" [stopped]");

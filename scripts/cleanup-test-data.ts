@@ -17,7 +17,8 @@ await client.connect();
 try {
   const db = drizzle(client, { schema });
   const found = await usersInEmailDomain(db, TEST_EMAIL_DOMAIN);
-  for (const u of found) console.log(`${dryRun ? "would delete" : "deleting"} ${u.email} (${u.id}): ${u.threads} thread(s), ${u.messages} message(s), created ${u.createdAt.toISOString()}`);
+  for (const u of found)
+    console.log(`${dryRun ? "would delete" : "deleting"} ${u.email} (${u.id}): ${u.threads} thread(s), ${u.messages} message(s), created ${u.createdAt.toISOString()}`);
   if (!dryRun) console.log(`deleted ${await deleteUsersInEmailDomain(db, TEST_EMAIL_DOMAIN)} test user(s) and their threads and messages`);
   else console.log(`${found.length} test user(s) would be deleted; nothing was changed`);
 } finally {

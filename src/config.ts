@@ -1,10 +1,9 @@
 import { z } from "zod";
-import { EMBEDDING_DIMENSIONS } from "./db/schema";
-import { parseAllowedOrigins } from "./mcp/url-policy";
+import { EMBEDDING_DIMENSIONS } from "./db/schema.ts";
+import { parseAllowedOrigins } from "./mcp/url-policy.ts";
 
 // Unset, empty and whitespace-only values all mean "not configured" (wrangler vars and .dev.vars produce "").
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema.optional());
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema.optional());
 
 /** Comma-separated origins (scheme://host[:port]); none when unset. */
 const originList = () =>
@@ -38,9 +37,12 @@ const configSchema = z.object({
   TURN_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
   EMBEDDING_MODEL: optional(z.string()).transform((v) => v ?? "text-embedding-3-small"),
   // chunks.embedding is vector(512): another width needs a migration, so any other value is refused here.
-  EMBEDDING_DIMENSIONS: optional(z.coerce.number().int().refine((n) => n === EMBEDDING_DIMENSIONS, `must be ${EMBEDDING_DIMENSIONS} (chunks.embedding)`)).transform(
-    (v) => v ?? EMBEDDING_DIMENSIONS,
-  ),
+  EMBEDDING_DIMENSIONS: optional(
+    z.coerce
+      .number()
+      .int()
+      .refine((n) => n === EMBEDDING_DIMENSIONS, `must be ${EMBEDDING_DIMENSIONS} (chunks.embedding)`),
+  ).transform((v) => v ?? EMBEDDING_DIMENSIONS),
   SEARCH_CANDIDATES: optional(z.coerce.number().int().min(10).max(1000)).transform((v) => v ?? 100),
   SEARCH_CACHE_TTL_SECONDS: optional(z.coerce.number().int().min(60).max(86_400)).transform((v) => v ?? 300),
   SEARCH_RATE_LIMIT: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 30),
@@ -51,12 +53,23 @@ const configSchema = z.object({
   TURN_MAX_OUTPUT_TOKENS: optional(z.coerce.number().int().min(16).max(200_000)).transform((v) => v ?? 4096),
   // Context budgets (tokens of a model's context window): a JSON object of model id (or id prefix) to tokens, over
   // the defaults in src/agent/context-budget.ts; models named nowhere get CONTEXT_BUDGET_TOKENS. Flag context_budget_tokens.
-  CONTEXT_BUDGETS: optional(z.string().transform(parseJson).pipe(z.record(z.string().min(1), z.number().int().min(1024).max(10_000_000)))).transform((v) => v ?? {}),
+  CONTEXT_BUDGETS: optional(
+    z
+      .string()
+      .transform(parseJson)
+      .pipe(z.record(z.string().min(1), z.number().int().min(1024).max(10_000_000))),
+  ).transform((v) => v ?? {}),
   CONTEXT_BUDGET_TOKENS: optional(z.coerce.number().int().min(1024).max(10_000_000)).transform((v) => v ?? 32_768),
   // The model that writes summaries of long threads and thread titles (a cheaper one than CHAT_MODEL, say); default the turn's own.
   SUMMARY_MODEL: optional(z.string().trim().min(1).max(200)),
   // How long a tool call held for the owner's approval waits before it is denied.
-  APPROVAL_TTL_SECONDS: optional(z.coerce.number().int().min(1).max(7 * 86_400)).transform((v) => v ?? 3600),
+  APPROVAL_TTL_SECONDS: optional(
+    z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400),
+  ).transform((v) => v ?? 3600),
   // Open WebSockets: on one thread (any callers), and of one user across their threads.
   MAX_SOCKETS_PER_THREAD: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 32),
   MAX_SOCKETS_PER_USER: optional(z.coerce.number().int().min(1).max(100_000)).transform((v) => v ?? 100),
@@ -92,7 +105,12 @@ const configSchema = z.object({
   MCP_RATE_WINDOW_SECONDS: optional(z.coerce.number().int().min(1).max(86_400)).transform((v) => v ?? 60),
 });
 
-export type Config = z.infer<typeof configSchema> & { offline: boolean; adminToken: string | undefined; metricsSink: "analytics-engine" | "local"; mcpSecretKey: string | undefined };
+export type Config = z.infer<typeof configSchema> & {
+  offline: boolean;
+  adminToken: string | undefined;
+  metricsSink: "analytics-engine" | "local";
+  mcpSecretKey: string | undefined;
+};
 
 /** The admin token local development uses when ADMIN_TOKEN is unset; nowhere else has a default. */
 export const DEV_ADMIN_TOKEN = "dev-admin-token";

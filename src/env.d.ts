@@ -1,4 +1,4 @@
-import type { ThreadAgent } from "./agent/thread-agent";
+import type { ThreadAgent } from "./agent/thread-agent.ts";
 
 declare global {
   namespace Cloudflare {
@@ -49,10 +49,9 @@ declare global {
       MCP_RETRIES?: string;
       MCP_RATE_LIMIT?: string;
       MCP_RATE_WINDOW_SECONDS?: string;
-      UserAuthority: DurableObjectNamespace<import("./authority/user-authority").UserAuthority>;
-      OutboxMonitor: DurableObjectNamespace<import("./observability/outbox-monitor").OutboxMonitor>;
+      UserAuthority: DurableObjectNamespace<import("./authority/user-authority.ts").UserAuthority>;
+      OutboxMonitor: DurableObjectNamespace<import("./observability/outbox-monitor.ts").OutboxMonitor>;
     }
   }
   type Env = Cloudflare.Env;
 }
-export {};

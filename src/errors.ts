@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { databaseError, isTransient } from "./resilience";
+import { databaseError, isTransient } from "./resilience.ts";
 
 const statuses = {
   bad_request: 400,
@@ -46,8 +46,10 @@ export class AppError extends Error {
   /** Seconds until a refused request may be retried (429), sent as Retry-After. */
   readonly retryAfter?: number;
   readonly details?: ErrorDetails;
-  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown; retryAfter?: number; details?: ErrorDetails }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfter?: number; details?: ErrorDetails }) {
     super(message, options);
+    this.code = code;
     this.name = "AppError";
     this.retryAfter = options?.retryAfter;
     this.details = options?.details;
@@ -60,7 +62,13 @@ export class AppError extends Error {
   }
   /** As a plain value, to cross a Durable Object RPC boundary (which keeps no error classes). */
   toRefusal(): Refusal {
-    return { ok: false, code: this.code, message: this.message, ...(this.retryAfter !== undefined && { retryAfter: this.retryAfter }), ...(this.details && { details: this.details }) };
+    return {
+      ok: false,
+      code: this.code,
+      message: this.message,
+      ...(this.retryAfter !== undefined && { retryAfter: this.retryAfter }),
+      ...(this.details && { details: this.details }),
+    };
   }
   static fromRefusal(r: Refusal): AppError {
     return new AppError(r.code, r.message, { retryAfter: r.retryAfter, details: r.details });
@@ -74,8 +82,7 @@ export class AppError extends Error {
 /** A refusal as a value: what Durable Objects answer over RPC. */
 export type Refusal = { ok: false; code: ErrorCode; message: string; retryAfter?: number; details?: ErrorDetails };
 
-export const validationError = (error: z.ZodError, where = "body") =>
-  new AppError("validation_failed", `invalid ${where}: ${z.prettifyError(error).replaceAll("\n", "; ")}`);
+export const validationError = (error: z.ZodError, where = "body") => new AppError("validation_failed", `invalid ${where}: ${z.prettifyError(error).replaceAll("\n", "; ")}`);
 
 /** Maps anything thrown to an AppError: known database errors get their code, everything else is internal. */
 export function toAppError(err: unknown): AppError {

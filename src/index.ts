@@ -1,20 +1,20 @@
-import { routeToThreadAgent } from "./agent/route";
-import { admin } from "./api/admin";
-import { chat } from "./api/chat";
-import { cors } from "./api/cors";
-import { documents } from "./api/documents";
-import { health } from "./api/health";
-import { mcpServers } from "./api/mcp-servers";
-import { notFound, onError, router } from "./api/http";
-import { search } from "./api/search";
-import { threads } from "./api/threads";
-import { users } from "./api/users";
-import { mcpEndpoint } from "./mcp/server";
-import { requestLog } from "./observability/request-log";
+import { routeToThreadAgent } from "./agent/route.ts";
+import { admin } from "./api/admin.ts";
+import { chat } from "./api/chat.ts";
+import { cors } from "./api/cors.ts";
+import { documents } from "./api/documents.ts";
+import { health } from "./api/health.ts";
+import { mcpServers } from "./api/mcp-servers.ts";
+import { notFound, onError, router } from "./api/http.ts";
+import { search } from "./api/search.ts";
+import { threads } from "./api/threads.ts";
+import { users } from "./api/users.ts";
+import { mcpEndpoint } from "./mcp/server.ts";
+import { requestLog } from "./observability/request-log.ts";
 
-export { ThreadAgent } from "./agent/thread-agent";
-export { OutboxMonitor } from "./observability/outbox-monitor";
-export { UserAuthority } from "./authority/user-authority";
+export { ThreadAgent } from "./agent/thread-agent.ts";
+export { OutboxMonitor } from "./observability/outbox-monitor.ts";
+export { UserAuthority } from "./authority/user-authority.ts";
 
 const app = router();
 app.use("*", requestLog);

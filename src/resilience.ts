@@ -17,7 +17,8 @@ export function databaseError(err: unknown): { code: string; constraint?: string
 // The network or the server went away, or Postgres asks for the transaction again: serialization
 // failure (40001), deadlock (40P01), connection class 08, shutdown and cannot-connect-now (57P01..03).
 const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "40001", "40P01", "57P01", "57P02", "57P03", "53300"]);
-const TRANSIENT_MESSAGE = /ECONNREFUSED|ECONNRESET|connection (refused|reset|terminated|closed|lost)|socket (hang up|closed|ended)|network connection lost|timeout exceeded when trying to connect|has encountered a connection error/i;
+const TRANSIENT_MESSAGE =
+  /ECONNREFUSED|ECONNRESET|connection (refused|reset|terminated|closed|lost)|socket (hang up|closed|ended)|network connection lost|timeout exceeded when trying to connect|has encountered a connection error/i;
 
 export function isTransient(err: unknown): boolean {
   for (const e of causes(err)) {

@@ -1,13 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { ChatClient, eventually, fetchApp, postJson, threadsForEachTest } from "./support/helpers";
-import { addMcpServer, testMcpServer } from "./support/mcp";
+import { ChatClient, eventually, fetchApp, postJson, threadsForEachTest } from "./support/helpers.ts";
+import { addMcpServer, testMcpServer } from "./support/mcp.ts";
 
 const newThread = threadsForEachTest();
 type Approval = { approvalId: string; toolName: string; input: Record<string, unknown>; status: string };
 const pending = async (threadId: string, key: string) =>
-  eventually(async () => ((await (await fetchApp(`/api/v1/threads/${threadId}/approvals`, {}, key)).json()) as { approvals: Approval[] }).approvals, (a) => a.length > 0);
+  eventually(
+    async () => ((await (await fetchApp(`/api/v1/threads/${threadId}/approvals`, {}, key)).json()) as { approvals: Approval[] }).approvals,
+    (a) => a.length > 0,
+  );
 const decide = (threadId: string, approvalId: string, approved: boolean, key: string) => postJson(`/api/v1/threads/${threadId}/approvals/${approvalId}`, { approved }, key);
-const search = async (key: string, q: string) => ((await (await fetchApp(`/api/v1/search?q=${encodeURIComponent(q)}&mode=lexical`, {}, key)).json()) as { results: { documentId: string; title: string }[] }).results;
+const search = async (key: string, q: string) =>
+  ((await (await fetchApp(`/api/v1/search?q=${encodeURIComponent(q)}&mode=lexical`, {}, key)).json()) as { results: { documentId: string; title: string }[] }).results;
 
 describe("without a key, the offline model shows the tools that act", () => {
   it("asked to remember something it calls save_note, which waits for approval; asked to delete a document it calls delete_document", async () => {
@@ -19,7 +23,10 @@ describe("without a key, the offline model shows the tools that act", () => {
     expect(note).toMatchObject({ toolName: "save_note", input: { text: "the office wifi password is tangerine42" } });
     expect((await decide(threadId, note!.approvalId, true, apiKey)).status).toBe(200);
     await client.waitFor(() => JSON.stringify(client.frames).includes("I saved your note"));
-    const [doc] = await eventually(() => search(apiKey, "office wifi password tangerine42"), (r) => r.length > 0);
+    const [doc] = await eventually(
+      () => search(apiKey, "office wifi password tangerine42"),
+      (r) => r.length > 0,
+    );
 
     const del = await client.response(client.sendChat(`Please delete the document ${doc!.documentId}`).requestId);
     expect(del.chunks.map((c) => c.type)).toContain("tool-approval-request");
@@ -27,7 +34,12 @@ describe("without a key, the offline model shows the tools that act", () => {
     expect(removal).toMatchObject({ toolName: "delete_document", input: { documentId: doc!.documentId } });
     expect((await decide(threadId, removal!.approvalId, true, apiKey)).status).toBe(200);
     await client.waitFor(() => JSON.stringify(client.frames).includes(`I deleted document ${doc!.documentId}`));
-    expect(await eventually(() => search(apiKey, "office wifi password tangerine42"), (r) => r.length === 0)).toEqual([]);
+    expect(
+      await eventually(
+        () => search(apiKey, "office wifi password tangerine42"),
+        (r) => r.length === 0,
+      ),
+    ).toEqual([]);
 
     // Declined: it says so, and nothing is saved.
     await client.response(client.sendChat("note: the parking code is 0451").requestId);

@@ -1,8 +1,8 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { env } from "./support/env";
-import { ChatClient, eventually, fetchApp, messageRows, postJson, sendJson, threadsForEachTest, type Frame } from "./support/helpers";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { env } from "./support/env.ts";
+import { ChatClient, eventually, fetchApp, messageRows, postJson, sendJson, threadsForEachTest, type Frame } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const agent = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
@@ -13,14 +13,18 @@ const decide = (threadId: string, approvalId: string, body: unknown, key: string
 /** The tool part of a tool call, as the agent holds it. */
 const part = (threadId: string, toolCallId: string) =>
   runInDurableObject(agent(threadId), (a: ThreadAgent) => a.messages.flatMap((m) => m.parts as Frame[]).find((p) => p.toolCallId === toolCallId));
-const search = async (key: string, q: string) => ((await (await fetchApp(`/api/v1/search?q=${encodeURIComponent(q)}&mode=lexical`, {}, key)).json()) as { results: { title: string; documentId: string }[] }).results;
+const search = async (key: string, q: string) =>
+  ((await (await fetchApp(`/api/v1/search?q=${encodeURIComponent(q)}&mode=lexical`, {}, key)).json()) as { results: { title: string; documentId: string }[] }).results;
 
 /** Sends a message that makes the fake model call save_note, and waits for the held call. */
 async function heldNote(client: ChatClient, threadId: string, key: string, text: string) {
   const { requestId } = client.sendChat(`remember: ${text}`);
   const reply = await client.response(requestId);
   expect(reply.chunks.map((c) => c.type)).toContain("tool-approval-request");
-  const [pending] = await eventually(() => approvals(threadId, key), (a) => a.some((x) => JSON.stringify(x.input).includes(text)));
+  const [pending] = await eventually(
+    () => approvals(threadId, key),
+    (a) => a.some((x) => JSON.stringify(x.input).includes(text)),
+  );
   return pending!;
 }
 
@@ -33,9 +37,16 @@ describe("tools that act wait for the owner's approval, held by the server", () 
     expect((await part(threadId, pending.toolCallId))?.state).toBe("approval-requested");
     expect(await search(apiKey, "espresso dose grams")).toEqual([]);
     client.send({ type: "cf_agent_tool_approval", toolCallId: pending.toolCallId, approved: true, autoContinue: true });
-    const continued = await client.waitFor((f) => f.type === "cf_agent_use_chat_response" && f.done && f.id !== undefined && JSON.stringify(client.frames).includes("Tool result:"));
+    const continued = await client.waitFor(
+      (f) => f.type === "cf_agent_use_chat_response" && f.done && f.id !== undefined && JSON.stringify(client.frames).includes("Tool result:"),
+    );
     expect(continued).toBeTruthy();
-    expect(await eventually(() => search(apiKey, "espresso dose grams"), (r) => r.length > 0)).toEqual([expect.objectContaining({ title: expect.stringContaining("espresso") })]);
+    expect(
+      await eventually(
+        () => search(apiKey, "espresso dose grams"),
+        (r) => r.length > 0,
+      ),
+    ).toEqual([expect.objectContaining({ title: expect.stringContaining("espresso") })]);
     expect((await approvals(threadId, apiKey, "all"))[0]).toMatchObject({ status: "approved", decidedBy: expect.any(String) });
     // Once only.
     const before = client.frames.length;
@@ -99,7 +110,12 @@ describe("tools that act wait for the owner's approval, held by the server", () 
     await evictDurableObject(agent(threadId));
     expect((await approvals(threadId, apiKey))[0]?.approvalId).toBe(pending.approvalId);
     expect(await (await decide(threadId, pending.approvalId, { approved: true }, apiKey)).json()).toMatchObject({ approval: { status: "approved" } });
-    expect(await eventually(() => search(apiKey, "eviction kept"), (r) => r.length > 0)).toHaveLength(1);
+    expect(
+      await eventually(
+        () => search(apiKey, "eviction kept"),
+        (r) => r.length > 0,
+      ),
+    ).toHaveLength(1);
 
     // Past its expiry, a decision is refused (410) and the call is denied; with a short TTL, the server denies it on time.
     const again = await ChatClient.connect(threadId, apiKey);
@@ -108,11 +124,27 @@ describe("tools that act wait for the owner's approval, held by the server", () 
     const refused = await decide(threadId, late.approvalId, { approved: true }, apiKey);
     expect(refused.status).toBe(410);
     expect(await refused.json()).toMatchObject({ error: { code: "approval_expired" } });
-    expect(await eventually(async () => (await part(threadId, late.toolCallId))?.state, (s) => s === "output-denied")).toBe("output-denied");
+    expect(
+      await eventually(
+        async () => (await part(threadId, late.toolCallId))?.state,
+        (s) => s === "output-denied",
+      ),
+    ).toBe("output-denied");
     expect((await sendJson("PUT", `/api/v1/admin/users/${userId}/flags/approval_ttl_seconds`, { value: 1 })).status).toBe(200);
     const timed = await heldNote(again, threadId, apiKey, "nobody answers this");
-    expect(await eventually(async () => (await approvals(threadId, apiKey, "all")).find((a) => a.approvalId === timed.approvalId)?.status, (s) => s === "expired", 15_000)).toBe("expired");
-    expect(await eventually(async () => (await part(threadId, timed.toolCallId))?.state, (s) => s === "output-denied")).toBe("output-denied");
+    expect(
+      await eventually(
+        async () => (await approvals(threadId, apiKey, "all")).find((a) => a.approvalId === timed.approvalId)?.status,
+        (s) => s === "expired",
+        15_000,
+      ),
+    ).toBe("expired");
+    expect(
+      await eventually(
+        async () => (await part(threadId, timed.toolCallId))?.state,
+        (s) => s === "output-denied",
+      ),
+    ).toBe("output-denied");
     again.close();
     expect(await search(apiKey, "late nobody answers")).toEqual([]);
   });
@@ -167,12 +199,17 @@ describe("tools the client runs", () => {
     const reply = await client.response(sendWithTools(client, "[client] get_location please"));
     const call = reply.chunks.find((c) => c.type === "tool-input-available" && c.toolName === "get_location")!;
     client.send({ type: "cf_agent_tool_result", toolCallId: call.toolCallId, toolName: "get_location", output: { city: "Lisbon" }, autoContinue: true, clientTools });
-    await client.waitFor(() => JSON.stringify(client.frames).includes("Tool result: {\\\"city\\\":\\\"Lisbon\\\"}") || JSON.stringify(client.frames).includes('Tool result: {\\"city\\":\\"Lisbon\\"}'));
+    await client.waitFor(
+      () => JSON.stringify(client.frames).includes('Tool result: {\\"city\\":\\"Lisbon\\"}') || JSON.stringify(client.frames).includes('Tool result: {\\"city\\":\\"Lisbon\\"}'),
+    );
     const before = client.frames.length;
     client.send({ type: "cf_agent_tool_result", toolCallId: call.toolCallId, toolName: "get_location", output: { city: "Porto" }, autoContinue: true });
     expect((await client.waitFor((f) => client.frames.indexOf(f) >= before && f.type === "error")).error.code).toBe("conflict");
     client.close();
-    const rows = await eventually(() => messageRows(threadId), (r) => JSON.stringify(r.map((x) => x.parts)).includes("Lisbon"));
+    const rows = await eventually(
+      () => messageRows(threadId),
+      (r) => JSON.stringify(r.map((x) => x.parts)).includes("Lisbon"),
+    );
     expect(JSON.stringify(rows.map((r) => r.parts))).not.toContain("Porto");
   });
 });

@@ -9,7 +9,10 @@ const reply = (i: number, text = `answer ${i}`): UIMessage => ({ id: `a${i}`, ro
 const withTool = (i: number, state = "output-available"): UIMessage => ({
   id: `a${i}`,
   role: "assistant",
-  parts: [{ type: "tool-hybrid_search", toolCallId: `c${i}`, state, input: { query: "q" }, ...(state === "output-available" && { output: { status: "ok", results: [] } }) } as never, { type: "text", text: "found" }],
+  parts: [
+    { type: "tool-hybrid_search", toolCallId: `c${i}`, state, input: { query: "q" }, ...(state === "output-available" && { output: { status: "ok", results: [] } }) } as never,
+    { type: "text", text: "found" },
+  ],
 });
 /** `turns` exchanges; every third reply calls a tool. */
 const thread = (turns: number) => Array.from({ length: turns }, (_, i) => [user(i), i % 3 === 2 ? withTool(i) : reply(i)]).flat();
@@ -116,7 +119,13 @@ describe("the offline summary", () => {
     for (let i = 0; i < 50; i++) summary = offlineSummary(summary, [user(i, `Topic number ${i} is about tides.`), reply(i)], 160);
     expect(textTokens(summary)).toBeLessThanOrEqual(160);
     const lines = summary!.split("\n");
-    expect(lines.slice(0, 5)).toEqual(["Earlier in this conversation (100 messages):", "- User: Topic number 0 is about tides.", "- Assistant: answer 0", "- User: Topic number 1 is about tides.", "- …"]);
+    expect(lines.slice(0, 5)).toEqual([
+      "Earlier in this conversation (100 messages):",
+      "- User: Topic number 0 is about tides.",
+      "- Assistant: answer 0",
+      "- User: Topic number 1 is about tides.",
+      "- …",
+    ]);
     expect(lines.at(-1)).toBe("- Assistant: answer 49");
     expect(summary).not.toContain("Topic number 20 ");
     expect(lines.filter((l) => l === "- …").length).toBe(1);

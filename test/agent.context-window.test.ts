@@ -1,11 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { withDb } from "../src/db/client";
-import { listSummaries } from "../src/db/messages";
-import { messages as messagesTable } from "../src/db/schema";
-import { env } from "./support/env";
-import { ChatClient, eventually, fetchApp, httpTurn, messageRows, sendJson, threadsForEachTest } from "./support/helpers";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { withDb } from "../src/db/client.ts";
+import { listSummaries } from "../src/db/messages.ts";
+import { messages as messagesTable } from "../src/db/schema.ts";
+import { env } from "./support/env.ts";
+import { ChatClient, eventually, fetchApp, httpTurn, messageRows, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const agentOf = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
@@ -13,7 +13,8 @@ const agentOf = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFrom
 type Recorded = { userText: string; model: string; chars: number; at: number };
 const requests = async (): Promise<Recorded[]> => (await (await fetch(`${env.OPENAI_FAKE_URL.replace(/\/v1$/, "")}/__requests`)).json()) as Recorded[];
 
-const setFlag = async (threadId: string, flag: string, value: unknown) => expect((await sendJson("PUT", `/api/v1/admin/threads/${threadId}/flags/${flag}`, { value })).status).toBe(200);
+const setFlag = async (threadId: string, flag: string, value: unknown) =>
+  expect((await sendJson("PUT", `/api/v1/admin/threads/${threadId}/flags/${flag}`, { value })).status).toBe(200);
 
 /**
  * Writes a long history straight into Postgres, as an older thread would have it, before its agent
@@ -27,7 +28,9 @@ async function seed(threadId: string, exchanges: number, text: (i: number) => st
       id: `a${i}`,
       role: "assistant",
       parts: [
-        ...(i % 3 === 2 ? [{ type: "tool-current_time", toolCallId: `call-${i}`, state: "output-available", input: {}, output: { iso: "2026-01-01T00:00:00Z", timeZone: "UTC", local: "x" } }] : []),
+        ...(i % 3 === 2
+          ? [{ type: "tool-current_time", toolCallId: `call-${i}`, state: "output-available", input: {}, output: { iso: "2026-01-01T00:00:00Z", timeZone: "UTC", local: "x" } }]
+          : []),
         { type: "text", text: `Answer ${i}: noted.` },
       ],
       metadata: { model: "fake-model", offline: false },
@@ -73,14 +76,24 @@ describe("the context window", () => {
 
     // The next turns keep the cut (one summary, the same prompt prefix) and send no compaction part.
     for (const text of ["And ferry 4?", "Thanks."]) expect(compactionOf(await turnJson(await httpTurn(t.threadId, text, t.apiKey)))).toBeUndefined();
-    const stored = await runInDurableObject(agentOf(t.threadId), (_a: ThreadAgent, state) => state.storage.sql.exec<{ through_id: string }>("SELECT through_id FROM tl_summaries").toArray());
+    const stored = await runInDurableObject(agentOf(t.threadId), (_a: ThreadAgent, state) =>
+      state.storage.sql.exec<{ through_id: string }>("SELECT through_id FROM tl_summaries").toArray(),
+    );
     expect(stored).toEqual([{ through_id: compaction.summarizedThrough }]);
     expect((await requests()).filter((r) => r.model === model && r.userText.startsWith("Summarize")).length).toBe(1);
 
     // Beside the messages in Postgres, covering their seq range.
-    const [summary] = await eventually(() => withDb(env, (db) => listSummaries(db, t.threadId)), (s) => s.length === 1);
+    const [summary] = await eventually(
+      () => withDb(env, (db) => listSummaries(db, t.threadId)),
+      (s) => s.length === 1,
+    );
     const rows = await messageRows(t.threadId);
-    expect(summary).toMatchObject({ throughMessageId: compaction.summarizedThrough, fromSeq: rows[0]!.seq, toSeq: rows.find((r) => r.id === compaction.summarizedThrough)!.seq, messageCount: compaction.messages });
+    expect(summary).toMatchObject({
+      throughMessageId: compaction.summarizedThrough,
+      fromSeq: rows[0]!.seq,
+      toSeq: rows.find((r) => r.id === compaction.summarizedThrough)!.seq,
+      messageCount: compaction.messages,
+    });
     expect(summary!.text).toMatch(/^Summary: \d+ lines/);
   });
 

@@ -1,12 +1,23 @@
 import { CHAT_MESSAGE_TYPES } from "agents/chat";
 import type { UIMessage } from "ai";
 import { describe, expect, it } from "vitest";
-import type { Approval, Approvals } from "../src/agent/approvals";
-import { Decisions } from "../src/agent/interactions";
-import { AppError } from "../src/errors";
+import type { Approval, Approvals } from "../src/agent/approvals.ts";
+import { Decisions } from "../src/agent/interactions.ts";
+import { AppError } from "../src/errors.ts";
 
 const approval = (approvalId: string, toolCallId: string, status: Approval["status"] = "pending") =>
-  ({ approvalId, toolCallId, toolName: "save_note", input: { title: "t" }, createdAt: 0, expiresAt: Date.now() + 60_000, status, decidedAt: null, decidedBy: null, reason: null }) as Approval;
+  ({
+    approvalId,
+    toolCallId,
+    toolName: "save_note",
+    input: { title: "t" },
+    createdAt: 0,
+    expiresAt: Date.now() + 60_000,
+    status,
+    decidedAt: null,
+    decidedBy: null,
+    reason: null,
+  }) as Approval;
 const transcript: UIMessage[] = [
   { id: "u1", role: "user", parts: [{ type: "text", text: "save it" }] },
   {
@@ -46,7 +57,11 @@ function setup(opts: { decide?: () => Promise<Approval> } = {}) {
   });
   return { decisions, sent, scheduled, issued, rows };
 }
-const codeOf = (p: Promise<unknown>) => p.then(() => "accepted", (e: unknown) => (e instanceof AppError ? e.code : String(e)));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "accepted",
+    (e: unknown) => (e instanceof AppError ? e.code : String(e)),
+  );
 
 describe("decisions on the tool calls a thread holds", () => {
   it("only the thread's owner decides", async () => {
@@ -90,8 +105,15 @@ describe("decisions on the tool calls a thread holds", () => {
   it("of the answers a whole transcript carries, keeps those to calls still waiting", () => {
     const { decisions } = setup();
     const waiting = decisions.waiting({
-      decisions: [{ approvalId: "ap1", approved: true }, { approvalId: "ap2", approved: true }, { approvalId: "nope", approved: true }],
-      results: [{ toolCallId: "c3", toolName: "ask_user", output: 1 }, { toolCallId: "c4", toolName: "ask_user", output: 2 }],
+      decisions: [
+        { approvalId: "ap1", approved: true },
+        { approvalId: "ap2", approved: true },
+        { approvalId: "nope", approved: true },
+      ],
+      results: [
+        { toolCallId: "c3", toolName: "ask_user", output: 1 },
+        { toolCallId: "c4", toolName: "ask_user", output: 2 },
+      ],
     });
     expect(waiting).toEqual({ decisions: [{ approvalId: "ap1", approved: true }], results: [{ toolCallId: "c3", toolName: "ask_user", output: 1 }] });
     expect(decisions.waiting({})).toEqual({ decisions: undefined, results: undefined });

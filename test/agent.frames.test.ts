@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ChatClient, threadsForEachTest, messageRows } from "./support/helpers";
+import { ChatClient, threadsForEachTest, messageRows } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -22,9 +22,12 @@ describe("bad WebSocket frames", () => {
     client.send(JSON.stringify([1, 2, 3]));
     client.ws.send(new Uint8Array([1, 2, 3]));
     await client.waitFor(() => client.frames.filter((f) => f.type === "error").length >= 4);
-    expect(client.frames.filter((f) => f.type === "error").map((f) => f.error.code).sort()).toEqual(
-      ["invalid_frame", "invalid_frame", "invalid_frame", "unknown_frame"].sort(),
-    );
+    expect(
+      client.frames
+        .filter((f) => f.type === "error")
+        .map((f) => f.error.code)
+        .sort(),
+    ).toEqual(["invalid_frame", "invalid_frame", "invalid_frame", "unknown_frame"].sort());
     const { requestId } = client.sendChat("still there?");
     expect((await client.response(requestId)).text).toBe("Echo: still there?");
     expect(await messageRows(threadId)).toHaveLength(2);

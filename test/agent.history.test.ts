@@ -1,8 +1,8 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { applyMessageOps } from "../src/db/messages";
-import { ChatClient, fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
+import { withDb } from "../src/db/client.ts";
+import { applyMessageOps } from "../src/db/messages.ts";
+import { ChatClient, fetchApp, messageRows, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -47,7 +47,7 @@ describe("two clients sending on one thread at the same moment", () => {
     expect(users.map((r) => r.id).sort()).toEqual([first.message.id, second.message.id].sort());
     const replies = rows.filter((r) => r.role === "assistant").map((r) => JSON.stringify(r.parts));
     expect(replies).toHaveLength(2);
-    users.forEach((u, i) => expect(replies[i]).toContain(`Echo: ${(u.parts as { text: string }[])[0]!.text}`));
+    for (const [i, u] of users.entries()) expect(replies[i]).toContain(`Echo: ${(u.parts as { text: string }[])[0]!.text}`);
     a.close();
     b.close();
   });

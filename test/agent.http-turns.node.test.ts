@@ -1,16 +1,17 @@
 import type { Connection, WSMessage } from "agents";
 import { CHAT_MESSAGE_TYPES } from "agents/chat";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { TurnGate } from "../src/agent/gate";
-import { FrameTaps } from "../src/agent/http-stream";
-import { HttpTurns } from "../src/agent/http-turns";
-import type { Decisions } from "../src/agent/interactions";
-import type { OutboxSync } from "../src/agent/outbox-sync";
-import type { Owner } from "../src/agent/owner";
-import { AppError } from "../src/errors";
+import type { TurnGate } from "../src/agent/gate.ts";
+import { FrameTaps } from "../src/agent/http-stream.ts";
+import { HttpTurns } from "../src/agent/http-turns.ts";
+import type { Decisions } from "../src/agent/interactions.ts";
+import type { OutboxSync } from "../src/agent/outbox-sync.ts";
+import type { Owner } from "../src/agent/owner.ts";
+import { AppError } from "../src/errors.ts";
 
 type Frame = { type: string; id?: string; [k: string]: unknown };
-const response = (id: string, body: object | undefined, done = false) => JSON.stringify({ type: CHAT_MESSAGE_TYPES.USE_CHAT_RESPONSE, id, body: body && JSON.stringify(body), done });
+const response = (id: string, body: object | undefined, done = false) =>
+  JSON.stringify({ type: CHAT_MESSAGE_TYPES.USE_CHAT_RESPONSE, id, body: body && JSON.stringify(body), done });
 const delta = (text: string) => ({ type: "text-delta", id: "t", delta: text });
 const sse = (...chunks: object[]) => [...chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`), "data: [DONE]\n\n"].join("");
 
@@ -22,13 +23,16 @@ function setup(opts: { refuse?: AppError; chat?: (connection: Connection, frame:
   const waits: Promise<unknown>[] = [];
   let holds = 0;
   const gate = {
-    admit: async (frame: Frame, body: unknown, _trace: unknown, keyHash?: string) => (admitted.push({ frame, body, keyHash }), opts.refuse ?? JSON.stringify({ ...frame, admitted: true })),
+    admit: async (frame: Frame, body: unknown, _trace: unknown, keyHash?: string) => (
+      admitted.push({ frame, body, keyHash }), opts.refuse ?? JSON.stringify({ ...frame, admitted: true })
+    ),
   } as unknown as TurnGate;
   const sync = { during: async <T>(turn: () => Promise<T>) => (holds++, turn().finally(() => holds--)) } as unknown as OutboxSync;
   const decisions = {
     waiting: (a: { decisions?: { approvalId: string }[] }) => ({ decisions: a.decisions?.filter((d) => d.approvalId === "pending") }),
     check: async (answer: unknown) => opts.checks?.(answer),
-    frames: (a: { decisions?: { approvalId: string; approved: boolean }[] }) => (a.decisions ?? []).map((d) => ({ type: CHAT_MESSAGE_TYPES.TOOL_APPROVAL, toolCallId: `call-${d.approvalId}`, approved: d.approved, autoContinue: true })),
+    frames: (a: { decisions?: { approvalId: string; approved: boolean }[] }) =>
+      (a.decisions ?? []).map((d) => ({ type: CHAT_MESSAGE_TYPES.TOOL_APPROVAL, toolCallId: `call-${d.approvalId}`, approved: d.approved, autoContinue: true })),
   } as unknown as Decisions;
   const http: HttpTurns = new HttpTurns({
     env: {} as Env,
@@ -98,7 +102,9 @@ describe("a turn over HTTP", () => {
     const id = t.admitted[0]!.frame.id!;
     t.taps.deliver(response(id, { type: "start" }));
     await early.stream.cancel();
-    await vi.waitFor(() => expect(t.calls.at(-1)).toMatchObject({ connection: expect.stringMatching(/^http:cancel:/), frame: { type: CHAT_MESSAGE_TYPES.CHAT_REQUEST_CANCEL, id } }));
+    await vi.waitFor(() =>
+      expect(t.calls.at(-1)).toMatchObject({ connection: expect.stringMatching(/^http:cancel:/), frame: { type: CHAT_MESSAGE_TYPES.CHAT_REQUEST_CANCEL, id } }),
+    );
     expect(t.http.cancelled(id)).toBe(true);
     expect(t.http.cancelled(id)).toBe(false);
 
@@ -131,7 +137,9 @@ describe("answers to held tool calls over HTTP", () => {
     });
     const r = await t.http.interact({ decisions: [{ approvalId: "a1", approved: true }], by: "u1" });
     if (!r.ok || !r.stream) throw new Error("no stream");
-    expect(t.calls).toEqual([{ connection: expect.stringMatching(/^http:interact:/), frame: { type: CHAT_MESSAGE_TYPES.TOOL_APPROVAL, toolCallId: "call-a1", approved: true, autoContinue: true } }]);
+    expect(t.calls).toEqual([
+      { connection: expect.stringMatching(/^http:interact:/), frame: { type: CHAT_MESSAGE_TYPES.TOOL_APPROVAL, toolCallId: "call-a1", approved: true, autoContinue: true } },
+    ]);
     expect(await new Response(r.stream).text()).toBe(sse(delta("done")));
   });
 
@@ -146,8 +154,15 @@ describe("answers to held tool calls over HTTP", () => {
   });
 
   it("are refused, and nothing applied, when a check fails", async () => {
-    const t = setup({ checks: () => { throw new AppError("forbidden", "only the thread's owner decides on its tool calls"); } });
-    expect(await t.http.interact({ decisions: [{ approvalId: "a1", approved: true }], by: "other" })).toEqual({ ok: false, error: { ok: false, code: "forbidden", message: "only the thread's owner decides on its tool calls" } });
+    const t = setup({
+      checks: () => {
+        throw new AppError("forbidden", "only the thread's owner decides on its tool calls");
+      },
+    });
+    expect(await t.http.interact({ decisions: [{ approvalId: "a1", approved: true }], by: "other" })).toEqual({
+      ok: false,
+      error: { ok: false, code: "forbidden", message: "only the thread's owner decides on its tool calls" },
+    });
     expect(t.calls).toEqual([]);
   });
 

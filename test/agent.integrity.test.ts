@@ -1,9 +1,9 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import type { UserAuthority } from "../src/authority/user-authority";
-import { ChatClient, eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import type { UserAuthority } from "../src/authority/user-authority.ts";
+import { ChatClient, eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const agent = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
@@ -61,12 +61,18 @@ describe("the outbox's quarantine", () => {
     await client.waitFor((f) => f.type === "cf_agent_use_chat_response" && f.done);
     await client.response(client.sendChat("and again").requestId);
     client.close();
-    const rows = await eventually(() => messageRows(threadId), (r) => r.length === 6);
+    const rows = await eventually(
+      () => messageRows(threadId),
+      (r) => r.length === 6,
+    );
     expect(rows.map((r) => r.id)).not.toContain("poison");
     expect(rows.map((r) => r.id)).toContain(message.id);
     const s = await status(threadId, apiKey);
     expect(s.outbox).toMatchObject({ backlog: 0, quarantined: 1, retryAttempt: 0 });
-    const health = await eventually(async () => (await (await fetchApp("/health", {}, null)).json()) as { outbox: { quarantined: { threads: number; rows: number } } }, (h) => h.outbox.quarantined.rows >= 1);
+    const health = await eventually(
+      async () => (await (await fetchApp("/health", {}, null)).json()) as { outbox: { quarantined: { threads: number; rows: number } } },
+      (h) => h.outbox.quarantined.rows >= 1,
+    );
     expect(health.outbox.quarantined.threads).toBeGreaterThanOrEqual(1);
     const stats = (await (await fetchApp("/api/v1/admin/stats?hours=1")).json()) as { outbox: { quarantined: { rows: number } } };
     expect(stats.outbox.quarantined.rows).toBeGreaterThanOrEqual(1);
@@ -93,9 +99,14 @@ describe("frames the allow-list does not name", () => {
     const { threadId, apiKey, userId } = await newThread();
     const client = await ChatClient.connect(threadId, apiKey);
     await client.response(client.sendChat("kept").requestId);
-    const slots = () => runInDurableObject(env.UserAuthority.get(env.UserAuthority.idFromName(userId)), async (_a: UserAuthority, s) => ((await s.storage.get<number[]>("turns")) ?? []).length);
+    const slots = () =>
+      runInDurableObject(env.UserAuthority.get(env.UserAuthority.idFromName(userId)), async (_a: UserAuthority, s) => ((await s.storage.get<number[]>("turns")) ?? []).length);
     const before = await slots();
-    client.send({ type: "cf_agent_use_chat_request", id: "no-method", init: { body: JSON.stringify({ messages: [{ id: "x", role: "user", parts: [{ type: "text", text: "hi" }] }] }) } });
+    client.send({
+      type: "cf_agent_use_chat_request",
+      id: "no-method",
+      init: { body: JSON.stringify({ messages: [{ id: "x", role: "user", parts: [{ type: "text", text: "hi" }] }] }) },
+    });
     client.send({ type: "cf_agent_use_chat_request", id: "get", init: { method: "GET", body: "{}" } });
     await client.waitFor(() => client.frames.filter((f) => (f.id === "no-method" || f.id === "get") && f.code === "invalid_frame").length === 2);
     client.send({ type: "cf_agent_chat_clear" });

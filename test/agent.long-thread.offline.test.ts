@@ -1,10 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { withDb } from "../src/db/client";
-import { messages as messagesTable } from "../src/db/schema";
-import { env } from "./support/env";
-import { ChatClient, eventually, fetchApp, threadsForEachTest } from "./support/helpers";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { withDb } from "../src/db/client.ts";
+import { messages as messagesTable } from "../src/db/schema.ts";
+import { env } from "./support/env.ts";
+import { ChatClient, eventually, fetchApp, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -27,7 +27,13 @@ describe("long threads and titles without a model", () => {
     const stored = await runInDurableObject(env.ThreadAgent.get(env.ThreadAgent.idFromName(t.threadId)), (_a: ThreadAgent, state) =>
       state.storage.sql.exec<{ text: string; model: string; messages: number }>("SELECT text, model, messages FROM tl_summaries").toArray(),
     );
-    expect(stored).toEqual([{ model: "threadline-offline", messages: part.data.messages, text: expect.stringMatching(new RegExp(`^Earlier in this conversation \\(${part.data.messages} messages\\):\\n- User: Question 0: what is the tide at dawn\\?\\n`)) }]);
+    expect(stored).toEqual([
+      {
+        model: "threadline-offline",
+        messages: part.data.messages,
+        text: expect.stringMatching(new RegExp(`^Earlier in this conversation \\(${part.data.messages} messages\\):\\n- User: Question 0: what is the tide at dawn\\?\\n`)),
+      },
+    ]);
     client.close();
   });
 

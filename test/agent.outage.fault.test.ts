@@ -1,7 +1,7 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { afterEach, describe, expect, it } from "vitest";
-import { newApiKey } from "../src/auth/keys";
-import { ChatClient, heldConnections, eventually, fetchApp, messageRows, postJson, setDatabase, threadsForEachTest, uniqueEmail } from "./support/helpers";
+import { newApiKey } from "../src/auth/keys.ts";
+import { ChatClient, heldConnections, eventually, fetchApp, messageRows, postJson, setDatabase, threadsForEachTest, uniqueEmail } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
@@ -54,11 +54,17 @@ describe("chat through a Postgres outage", () => {
     expect((await fetchApp(`/agents/thread-agent/${b.threadId}/get-messages?token=${rotated}`, {}, null)).status).toBe(200);
 
     await setDatabase("up");
-    const rows = await eventually(() => messageRows(a.threadId), (r) => r.length === 6);
+    const rows = await eventually(
+      () => messageRows(a.threadId),
+      (r) => r.length === 6,
+    );
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant", "user", "assistant", "user", "assistant"]);
     expect(rows.map((r) => r.id)).toEqual(expect.arrayContaining([during.message.id, reconnected.message.id]));
     // And the spend of the turns during the outage reached the ledger.
-    const usage = await eventually(async () => ((await (await fetchApp("/api/v1/users/me/usage", {}, a.apiKey)).json()) as { usage: { turns: number } }).usage.turns, (n) => n === 3);
+    const usage = await eventually(
+      async () => ((await (await fetchApp("/api/v1/users/me/usage", {}, a.apiKey)).json()) as { usage: { turns: number } }).usage.turns,
+      (n) => n === 3,
+    );
     expect(usage).toBe(3);
   });
 
@@ -79,6 +85,11 @@ describe("chat through a Postgres outage", () => {
     expect((await heldConnections()).held).toBeGreaterThan(0);
     client.close();
     await setDatabase("up");
-    expect(await eventually(() => messageRows(threadId), (r) => r.length === 4)).toHaveLength(4);
+    expect(
+      await eventually(
+        () => messageRows(threadId),
+        (r) => r.length === 4,
+      ),
+    ).toHaveLength(4);
   });
 });

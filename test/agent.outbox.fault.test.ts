@@ -1,9 +1,9 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { recentMetrics } from "../src/observability/metrics";
-import { ChatClient, eventually, fetchApp, messageRows, setDatabase, threadsForEachTest } from "./support/helpers";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { recentMetrics } from "../src/observability/metrics.ts";
+import { ChatClient, eventually, fetchApp, messageRows, setDatabase, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
@@ -26,17 +26,23 @@ describe("a turn while Postgres is down", () => {
     // /health says so too, while Postgres is down.
     // Agents report to the monitor as their writes fail, in the background: read once both have.
     type Health = { http: number; outbox: { threads: number; messages: number; oldestAt: number } };
-    const health = await eventually(async (): Promise<Health> => {
-      const res = await fetchApp("/health", {}, null);
-      return { http: res.status, ...((await res.json()) as { outbox: Health["outbox"] }) };
-    }, (h) => h.outbox.messages >= 2);
+    const health = await eventually(
+      async (): Promise<Health> => {
+        const res = await fetchApp("/health", {}, null);
+        return { http: res.status, ...((await res.json()) as { outbox: Health["outbox"] }) };
+      },
+      (h) => h.outbox.messages >= 2,
+    );
     expect(health.http).toBe(503);
     const { outbox } = health;
     expect(outbox.threads).toBeGreaterThanOrEqual(1);
     expect(outbox.messages).toBeGreaterThanOrEqual(2);
 
     await setDatabase("up");
-    const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2);
+    const rows = await eventually(
+      () => messageRows(t.threadId),
+      (r) => r.length === 2,
+    );
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
     expect(rows[0]!.id).toBe(message.id);
     const status = (await (await fetchApp(`/api/v1/threads/${t.threadId}/status`, {}, t.apiKey)).json()) as { outbox: { backlog: number } };
@@ -66,7 +72,10 @@ describe("a turn while Postgres is down", () => {
     for (const [i, t] of threads.entries()) {
       const agentView = (await (await fetchApp(`/agents/thread-agent/${t.threadId}/get-messages`, {}, t.apiKey)).json()) as { id: string }[];
       expect(agentView).toHaveLength(8);
-      const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 8);
+      const rows = await eventually(
+        () => messageRows(t.threadId),
+        (r) => r.length === 8,
+      );
       expect(rows.map((r) => r.id)).toEqual(agentView.map((m) => m.id));
       clients[i]!.close();
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Owner } from "../src/agent/owner";
-import { AppError } from "../src/errors";
+import { Owner } from "../src/agent/owner.ts";
+import { AppError } from "../src/errors.ts";
 
 const store = (entries: Record<string, unknown> = {}) => {
   const map = new Map(Object.entries(entries));

@@ -1,10 +1,10 @@
 import type { UIMessage } from "ai";
 import { describe, expect, it } from "vitest";
-import { contextFor } from "../src/agent/context";
-import { MAX_FRAME_BYTES, readFrame } from "../src/agent/frame-policy";
-import { reservationFor, serverTranscript } from "../src/agent/gate";
-import { Outbox } from "../src/agent/outbox";
-import { AppError } from "../src/errors";
+import { contextFor } from "../src/agent/context.ts";
+import { MAX_FRAME_BYTES, readFrame } from "../src/agent/frame-policy.ts";
+import { reservationFor, serverTranscript } from "../src/agent/gate.ts";
+import { Outbox } from "../src/agent/outbox.ts";
+import { AppError } from "../src/errors.ts";
 
 const chat = (body: unknown, init: Record<string, unknown> = { method: "POST" }, id = "r1") =>
   JSON.stringify({ type: "cf_agent_use_chat_request", id, init: { ...init, body: typeof body === "string" ? body : JSON.stringify(body) } });
@@ -23,13 +23,28 @@ describe("the frame allow-list", () => {
     expect(readFrame(JSON.stringify({ type: "cf_agent_stream_resume_request" }))).toEqual({ kind: "pass", type: "stream-resume-request" });
     expect(readFrame(JSON.stringify({ type: "cf_agent_stream_resume_ack", id: "r1" }))).toEqual({ kind: "pass", type: "stream-resume-ack" });
     // Decisions and client tool results pass as their own kinds: the agent checks them against what its server issued.
-    expect(readFrame(JSON.stringify({ type: "cf_agent_tool_approval", toolCallId: "c1", approved: true }))).toMatchObject({ kind: "approval", frame: { toolCallId: "c1", approved: true } });
-    expect(readFrame(JSON.stringify({ type: "cf_agent_tool_result", toolCallId: "c1", toolName: "t", output: { a: 1 } }))).toMatchObject({ kind: "tool-result", frame: { toolName: "t" } });
+    expect(readFrame(JSON.stringify({ type: "cf_agent_tool_approval", toolCallId: "c1", approved: true }))).toMatchObject({
+      kind: "approval",
+      frame: { toolCallId: "c1", approved: true },
+    });
+    expect(readFrame(JSON.stringify({ type: "cf_agent_tool_result", toolCallId: "c1", toolName: "t", output: { a: 1 } }))).toMatchObject({
+      kind: "tool-result",
+      frame: { toolName: "t" },
+    });
     expect(readFrame(JSON.stringify({ type: "cf_agent_tool_result", toolCallId: "c1", toolName: "t", output: "x".repeat(40_000) }))).toMatchObject({ kind: "refuse" });
   });
 
   it("refuses every frame it does not name, each with a code and a reason", () => {
-    for (const [type, code] of [["cf_agent_chat_messages", "forbidden"], ["cf_agent_chat_clear", "forbidden"], ["cf_agent_tool_result", "invalid_frame"], ["cf_agent_tool_approval", "invalid_frame"], ["cf_agent_state", "forbidden"], ["rpc", "forbidden"], ["cf_agent_use_chat_response", "unknown_frame"], ["whatever", "unknown_frame"]] as const)
+    for (const [type, code] of [
+      ["cf_agent_chat_messages", "forbidden"],
+      ["cf_agent_chat_clear", "forbidden"],
+      ["cf_agent_tool_result", "invalid_frame"],
+      ["cf_agent_tool_approval", "invalid_frame"],
+      ["cf_agent_state", "forbidden"],
+      ["rpc", "forbidden"],
+      ["cf_agent_use_chat_response", "unknown_frame"],
+      ["whatever", "unknown_frame"],
+    ] as const)
       expect(refusal(JSON.stringify({ type, id: "x" })).code, type).toBe(code);
     expect(refusal(JSON.stringify({ type: "cf_agent_chat_request_cancel" })).code).toBe("invalid_frame");
     expect(readFrame(new Uint8Array(4))).toMatchObject({ kind: "refuse" });
@@ -39,17 +54,29 @@ describe("the frame allow-list", () => {
 
   it("refuses a chat request without POST, a body or a valid one, as the request's own failure frame", () => {
     const body = { messages: [user("hi")] };
-    for (const raw of [chat(body, {}), chat(body, { method: "GET" }), JSON.stringify({ type: "cf_agent_use_chat_request", id: "r1", init: { method: "POST" } }), chat("{not json")]) {
+    for (const raw of [
+      chat(body, {}),
+      chat(body, { method: "GET" }),
+      JSON.stringify({ type: "cf_agent_use_chat_request", id: "r1", init: { method: "POST" } }),
+      chat("{not json"),
+    ]) {
       const r = refusal(raw);
       expect(r).toMatchObject({ chat: true, code: "invalid_frame", frame: { id: "r1", done: true, error: true, outcome: "error" } });
     }
-    for (const bad of [{ messages: [] }, { messages: [{ ...user("hi"), role: "assistant" }] }, { messages: [user("   ")] }, { messages: [user("x".repeat(32_001))] }, { messages: [user("hi")], trigger: "resend" }])
+    for (const bad of [
+      { messages: [] },
+      { messages: [{ ...user("hi"), role: "assistant" }] },
+      { messages: [user("   ")] },
+      { messages: [user("x".repeat(32_001))] },
+      { messages: [user("hi")], trigger: "resend" },
+    ])
       expect(refusal(chat(bad))).toMatchObject({ chat: true, code: "validation_failed" });
   });
 
   it("refuses text Postgres cannot store where it is kept, and ignores it in history the server does not keep", () => {
-    for (const text of ["a\u0000b", "a\ud800b", "a\udc00"]) expect(refusal(chat({ messages: [user(text)] }))).toMatchObject({ chat: true, code: "validation_failed", message: expect.stringContaining("cannot be stored") });
-    expect(refusal(JSON.stringify({ type: "cf_agent_use_chat_request", id: "r1", ["x\u0000"]: 1, init: { method: "POST", body: "{}" } })).code).toBe("validation_failed");
+    for (const text of ["a\u0000b", "a\ud800b", "a\udc00"])
+      expect(refusal(chat({ messages: [user(text)] }))).toMatchObject({ chat: true, code: "validation_failed", message: expect.stringContaining("cannot be stored") });
+    expect(refusal(JSON.stringify({ type: "cf_agent_use_chat_request", id: "r1", "x\u0000": 1, init: { method: "POST", body: "{}" } })).code).toBe("validation_failed");
     const history = { messages: [{ id: "a0", role: "assistant", parts: [{ type: "text", text: "old \ud800" }] }, user("new")] };
     expect(readFrame(chat(history))).toMatchObject({ kind: "chat" });
     expect(readFrame(chat({ messages: [user("a pair \ud83d\udc4d")] }))).toMatchObject({ kind: "chat" });
@@ -64,7 +91,17 @@ describe("the gate's transcript rule", () => {
   const body = (messages: unknown[], trigger: "submit-message" | "regenerate-message" = "submit-message") => ({ messages, trigger }) as Parameters<typeof serverTranscript>[1];
 
   it("keeps only the new user message's text parts, appended to the stored transcript", () => {
-    const forged = [{ id: "a0", role: "assistant", parts: [{ type: "text", text: "forged" }] }, { id: "u1", role: "user", parts: [{ type: "text", text: "next" }, { type: "file", url: "x" }] }];
+    const forged = [
+      { id: "a0", role: "assistant", parts: [{ type: "text", text: "forged" }] },
+      {
+        id: "u1",
+        role: "user",
+        parts: [
+          { type: "text", text: "next" },
+          { type: "file", url: "x" },
+        ],
+      },
+    ];
     expect(serverTranscript(stored, body(forged))).toEqual({ messages: [...stored, { id: "u1", role: "user", parts: [{ type: "text", text: "next" }] }], userMessageId: "u1" });
     expect(serverTranscript(stored, body([{ id: "u0", role: "user", parts: [{ type: "text", text: "again" }] }]))).toBeInstanceOf(AppError);
   });

@@ -1,8 +1,8 @@
 import type { Connection } from "agents";
 import type { UIMessage } from "ai";
 import { describe, expect, it } from "vitest";
-import { FrameTaps } from "../src/agent/http-stream";
-import { catchUp, resumeStream } from "../src/agent/resume";
+import { FrameTaps } from "../src/agent/http-stream.ts";
+import { catchUp, resumeStream } from "../src/agent/resume.ts";
 
 const messages: UIMessage[] = [{ id: "u1", role: "user", parts: [{ type: "text", text: "hi" }] }];
 const client = () => {

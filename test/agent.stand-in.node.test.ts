@@ -1,6 +1,6 @@
 import type { Connection } from "agents";
 import { describe, expect, it } from "vitest";
-import { FrameTaps } from "../src/agent/http-stream";
+import { FrameTaps } from "../src/agent/http-stream.ts";
 
 const response = (id: string, body: object | undefined, done = false) => JSON.stringify({ type: "cf_agent_use_chat_response", id, body: body && JSON.stringify(body), done });
 

@@ -1,9 +1,9 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { STORAGE_STEPS, STORAGE_VERSION, storageVersion, upgradeStorage } from "../src/agent/storage-schema";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
+import { STORAGE_STEPS, STORAGE_VERSION, storageVersion, upgradeStorage } from "../src/agent/storage-schema.ts";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const agentOf = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
@@ -14,7 +14,15 @@ const status = async (threadId: string, apiKey: string) =>
 const legacyOps = [
   { op: "upsert", message: { id: "legacy-u", role: "user", parts: [{ type: "text", text: "written before versions" }] } },
   { op: "upsert", message: { id: "legacy-a", role: "assistant", parts: [{ type: "text", text: "draft" }], metadata: { model: "fake-model", offline: false } } },
-  { op: "upsert", message: { id: "legacy-a", role: "assistant", parts: [{ type: "text", text: "final answer" }], metadata: { model: "fake-model", offline: false, usage: { inputTokens: 9, outputTokens: 2, totalTokens: 11 } } } },
+  {
+    op: "upsert",
+    message: {
+      id: "legacy-a",
+      role: "assistant",
+      parts: [{ type: "text", text: "final answer" }],
+      metadata: { model: "fake-model", offline: false, usage: { inputTokens: 9, outputTokens: 2, totalTokens: 11 } },
+    },
+  },
   { op: "upsert", message: { id: "legacy-x", role: "user", parts: [{ type: "text", text: "removed later" }] } },
   { op: "delete", ids: ["legacy-x"] },
 ];
@@ -36,8 +44,18 @@ describe("the thread agent's storage schema", () => {
     expect(await messageRows(t.threadId, { sync: false })).toEqual([]);
 
     // The next request wakes a new instance: it upgrades, then drains what the old one left.
-    await eventually(() => status(t.threadId, t.apiKey), (n) => n === 0, 15_000, 200);
-    const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2, 15_000, 200);
+    await eventually(
+      () => status(t.threadId, t.apiKey),
+      (n) => n === 0,
+      15_000,
+      200,
+    );
+    const rows = await eventually(
+      () => messageRows(t.threadId),
+      (r) => r.length === 2,
+      15_000,
+      200,
+    );
     expect(rows.map((r) => [r.id, r.role, r.parts])).toEqual([
       ["legacy-u", "user", [{ type: "text", text: "written before versions" }]],
       ["legacy-a", "assistant", [{ type: "text", text: "final answer" }]],
@@ -59,9 +77,18 @@ describe("the thread agent's storage schema", () => {
     });
     await evictDurableObject(stub);
 
-    const res = await fetchApp(`/api/v1/threads/${t.threadId}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "after the rollback" }) }, t.apiKey);
+    const res = await fetchApp(
+      `/api/v1/threads/${t.threadId}/messages`,
+      { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "after the rollback" }) },
+      t.apiKey,
+    );
     expect(res.status).toBe(200);
-    const rows = await eventually(() => messageRows(t.threadId), (r) => r.length === 2, 15_000, 200);
+    const rows = await eventually(
+      () => messageRows(t.threadId),
+      (r) => r.length === 2,
+      15_000,
+      200,
+    );
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
     expect(rows[0]!.parts).toEqual([{ type: "text", text: "after the rollback" }]);
     expect(await runInDurableObject(stub, (_agent: ThreadAgent, state) => storageVersion(state.storage.sql))).toBe(newer);

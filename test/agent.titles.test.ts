@@ -1,15 +1,16 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { eq } from "drizzle-orm";
-import { withDb } from "../src/db/client";
-import { spendLedger } from "../src/db/schema";
-import { env } from "./support/env";
-import { ChatClient, eventually, fetchApp, httpTurn, sendJson, threadsForEachTest } from "./support/helpers";
+import { withDb } from "../src/db/client.ts";
+import { spendLedger } from "../src/db/schema.ts";
+import { env } from "./support/env.ts";
+import { ChatClient, eventually, fetchApp, httpTurn, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
-const titleOf = async (threadId: string, key: string) => ((await (await fetchApp(`/api/v1/threads/${threadId}`, {}, key)).json()) as { thread: { title: string | null } }).thread.title;
+const titleOf = async (threadId: string, key: string) =>
+  ((await (await fetchApp(`/api/v1/threads/${threadId}`, {}, key)).json()) as { thread: { title: string | null } }).thread.title;
 /** The agent has settled its thread's title (written one, or found the owner's): nothing later will change it on its own. */
 const titled = (threadId: string) =>
   eventually(
@@ -45,7 +46,10 @@ describe("thread titles", () => {
     const list = (await (await fetchApp("/api/v1/threads", {}, t.apiKey)).json()) as { items: { id: string; title: string }[] };
     expect(list.items.find((i) => i.id === t.threadId)?.title).toBe("Espresso dosing for a");
     // The title's model call is charged to the owner like any other, and is not a turn.
-    const entries = await eventually(() => withDb(env, (db) => db.select().from(spendLedger).where(eq(spendLedger.userId, t.userId))), (e) => e.length === 2);
+    const entries = await eventually(
+      () => withDb(env, (db) => db.select().from(spendLedger).where(eq(spendLedger.userId, t.userId))),
+      (e) => e.length === 2,
+    );
     expect(entries.map((e) => e.kind).sort()).toEqual(["title", "turn"]);
     const usage = (await (await fetchApp("/api/v1/users/me/usage", {}, t.apiKey)).json()) as { usage: { turns: number; totalTokens: number } };
     expect(usage.usage.turns).toBe(1);

@@ -1,6 +1,6 @@
 import type { UIMessage } from "ai";
 import { describe, expect, it } from "vitest";
-import { turnMessages } from "../src/agent/context";
+import { turnMessages } from "../src/agent/context.ts";
 
 const m = (id: string, role: UIMessage["role"]): UIMessage => ({ id, role, parts: [{ type: "text", text: id }] });
 const ids = (messages: UIMessage[]) => messages.map((x) => x.id);

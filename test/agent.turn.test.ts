@@ -1,6 +1,6 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import { ChatClient, threadsForEachTest, fetchApp, messageRows } from "./support/helpers";
+import { ChatClient, threadsForEachTest, fetchApp, messageRows } from "./support/helpers.ts";
 
 // Runs once per OpenAI API style: the "responses" and "chat-completions" projects set OPENAI_API.
 const api = env.OPENAI_API;

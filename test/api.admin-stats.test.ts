@@ -1,8 +1,8 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { messages } from "../src/db/schema";
-import { ChatClient, eventually, fetchApp, threadsForEachTest } from "./support/helpers";
+import { withDb } from "../src/db/client.ts";
+import { messages } from "../src/db/schema.ts";
+import { ChatClient, eventually, fetchApp, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -62,7 +62,10 @@ describe("GET /api/v1/admin/stats", () => {
     );
     // Messages and spend reach Postgres in the background (the outboxes): read once they have.
     const model = (s: Stats) => s.models.find((m) => m.model === "fake-model") ?? { turns: 0, outputTokens: 0 };
-    const after = await eventually(() => stats("?hours=1"), (a) => a.messages.assistant - before.messages.assistant >= 4 && model(a).turns - model(before).turns >= 3);
+    const after = await eventually(
+      () => stats("?hours=1"),
+      (a) => a.messages.assistant - before.messages.assistant >= 4 && model(a).turns - model(before).turns >= 3,
+    );
     expect(after.window.hours).toBe(1);
     expect(after.threads.active - before.threads.active).toBeGreaterThanOrEqual(1);
     expect(after.messages.assistant - before.messages.assistant).toBeGreaterThanOrEqual(4);

@@ -1,6 +1,6 @@
 import { DefaultChatTransport, type UIMessage, type UIMessageChunk } from "ai";
 import { describe, expect, it } from "vitest";
-import { BASE, fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
+import { BASE, fetchApp, messageRows, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const drain = async (stream: ReadableStream<UIMessageChunk>) => {
@@ -28,16 +28,24 @@ describe("approvals over the AI SDK's transport (useChat on /api/v1/chat)", () =
     const answered = {
       id: assistant!.id,
       role: "assistant" as const,
-      parts: (assistant!.parts as Record<string, unknown>[]).map((p) => (p.toolCallId === request!.toolCallId ? { ...p, state: "approval-responded", approval: { id: request!.approvalId, approved: true } } : p)),
+      parts: (assistant!.parts as Record<string, unknown>[]).map((p) =>
+        p.toolCallId === request!.toolCallId ? { ...p, state: "approval-responded", approval: { id: request!.approvalId, approved: true } } : p,
+      ),
     } as UIMessage;
-    const continued = await drain(await transport.sendMessages({ chatId: threadId, trigger: "submit-message", messageId: undefined, messages: [user, answered], abortSignal: undefined }));
+    const continued = await drain(
+      await transport.sendMessages({ chatId: threadId, trigger: "submit-message", messageId: undefined, messages: [user, answered], abortSignal: undefined }),
+    );
     const text = continued.flatMap((c) => (c.type === "text-delta" ? [c.delta] : [])).join("");
     expect(text).toContain("Tool result:");
     expect(text).toMatch(/status.{0,4}ok/);
     const approvals = ((await (await fetchApp(`/api/v1/threads/${threadId}/approvals?status=all`, {}, apiKey)).json()) as { approvals: { status: string }[] }).approvals;
     expect(approvals.map((a) => a.status)).toEqual(["approved"]);
     // A replay of the same answer: history now, nothing waits on it.
-    const replay = await fetchApp("/api/v1/chat", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: threadId, messages: [user, answered], trigger: "submit-message" }) }, apiKey);
+    const replay = await fetchApp(
+      "/api/v1/chat",
+      { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: threadId, messages: [user, answered], trigger: "submit-message" }) },
+      apiKey,
+    );
     expect(replay.status).toBe(422);
     const search = (await (await fetchApp(`/api/v1/search?q=travel%20limit%20euros&mode=lexical`, {}, apiKey)).json()) as { results: unknown[] };
     expect(search.results.length).toBeGreaterThan(0);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { requireAdmin } from "../src/auth/access";
-import { DEV_ADMIN_TOKEN, getConfig } from "../src/config";
-import { AppError } from "../src/errors";
-import { ChatClient, fetchApp, postJson, threadsForEachTest } from "./support/helpers";
+import { requireAdmin } from "../src/auth/access.ts";
+import { DEV_ADMIN_TOKEN, getConfig } from "../src/config.ts";
+import type { AppError } from "../src/errors.ts";
+import { ChatClient, fetchApp, postJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const code = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;

@@ -1,7 +1,7 @@
 import { DefaultChatTransport, type UIMessage, type UIMessageChunk } from "ai";
 import { describe, expect, it } from "vitest";
-import { env } from "./support/env";
-import { ADMIN_TOKEN, BASE, ChatClient, eventually, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers";
+import { env } from "./support/env.ts";
+import { ADMIN_TOKEN, BASE, ChatClient, eventually, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -23,8 +23,13 @@ const textOf = (chunks: UIMessageChunk[]) => chunks.map((c) => (c.type === "text
 const user = (text: string, id = `u-${crypto.randomUUID()}`): UIMessage => ({ id, role: "user", parts: [{ type: "text", text }] });
 const send = (t: DefaultChatTransport<UIMessage>, chatId: string, messages: UIMessage[], trigger: "submit-message" | "regenerate-message" = "submit-message") =>
   t.sendMessages({ chatId, trigger, messageId: undefined, messages, abortSignal: undefined });
-const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => e.message);
-const fakeRequests = async (contains: string) => (await (await fetch(`${env.OPENAI_FAKE_URL.replace(/\/v1$/, "")}/__requests?contains=${encodeURIComponent(contains)}`)).json()) as { tools: string[]; aborted?: boolean }[];
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: Error) => e.message,
+  );
+const fakeRequests = async (contains: string) =>
+  (await (await fetch(`${env.OPENAI_FAKE_URL.replace(/\/v1$/, "")}/__requests?contains=${encodeURIComponent(contains)}`)).json()) as { tools: string[]; aborted?: boolean }[];
 
 describe("useChat's DefaultChatTransport on /api/v1/chat", () => {
   it("regenerate-message answers the last user message again, replacing the reply", async () => {
@@ -36,7 +41,10 @@ describe("useChat's DefaultChatTransport on /api/v1/chat", () => {
     // What useChat's regenerate() sends: the transcript up to the user message, the old reply dropped.
     expect(textOf(await drain(await send(t, threadId, [question], "regenerate-message")))).toBe("Echo: regenerate me");
     const rows = await messageRows(threadId);
-    expect(rows.map((r) => [r.id, r.role])).toEqual([[question.id, "user"], [expect.any(String), "assistant"]]);
+    expect(rows.map((r) => [r.id, r.role])).toEqual([
+      [question.id, "user"],
+      [expect.any(String), "assistant"],
+    ]);
     expect(rows[1]!.id).not.toBe(first!.id);
     // Nothing to regenerate on an empty thread.
     const empty = await newThread();
@@ -73,7 +81,14 @@ describe("useChat's DefaultChatTransport on /api/v1/chat", () => {
 
   it("refuses file parts with 422 and stores nothing", async () => {
     const { apiKey, threadId } = await newThread();
-    const withFile: UIMessage = { id: "u-file", role: "user", parts: [{ type: "text", text: "see attached" }, { type: "file", mediaType: "image/png", url: "data:image/png;base64,AAAA" }] };
+    const withFile: UIMessage = {
+      id: "u-file",
+      role: "user",
+      parts: [
+        { type: "text", text: "see attached" },
+        { type: "file", mediaType: "image/png", url: "data:image/png;base64,AAAA" },
+      ],
+    };
     const res = await postJson("/api/v1/chat", { id: threadId, trigger: "submit-message", messages: [withFile] }, apiKey);
     expect(res.status).toBe(422);
     expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "validation_failed", message: expect.stringMatching(/file parts/) });
@@ -89,13 +104,19 @@ describe("useChat's DefaultChatTransport on /api/v1/chat", () => {
     const stream = await transport(apiKey).sendMessages({ chatId: threadId, trigger: "submit-message", messageId: undefined, messages: [user(text)], abortSignal: stop.signal });
     stop.abort();
     await stream.cancel().catch(() => {});
-    const status = await eventually(async () => (await (await fetchApp(`/api/v1/threads/${threadId}/status`, {}, apiKey)).json()) as { streaming: boolean }, (s) => !s.streaming);
+    const status = await eventually(
+      async () => (await (await fetchApp(`/api/v1/threads/${threadId}/status`, {}, apiKey)).json()) as { streaming: boolean },
+      (s) => !s.streaming,
+    );
     expect(status.streaming).toBe(false);
     // The turn's model request (it offers tools; a title request, should one come, does not) was hung up on.
     const turnRequests = async () => (await fakeRequests(text)).filter((r) => r.tools.length > 0);
     expect(await eventually(turnRequests, (r) => r.length === 1 && r[0]!.aborted === true)).toEqual([expect.objectContaining({ aborted: true })]);
     // The reply never began: it is kept empty, marked stopped.
-    const rows = await eventually(() => messageRows(threadId), (r) => r.length === 2);
+    const rows = await eventually(
+      () => messageRows(threadId),
+      (r) => r.length === 2,
+    );
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
     expect(rows[1]!.metadata).toMatchObject({ outcome: "stopped" });
     expect(JSON.stringify(rows[1]!.parts)).not.toContain("Echo");
@@ -111,7 +132,10 @@ describe("useChat's DefaultChatTransport on /api/v1/chat", () => {
     const stopped = await fetchApp(`/api/v1/chat/${threadId}/stream`, { method: "DELETE" }, apiKey);
     expect(await stopped.json()).toEqual({ stopped: true });
     for (let r = await reader.read(); !r.done; r = await reader.read()) seen.push(r.value);
-    const rows = await eventually(() => messageRows(threadId), (r) => (r[1]?.metadata as { outcome?: string } | null)?.outcome === "stopped");
+    const rows = await eventually(
+      () => messageRows(threadId),
+      (r) => (r[1]?.metadata as { outcome?: string } | null)?.outcome === "stopped",
+    );
     const partial = JSON.stringify(rows[1]!.parts);
     expect(rows[1]!.metadata).toMatchObject({ outcome: "stopped" });
     expect(partial).toContain("Echo");
@@ -160,7 +184,10 @@ describe("a failed model turn", () => {
     expect(reply.error?.body).toBe("The model failed while writing this reply. Try again in a moment.");
     await client.waitFor((f) => f.type === "cf_agent_chat_messages" && f.messages.at(-1)?.metadata?.outcome === "error");
     client.close();
-    const rows = await eventually(() => messageRows(threadId), (r) => (r[1]?.metadata as { outcome?: string } | null)?.outcome === "error");
+    const rows = await eventually(
+      () => messageRows(threadId),
+      (r) => (r[1]?.metadata as { outcome?: string } | null)?.outcome === "error",
+    );
     expect(rows[1]!.metadata).toMatchObject({ outcome: "error", error: "The model failed while writing this reply. Try again in a moment." });
     expect(JSON.stringify(rows[1]!.parts)).toContain("Echo");
   });
@@ -170,7 +197,11 @@ describe("CORS", () => {
   it("is off for origins not in CORS_ORIGINS, and lets a listed origin call the API and read the answer", async () => {
     const { apiKey, threadId } = await newThread();
     const preflight = (origin: string) =>
-      fetchApp("/api/v1/chat", { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } }, null);
+      fetchApp(
+        "/api/v1/chat",
+        { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } },
+        null,
+      );
     const other = await preflight("https://evil.example");
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
     expect(other.status).toBe(401);

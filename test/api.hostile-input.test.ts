@@ -1,9 +1,9 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { documents, users } from "../src/db/schema";
-import { eventually, fetchApp, httpTurn, messageRows, postJson, sendJson, threadsForEachTest, uniqueEmail } from "./support/helpers";
+import { withDb } from "../src/db/client.ts";
+import { documents, users } from "../src/db/schema.ts";
+import { eventually, fetchApp, httpTurn, messageRows, postJson, sendJson, threadsForEachTest, uniqueEmail } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -112,13 +112,28 @@ describe("input out of Postgres's range is a 4xx, not a 500", () => {
     await expectRefused(raw, 422, "validation_failed", /^invalid body: nested deeper than 64 levels at metadata\.a(\[0\])+$/);
     // The same depth anywhere else in a body, a chat body say.
     const chat = `{"id":"x","messages":[{"id":"m","role":"user","parts":[{"type":"text","text":"hi","x":${"[".repeat(30_000)}${"]".repeat(30_000)}}]}]}`;
-    await expectRefused(fetchApp("/api/v1/chat", { method: "POST", headers: { "content-type": "application/json" }, body: chat }, apiKey), 422, "validation_failed", /nested deeper than 64 levels/);
+    await expectRefused(
+      fetchApp("/api/v1/chat", { method: "POST", headers: { "content-type": "application/json" }, body: chat }, apiKey),
+      422,
+      "validation_failed",
+      /nested deeper than 64 levels/,
+    );
 
     let nested: unknown = "leaf";
     for (let i = 0; i < 32; i++) nested = { n: nested };
-    await expectRefused(postJson("/api/v1/documents", { title: "T", text: "Text.", metadata: { n: nested } }, apiKey), 422, "validation_failed", /metadata is nested deeper than 32 levels/);
+    await expectRefused(
+      postJson("/api/v1/documents", { title: "T", text: "Text.", metadata: { n: nested } }, apiKey),
+      422,
+      "validation_failed",
+      /metadata is nested deeper than 32 levels/,
+    );
     const big = { blob: "x".repeat(8 * 1024) };
-    await expectRefused(postJson("/api/v1/documents", { documents: [{ title: "T", text: "Text.", metadata: big }] }, apiKey), 422, "validation_failed", /metadata exceeds 8192 bytes as JSON.*documents\[0\]\.metadata/);
+    await expectRefused(
+      postJson("/api/v1/documents", { documents: [{ title: "T", text: "Text.", metadata: big }] }, apiKey),
+      422,
+      "validation_failed",
+      /metadata exceeds 8192 bytes as JSON.*documents\[0\]\.metadata/,
+    );
     expect(await documentsOf(userId)).toEqual([]);
     // Within the bounds: stored as sent.
     const ok = await postJson("/api/v1/documents", { title: "T", text: "Text.", metadata: { n: (nested as { n: unknown }).n, blob: "x".repeat(7 * 1024) } }, apiKey);
@@ -153,7 +168,10 @@ describe("a thread that was sent what Postgres cannot store", () => {
     }
     const turn = await httpTurn(threadId, "an ordinary question", apiKey);
     expect(turn.status).toBe(200);
-    const rows = await eventually(() => messageRows(threadId), (r) => r.length === 2);
+    const rows = await eventually(
+      () => messageRows(threadId),
+      (r) => r.length === 2,
+    );
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
     expect(rows[0]!.parts).toEqual([{ type: "text", text: "an ordinary question" }]);
   });

@@ -1,10 +1,10 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { documents } from "../src/db/schema";
-import { eventually, fetchApp, postJson, sendJson, threadsForEachTest } from "./support/helpers";
-import { uniqueWord } from "./support/search";
+import { withDb } from "../src/db/client.ts";
+import { documents } from "../src/db/schema.ts";
+import { eventually, fetchApp, postJson, sendJson, threadsForEachTest } from "./support/helpers.ts";
+import { uniqueWord } from "./support/search.ts";
 
 const newUser = threadsForEachTest();
 
@@ -65,7 +65,10 @@ describe("rate limits per user", () => {
     await expectRateLimited(await search(apiKey), 60);
     await setUserFlag(userId, "search_api_rate_limit", 5);
     // Flags are cached for FLAG_CACHE_SECONDS: the new limit holds once that has passed.
-    const res = await eventually(() => search(apiKey), (r) => r.status === 200);
+    const res = await eventually(
+      () => search(apiKey),
+      (r) => r.status === 200,
+    );
     expect(res.status).toBe(200);
   });
 });

@@ -1,8 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { fetchApp } from "./support/helpers";
+import { fetchApp } from "./support/helpers.ts";
 
 type Operation = { summary?: string; security?: unknown[]; responses: Record<string, unknown>; requestBody?: unknown; parameters?: { name: string; in: string }[] };
-type Document = { openapi: string; info: { title: string }; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> } };
+type Document = {
+  openapi: string;
+  info: { title: string };
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
+};
 
 const v1Routes = [
   "post /api/v1/users",
@@ -35,7 +40,11 @@ describe("GET /api/v1/openapi.json", () => {
         expect(op.summary, `${method} ${path}`).toBeTruthy();
         expect(Object.keys(op.responses).length, `${method} ${path}`).toBeGreaterThan(0);
         // Every path parameter is declared.
-        for (const name of path.match(/\{(\w+)\}/g) ?? []) expect(op.parameters?.some((p) => p.in === "path" && `{${p.name}}` === name), `${method} ${path} ${name}`).toBe(true);
+        for (const name of path.match(/\{(\w+)\}/g) ?? [])
+          expect(
+            op.parameters?.some((p) => p.in === "path" && `{${p.name}}` === name),
+            `${method} ${path} ${name}`,
+          ).toBe(true);
         if (path.startsWith("/api/v1/")) {
           expect(op.security, `${method} ${path}`).toEqual([{ bearerAuth: [] }]);
           expect(op.responses["401"], `${method} ${path}`).toBeDefined();

@@ -1,8 +1,8 @@
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { ChatClient, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { ChatClient, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 type ThreadJson = { id: string; userId: string; title: string | null; createdAt: string; updatedAt: string };

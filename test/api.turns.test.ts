@@ -1,17 +1,24 @@
 import { DefaultChatTransport, type UIMessageChunk } from "ai";
 import { describe, expect, it } from "vitest";
-import { BASE, ChatClient, eventually, fetchApp, messageRows, postJson, threadsForEachTest } from "./support/helpers";
+import { BASE, ChatClient, eventually, fetchApp, messageRows, postJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
 /** Reads an AI SDK UI message stream (SSE) into its chunks. */
 async function sseChunks(res: Response) {
   const text = await res.text();
-  const data = text.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+  const data = text
+    .split("\n\n")
+    .filter((e) => e.startsWith("data: "))
+    .map((e) => e.slice(6));
   expect(data.at(-1)).toBe("[DONE]");
   return data.slice(0, -1).map((d) => JSON.parse(d) as { type: string; delta?: string; errorText?: string });
 }
-const textOf = (chunks: { type: string; delta?: string }[]) => chunks.filter((c) => c.type === "text-delta").map((c) => c.delta).join("");
+const textOf = (chunks: { type: string; delta?: string }[]) =>
+  chunks
+    .filter((c) => c.type === "text-delta")
+    .map((c) => c.delta)
+    .join("");
 
 async function drain(stream: ReadableStream<UIMessageChunk>) {
   const chunks: UIMessageChunk[] = [];
@@ -40,7 +47,11 @@ describe("POST /api/v1/threads/:id/messages", () => {
 
   it("waits and returns the user and assistant messages with Accept: application/json", async () => {
     const { apiKey, threadId } = await newThread();
-    const res = await fetchApp(`/api/v1/threads/${threadId}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "json please" }) }, apiKey);
+    const res = await fetchApp(
+      `/api/v1/threads/${threadId}/messages`,
+      { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "json please" }) },
+      apiKey,
+    );
     expect(res.status).toBe(200);
     const { messages } = (await res.json()) as { messages: { role: string; parts: { type: string; text?: string }[]; metadata?: { model: string } }[] };
     expect(messages.map((m) => m.role)).toEqual(["user", "assistant"]);
@@ -72,7 +83,10 @@ describe("the AI SDK's DefaultChatTransport against /api/v1/chat", () => {
     const chunks = await drain(stream);
     expect(textOf(chunks as never)).toBe("Echo: hello transport");
     const rows = await messageRows(threadId);
-    expect(rows.map((r) => [r.id, r.role])).toEqual([["u-transport-1", "user"], [expect.any(String), "assistant"]]);
+    expect(rows.map((r) => [r.id, r.role])).toEqual([
+      ["u-transport-1", "user"],
+      [expect.any(String), "assistant"],
+    ]);
     expect(JSON.stringify(rows)).not.toContain("refund");
     expect(await transport.reconnectToStream({ chatId: threadId })).toBeNull();
   });
@@ -99,7 +113,10 @@ describe("the AI SDK's DefaultChatTransport against /api/v1/chat", () => {
     // Gone after the reply's first words: it may come back to resume (a client gone before them stops the turn: see api.chat-transport).
     for (let seen = ""; !seen.includes("text-delta"); ) seen += new TextDecoder().decode((await reader.read()).value);
     await reader.cancel();
-    const rows = await eventually(() => messageRows(threadId), (r) => r.length === 2 && JSON.stringify(r[1]!.parts).includes("Echo: leaving [slow]"));
+    const rows = await eventually(
+      () => messageRows(threadId),
+      (r) => r.length === 2 && JSON.stringify(r[1]!.parts).includes("Echo: leaving [slow]"),
+    );
     expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
     expect(JSON.stringify(rows[1]!.parts)).toContain("Echo: leaving [slow]");
   });
@@ -127,7 +144,11 @@ describe("limits and usage", () => {
     const { apiKey, threadId } = await newThread();
     const other = ((await (await postJson("/api/v1/threads", {}, apiKey)).json()) as { thread: { id: string } }).thread.id;
     const turn = (id: string) =>
-      fetchApp(`/api/v1/threads/${id}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "hi" }) }, apiKey);
+      fetchApp(
+        `/api/v1/threads/${id}/messages`,
+        { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "hi" }) },
+        apiKey,
+      );
     // The test projects allow 8 turns a minute per user (TURN_RATE_LIMIT).
     for (let i = 0; i < 8; i++) expect((await turn(i % 2 ? other : threadId)).status).toBe(200);
     const limited = await turn(other);
@@ -145,7 +166,11 @@ describe("limits and usage", () => {
     // Titled by its owner, so no title is written for it: every token counted is the turn's.
     const { apiKey, threadId } = await newThread("spend", { tokenBudget: 10 });
     const turn = () =>
-      fetchApp(`/api/v1/threads/${threadId}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "spend" }) }, apiKey);
+      fetchApp(
+        `/api/v1/threads/${threadId}/messages`,
+        { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text: "spend" }) },
+        apiKey,
+      );
     expect((await turn()).status).toBe(200);
     const [, assistant] = await messageRows(threadId);
     expect(assistant).toMatchObject({ model: "fake-model", inputTokens: expect.any(Number), outputTokens: expect.any(Number) });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { fetchApp, postJson, removeUser, uniqueEmail } from "./support/helpers";
+import { fetchApp, postJson, removeUser, uniqueEmail } from "./support/helpers.ts";
 
 const made: string[] = [];
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { fetchApp, postJson, removeUser, sendJson, threadsForEachTest, uniqueEmail } from "./support/helpers";
+import { fetchApp, postJson, removeUser, sendJson, threadsForEachTest, uniqueEmail } from "./support/helpers.ts";
 
 /**
  * The v1 contract, pinned here and not imported from src/, so a change in the code cannot move it.
@@ -18,7 +18,15 @@ const AssistantMetadata = z.object({
   offline: z.boolean(),
   usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int(), totalTokens: z.number().int() }),
 });
-const Document = z.object({ id: z.uuid(), title: z.string(), source: z.string().nullable(), metadata: z.unknown(), chunkCount: z.number().int(), global: z.boolean(), createdAt: iso });
+const Document = z.object({
+  id: z.uuid(),
+  title: z.string(),
+  source: z.string().nullable(),
+  metadata: z.unknown(),
+  chunkCount: z.number().int(),
+  global: z.boolean(),
+  createdAt: iso,
+});
 const SearchHit = z.object({ documentId: z.uuid(), chunkId: z.number().int(), title: z.string(), text: z.string(), score: z.number() });
 const ErrorBody = (code: string) => z.object({ error: z.object({ code: z.literal(code), message: z.string() }) });
 
@@ -71,7 +79,10 @@ async function expectUiStream(res: Response) {
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("text/event-stream");
   expect(res.headers.get("x-vercel-ai-ui-message-stream")).toBe("v1");
-  const data = (await res.text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+  const data = (await res.text())
+    .split("\n\n")
+    .filter((e) => e.startsWith("data: "))
+    .map((e) => e.slice(6));
   expect(data.at(-1)).toBe("[DONE]");
   const types = data.slice(0, -1).map((d) => (JSON.parse(d) as { type: string }).type);
   expect(types[0]).toBe("start");
@@ -81,13 +92,24 @@ async function expectUiStream(res: Response) {
 }
 
 const newThread = threadsForEachTest();
-const json = (method: string, body?: unknown) => ({ method, headers: { "content-type": "application/json", accept: "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+const json = (method: string, body?: unknown) => ({
+  method,
+  headers: { "content-type": "application/json", accept: "application/json" },
+  body: body === undefined ? undefined : JSON.stringify(body),
+});
 
 describe("API v1 contract", () => {
   it("lists every pinned route in the OpenAPI document", async () => {
-    const doc = await expectJson(fetchApp("/api/v1/openapi.json", {}, null), 200, z.object({ openapi: z.string(), paths: z.record(z.string(), z.record(z.string(), z.unknown())) }));
+    const doc = await expectJson(
+      fetchApp("/api/v1/openapi.json", {}, null),
+      200,
+      z.object({ openapi: z.string(), paths: z.record(z.string(), z.record(z.string(), z.unknown())) }),
+    );
     const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-    expect(PINNED_ROUTES.filter((r) => !routes.includes(r)), "v1 routes removed from the OpenAPI document").toEqual([]);
+    expect(
+      PINNED_ROUTES.filter((r) => !routes.includes(r)),
+      "v1 routes removed from the OpenAPI document",
+    ).toEqual([]);
   });
 
   it("health", async () => {
@@ -150,7 +172,11 @@ describe("API v1 contract", () => {
 
     await expectUiStream(await postJson(`/api/v1/threads/${threadId}/messages`, { text: "and stream" }, apiKey));
 
-    const stored = await expectJson(fetchApp(`/api/v1/threads/${threadId}/messages?limit=3`, {}, apiKey), 200, z.object({ messages: z.array(StoredMessage), nextCursor: z.string().nullable() }));
+    const stored = await expectJson(
+      fetchApp(`/api/v1/threads/${threadId}/messages?limit=3`, {}, apiKey),
+      200,
+      z.object({ messages: z.array(StoredMessage), nextCursor: z.string().nullable() }),
+    );
     expect(stored.messages).toHaveLength(3);
     expect(stored.nextCursor).toEqual(expect.any(String));
     await expectJson(
@@ -207,10 +233,13 @@ describe("API v1 contract", () => {
       z.object({ flags: z.array(z.object({ name: z.string(), description: z.string(), default: FlagValue, global: FlagValue.nullable() })) }),
     );
     expect(flags.flags.map((f) => f.name)).toEqual(expect.arrayContaining(["hybrid_search", "chat_model", "offline_model_allowed", "turn_rate_limit"]));
-    const Set = z.object({ flag: z.string(), value: FlagValue, scope: z.enum(["global", "user", "thread"]) });
-    await expectJson(sendJson("PUT", `/api/v1/admin/users/${userId}/flags/chat_model`, { value: "pinned-model" }), 200, Set);
-    await expectJson(sendJson("PUT", `/api/v1/admin/threads/${threadId}/flags/hybrid_search`, { value: false }), 200, Set);
-    const Scope = z.object({ overrides: z.record(z.string(), z.unknown()), resolved: z.record(z.string(), z.object({ value: FlagValue, source: z.enum(["default", "global", "user", "thread"]) })) });
+    const FlagSet = z.object({ flag: z.string(), value: FlagValue, scope: z.enum(["global", "user", "thread"]) });
+    await expectJson(sendJson("PUT", `/api/v1/admin/users/${userId}/flags/chat_model`, { value: "pinned-model" }), 200, FlagSet);
+    await expectJson(sendJson("PUT", `/api/v1/admin/threads/${threadId}/flags/hybrid_search`, { value: false }), 200, FlagSet);
+    const Scope = z.object({
+      overrides: z.record(z.string(), z.unknown()),
+      resolved: z.record(z.string(), z.object({ value: FlagValue, source: z.enum(["default", "global", "user", "thread"]) })),
+    });
     const user = await expectJson(fetchApp(`/api/v1/admin/users/${userId}/flags`), 200, Scope);
     expect(user.resolved.chat_model).toEqual({ value: "pinned-model", source: "user" });
     const thread = await expectJson(fetchApp(`/api/v1/admin/threads/${threadId}/flags`), 200, Scope);
@@ -243,7 +272,11 @@ describe("API v1 contract", () => {
     await expectJson(fetchApp(`/api/v1/threads/${crypto.randomUUID()}`, {}, apiKey), 404, ErrorBody("thread_not_found"));
     await expectJson(postJson("/api/v1/threads", { userId: crypto.randomUUID() }), 404, ErrorBody("user_not_found"));
     await expectJson(postJson(`/api/v1/threads/${threadId}/messages`, { txt: "typo" }, apiKey), 422, ErrorBody("validation_failed"));
-    await expectJson(fetchApp(`/api/v1/threads/${threadId}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" }, apiKey), 400, ErrorBody("invalid_json"));
+    await expectJson(
+      fetchApp(`/api/v1/threads/${threadId}/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" }, apiKey),
+      400,
+      ErrorBody("invalid_json"),
+    );
     await expectJson(sendJson("PATCH", `/api/v1/threads/${threadId}`, { title: "x".repeat(70_000) }, apiKey), 413, ErrorBody("payload_too_large"));
     await expectJson(fetchApp("/api/v1/no-such-route", {}, apiKey), 404, ErrorBody("not_found"));
   });

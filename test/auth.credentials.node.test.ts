@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { hashApiKey, newApiKey, userIdFromKey } from "../src/auth/keys";
-import { parseTicket, signTicket, verifyTicket } from "../src/auth/tickets";
+import { hashApiKey, newApiKey, userIdFromKey } from "../src/auth/keys.ts";
+import { parseTicket, signTicket, verifyTicket } from "../src/auth/tickets.ts";
 
 const userId = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const threadId = "7c9e6679-7425-40de-944b-e07fc1f90ae7";

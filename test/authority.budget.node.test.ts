@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addSpend, current, exhausted, noSpend, remaining, resetsAt } from "../src/authority/budget";
+import { addSpend, current, exhausted, noSpend, remaining, resetsAt } from "../src/authority/budget.ts";
 
 const at = (iso: string) => new Date(iso);
 

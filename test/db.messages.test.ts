@@ -1,9 +1,9 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { applyMessageOps, listMessages, type MessageOp } from "../src/db/messages";
-import { toAppError } from "../src/errors";
-import { threadsForEachTest, messageRows } from "./support/helpers";
+import { withDb } from "../src/db/client.ts";
+import { applyMessageOps, listMessages, type MessageOp } from "../src/db/messages.ts";
+import { toAppError } from "../src/errors.ts";
+import { threadsForEachTest, messageRows } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -53,7 +53,10 @@ describe("writing a thread's messages", () => {
 
   it("pages from the newest messages back, each page oldest first", async () => {
     const threadId = await thread();
-    await apply(threadId, Array.from({ length: 5 }, (_, i) => text(`p${i}`, i % 2 ? "assistant" : "user", String(i))));
+    await apply(
+      threadId,
+      Array.from({ length: 5 }, (_, i) => text(`p${i}`, i % 2 ? "assistant" : "user", String(i))),
+    );
     const first = await withDb(env, (db) => listMessages(db, threadId, { limit: 2 }));
     expect(first.messages.map((m) => m.id)).toEqual(["p3", "p4"]);
     const second = await withDb(env, (db) => listMessages(db, threadId, { limit: 2, cursor: Number(first.nextCursor) }));

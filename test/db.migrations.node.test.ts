@@ -137,8 +137,7 @@ async function snapshot(db: pg.Client): Promise<Snapshot> {
   return out;
 }
 
-const project = (rows: Record<string, unknown>[], columns: string[]) =>
-  rows.map((r) => JSON.stringify(columns.map((c) => r[c]))).sort();
+const project = (rows: Record<string, unknown>[], columns: string[]) => rows.map((r) => JSON.stringify(columns.map((c) => r[c]))).sort();
 
 /** Fails if any row or column value in `before` is missing or different in `after`. */
 function expectKept(before: Snapshot, after: Snapshot, tag: string) {
@@ -182,11 +181,17 @@ describe("migrations", () => {
       `add to SEEDS in test/db.migrations.node.test.ts, for each new migration, raw SQL that writes realistic rows into what it adds ` +
         `(or { noData: "why" }): this test proves later migrations keep them`,
     ).toEqual([]);
-    expect(Object.keys(SEEDS).filter((t) => !tags.includes(t)), "seeds for migrations not in the journal").toEqual([]);
+    expect(
+      Object.keys(SEEDS).filter((t) => !tags.includes(t)),
+      "seeds for migrations not in the journal",
+    ).toEqual([]);
     // drizzle's migrator skips a migration whose `when` is not later than the newest one applied.
     for (const [i, e] of journal.entries.entries()) {
       expect(e.idx, `journal entry ${e.tag}`).toBe(i);
-      if (i > 0) expect(e.when, `${e.tag} is dated before ${journal.entries[i - 1]!.tag}: the migrator would skip it on databases that have the earlier one`).toBeGreaterThan(journal.entries[i - 1]!.when);
+      if (i > 0)
+        expect(e.when, `${e.tag} is dated before ${journal.entries[i - 1]!.tag}: the migrator would skip it on databases that have the earlier one`).toBeGreaterThan(
+          journal.entries[i - 1]!.when,
+        );
     }
   });
 
@@ -217,7 +222,12 @@ describe("migrations", () => {
       const count = (table: string) => before.get(table)?.rows.length;
       expect([count("users"), count("threads"), count("messages"), count("documents"), count("chunks"), count("flag_overrides")]).toEqual([3, 3, 6, 2, 3, 3]);
       // The spend recorded before the ledger (the usage columns of a-1) is in it beside the entries written since.
-      expect(before.get("spend_ledger")?.rows.map((r) => [r.entry_id, r.input_tokens, r.output_tokens]).sort()).toEqual([
+      expect(
+        before
+          .get("spend_ledger")
+          ?.rows.map((r) => [r.entry_id, r.input_tokens, r.output_tokens])
+          .sort(),
+      ).toEqual([
         [`backfill:${T3}:a-1`, 30, 2],
         ["t-9:0", 40, 5],
         ["t-9:1", 55, 9],
@@ -226,13 +236,22 @@ describe("migrations", () => {
       // The message index's statistics, kept by its triggers, per owner; the backfill queued the older messages.
       expect(before.get("message_corpus")?.rows).toEqual([expect.objectContaining({ owner_id: U1, chunks: 1 })]);
       expect(count("message_postings")).toBeGreaterThan(2);
-      expect(before.get("message_index_queue")?.rows.map((r) => `${r.thread_id}/${r.message_id}`).sort()).toEqual([`${T1}/m1`, `${T1}/m2`, `${T2}/m1`, `${T3}/a-1`, `${T3}/u-1`]);
+      expect(
+        before
+          .get("message_index_queue")
+          ?.rows.map((r) => `${r.thread_id}/${r.message_id}`)
+          .sort(),
+      ).toEqual([`${T1}/m1`, `${T1}/m2`, `${T2}/m1`, `${T3}/a-1`, `${T3}/u-1`]);
       expect(before.get("search_corpus")?.rows).toEqual([expect.objectContaining({ chunks: 3 })]);
 
       // Today's query code reads the rows older releases wrote.
       const app = drizzle(db, { schema });
       const page = await listMessages(app, T1, { limit: 10 });
-      expect(page.messages.map((m) => [m.id, m.role])).toEqual([["m1", "user"], ["m2", "assistant"], ["m3", "system"]]);
+      expect(page.messages.map((m) => [m.id, m.role])).toEqual([
+        ["m1", "user"],
+        ["m2", "assistant"],
+        ["m3", "system"],
+      ]);
       expect(page.messages[1]!.parts).toContainEqual({ type: "text", text: 'Hi! ünïcødé 🎉, "quoted"\nnext line' });
       expect((await listMessages(app, T2, { limit: 10 })).messages.map((m) => m.parts)).toEqual([[{ type: "text", text: "same message id, another thread" }]]);
       expect(await getUserByKeyHash(app, KEY_HASH)).toMatchObject({ id: U3, tokenBudget: 50000 });

@@ -1,8 +1,8 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import { hashApiKey, newApiKey } from "../src/auth/keys";
-import { withDb } from "../src/db/client";
-import { createUser, deleteUser, deleteUsersInEmailDomain, getUser, TEST_EMAIL_DOMAIN, usersInEmailDomain } from "../src/db/users";
+import { hashApiKey, newApiKey } from "../src/auth/keys.ts";
+import { withDb } from "../src/db/client.ts";
+import { createUser, deleteUser, deleteUsersInEmailDomain, getUser, TEST_EMAIL_DOMAIN, usersInEmailDomain } from "../src/db/users.ts";
 
 describe("test-data cleanup", () => {
   it("finds and deletes only users of the test domain, never anyone else", async () => {

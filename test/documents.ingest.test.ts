@@ -1,10 +1,10 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { searchPostings, searchTerms } from "../src/db/schema";
-import { createUserAndThread, fetchApp, postJson, threadsForEachTest } from "./support/helpers";
-import { documentsForEachTest, searchApi, uniqueWord } from "./support/search";
+import { withDb } from "../src/db/client.ts";
+import { searchPostings, searchTerms } from "../src/db/schema.ts";
+import { createUserAndThread, fetchApp, postJson, threadsForEachTest } from "./support/helpers.ts";
+import { documentsForEachTest, searchApi, uniqueWord } from "./support/search.ts";
 
 const newUser = threadsForEachTest();
 const ingest = documentsForEachTest();
@@ -16,7 +16,13 @@ describe("POST /api/v1/documents", () => {
     const one = await postJson("/api/v1/documents", { title: "Short", text: "Just one sentence." }, apiKey);
     expect(one.status).toBe(201);
     expect(((await one.json()) as { documents: { chunkCount: number }[] }).documents).toEqual([{ id: expect.any(String), title: "Short", chunkCount: 1 }]);
-    const [a, b] = await ingest([{ title: "Long", text: long }, { title: "Tiny", text: "Tiny." }], apiKey);
+    const [a, b] = await ingest(
+      [
+        { title: "Long", text: long },
+        { title: "Tiny", text: "Tiny." },
+      ],
+      apiKey,
+    );
     expect(a!.chunkCount).toBeGreaterThan(1);
     expect(b!.chunkCount).toBe(1);
     const got = await fetchApp(`/api/v1/documents/${a!.id}`, {}, apiKey);
@@ -26,7 +32,12 @@ describe("POST /api/v1/documents", () => {
 
   it("refuses malformed bodies and oversized batches with 422", async () => {
     const { apiKey } = await newUser();
-    for (const body of [{ title: "" , text: "x" }, { documents: [] }, { documents: Array.from({ length: 51 }, () => ({ title: "t", text: "x" })) }, { title: "t", text: "x", extra: 1 }])
+    for (const body of [
+      { title: "", text: "x" },
+      { documents: [] },
+      { documents: Array.from({ length: 51 }, () => ({ title: "t", text: "x" })) },
+      { title: "t", text: "x", extra: 1 },
+    ])
       expect((await postJson("/api/v1/documents", body, apiKey)).status).toBe(422);
   });
 });
@@ -56,14 +67,19 @@ describe("document ownership", () => {
 });
 
 describe("BM25 statistics", () => {
-  const df = (lexeme: string) =>
-    withDb(env, async (db) => (await db.select().from(searchTerms).where(eq(searchTerms.lexeme, lexeme)))[0]?.df ?? 0);
+  const df = (lexeme: string) => withDb(env, async (db) => (await db.select().from(searchTerms).where(eq(searchTerms.lexeme, lexeme)))[0]?.df ?? 0);
   const postings = (lexeme: string) => withDb(env, async (db) => (await db.select().from(searchPostings).where(eq(searchPostings.lexeme, lexeme))).length);
 
   it("follow ingestion, deletion and the cascade from a deleted user", async () => {
     const user = await createUserAndThread();
     const w = uniqueWord();
-    const [a] = await ingest([{ title: "A", text: `${w} ${w} appears twice here.` }, { title: "B", text: `And ${w} once here.` }], user.apiKey);
+    const [a] = await ingest(
+      [
+        { title: "A", text: `${w} ${w} appears twice here.` },
+        { title: "B", text: `And ${w} once here.` },
+      ],
+      user.apiKey,
+    );
     expect(await df(w)).toBe(2);
     expect(await postings(w)).toBe(2);
     expect((await fetchApp(`/api/v1/documents/${a!.id}`, { method: "DELETE" }, user.apiKey)).status).toBe(204);

@@ -1,10 +1,10 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { and, eq, isNull, or } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { FLAG_NAMES, parseFlagValue } from "../src/flags/definitions";
-import { withDb } from "../src/db/client";
-import { flagOverrides } from "../src/db/schema";
-import { fetchApp, postJson, sendJson, threadsForEachTest } from "./support/helpers";
+import { FLAG_NAMES, parseFlagValue } from "../src/flags/definitions.ts";
+import { withDb } from "../src/db/client.ts";
+import { flagOverrides } from "../src/db/schema.ts";
+import { fetchApp, postJson, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -141,7 +141,12 @@ describe("admin flag routes", () => {
       expect(await (await put("/flags/hybrid_search", true)).json()).toEqual({ flag: "hybrid_search", value: true, scope: "global" });
       // Setting it again replaces the one global row (NULLS NOT DISTINCT makes it unique).
       expect((await put("/flags/hybrid_search", true)).status).toBe(200);
-      const globalRows = await withDb(env, (db) => db.select().from(flagOverrides).where(and(eq(flagOverrides.flag, "hybrid_search"), isNull(flagOverrides.userId), isNull(flagOverrides.threadId))));
+      const globalRows = await withDb(env, (db) =>
+        db
+          .select()
+          .from(flagOverrides)
+          .where(and(eq(flagOverrides.flag, "hybrid_search"), isNull(flagOverrides.userId), isNull(flagOverrides.threadId))),
+      );
       expect(globalRows).toHaveLength(1);
       const { flags } = (await (await get("/flags")).json()) as { flags: { name: string; global: unknown }[] };
       expect(flags.find((f) => f.name === "hybrid_search")!.global).toBe(true);
@@ -171,7 +176,12 @@ describe("admin flag routes", () => {
   it("ignores a stored value that no longer fits its flag: the next level applies and turns go on", async () => {
     const { userId, apiKey, threadId } = await newThread();
     // As if the flag's schema had changed since the value was written.
-    await withDb(env, (db) => db.insert(flagOverrides).values([{ flag: "turn_rate_limit", userId, value: "lots" }, { flag: "retired_flag", userId, value: 1 }]));
+    await withDb(env, (db) =>
+      db.insert(flagOverrides).values([
+        { flag: "turn_rate_limit", userId, value: "lots" },
+        { flag: "retired_flag", userId, value: 1 },
+      ]),
+    );
     const user = await view(`/users/${userId}/flags`);
     expect(user.overrides).toEqual({ turn_rate_limit: "lots", retired_flag: 1 });
     expect(user.resolved.turn_rate_limit).toEqual({ value: 8, source: "default" });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { expireFlags } from "../src/flags";
-import { ChatClient, sendJson, setDatabase, threadsForEachTest } from "./support/helpers";
+import { expireFlags } from "../src/flags/index.ts";
+import { ChatClient, sendJson, setDatabase, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {

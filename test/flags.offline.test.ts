@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { ChatClient, httpTurn, fetchApp, messageRows, sendJson, threadsForEachTest } from "./support/helpers";
+import { ChatClient, httpTurn, fetchApp, messageRows, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 // Runs in the "offline" project: no model configured, so the offline model answers unless the flag forbids it.
 const newThread = threadsForEachTest();
-
 
 describe("offline_model_allowed", () => {
   it("off for a user: their turns are refused with 503 model_unavailable / an error frame, nothing is stored, others are served; on again, they are answered", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
-import { TtlCache } from "../src/cache/ttl-cache";
-import { getConfig } from "../src/config";
-import { defaultFlags, FLAG_NAMES, parseFlagValue, resolveFlags, type Override } from "../src/flags/definitions";
+import { TtlCache } from "../src/cache/ttl-cache.ts";
+import { getConfig } from "../src/config.ts";
+import { defaultFlags, FLAG_NAMES, parseFlagValue, resolveFlags, type Override } from "../src/flags/definitions.ts";
 
 const config = getConfig({ CHAT_MODEL: "fake-model", TURN_RATE_LIMIT: "8", TURN_RATE_WINDOW_SECONDS: "60" } as unknown as Env);
 const row = (flag: string, value: unknown, scope: { userId?: string; threadId?: string } = {}): Override => ({
@@ -14,14 +14,27 @@ const row = (flag: string, value: unknown, scope: { userId?: string; threadId?: 
 describe("resolveFlags", () => {
   it("takes defaults from configuration, each fitting its flag's own type", () => {
     const d = defaultFlags(config);
-    expect(d).toMatchObject({ hybrid_search: true, chat_model: "fake-model", offline_model_allowed: true, turn_rate_limit: 8, turn_rate_window_seconds: 60, log_message_content: false });
+    expect(d).toMatchObject({
+      hybrid_search: true,
+      chat_model: "fake-model",
+      offline_model_allowed: true,
+      turn_rate_limit: 8,
+      turn_rate_window_seconds: 60,
+      log_message_content: false,
+    });
     expect(d).toMatchObject({ search_rate_limit: config.SEARCH_RATE_LIMIT, turn_max_output_tokens: config.TURN_MAX_OUTPUT_TOKENS, approval_save_note: "always" });
     expect(Object.keys(d).sort()).toEqual([...FLAG_NAMES].sort());
     for (const name of FLAG_NAMES) expect(parseFlagValue(name, d[name]).success, name).toBe(true);
   });
 
   it("resolves thread over user over global over default, whatever order the rows come in", () => {
-    const rows = [row("turn_rate_limit", 5), row("turn_rate_limit", 4, { threadId: "t" }), row("turn_rate_limit", 3, { userId: "u" }), row("chat_model", "g"), row("chat_model", "u", { userId: "u" })];
+    const rows = [
+      row("turn_rate_limit", 5),
+      row("turn_rate_limit", 4, { threadId: "t" }),
+      row("turn_rate_limit", 3, { userId: "u" }),
+      row("chat_model", "g"),
+      row("chat_model", "u", { userId: "u" }),
+    ];
     for (const order of [rows, [...rows].reverse()]) {
       const r = resolveFlags(config, order);
       expect(r.turn_rate_limit).toEqual({ value: 4, source: "thread" });
@@ -33,7 +46,11 @@ describe("resolveFlags", () => {
 
   it("skips values that do not fit their flag (reporting them) and unknown flags, so the next level applies", () => {
     const invalid = vi.fn();
-    const r = resolveFlags(config, [row("turn_rate_limit", 6), row("turn_rate_limit", -1, { userId: "u" }), row("hybrid_search", "no", { threadId: "t" }), row("gone", 1)], invalid);
+    const r = resolveFlags(
+      config,
+      [row("turn_rate_limit", 6), row("turn_rate_limit", -1, { userId: "u" }), row("hybrid_search", "no", { threadId: "t" }), row("gone", 1)],
+      invalid,
+    );
     expect(r.turn_rate_limit).toEqual({ value: 6, source: "global" });
     expect(r.hybrid_search).toEqual({ value: true, source: "default" });
     expect(r).not.toHaveProperty("gone");

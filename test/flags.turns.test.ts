@@ -1,7 +1,7 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import type { RecordedRequest } from "./support/fake-openai";
-import { ChatClient, httpTurn, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers";
+import type { RecordedRequest } from "./support/fake-openai.ts";
+import { ChatClient, httpTurn, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const fakeUrl = env.OPENAI_FAKE_URL.replace(/\/v1$/, "");

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { env } from "./support/env";
-import { ChatClient, eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers";
-import { rng } from "./support/random";
+import { env } from "./support/env.ts";
+import { ChatClient, eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers.ts";
+import { rng } from "./support/random.ts";
 
 const newThread = threadsForEachTest();
-
 
 const SEED = 20261124;
 
@@ -18,8 +17,11 @@ const enc = (v: string) => {
 };
 
 function generators(random: () => number) {
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
-  const str = (max = 40) => Array.from({ length: Math.floor(random() * max) }, () => String.fromCharCode(pick([32 + Math.floor(random() * 95), Math.floor(random() * 0xd7ff), 0, 0x202e, 0xfeff, 0xd800, 0xdfff, 0xdbff]))).join("");
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const str = (max = 40) =>
+    Array.from({ length: Math.floor(random() * max) }, () =>
+      String.fromCharCode(pick([32 + Math.floor(random() * 95), Math.floor(random() * 0xd7ff), 0, 0x202e, 0xfeff, 0xd800, 0xdfff, 0xdbff])),
+    ).join("");
   const value = (depth = 0): unknown => {
     const kind = depth > 2 ? pick(["s", "n", "b", "null"]) : pick(["s", "n", "b", "null", "a", "o"]);
     if (kind === "s") return str();
@@ -27,9 +29,22 @@ function generators(random: () => number) {
     if (kind === "b") return random() < 0.5;
     if (kind === "null") return null;
     if (kind === "a") return Array.from({ length: Math.floor(random() * 4) }, () => value(depth + 1));
-    return Object.fromEntries(Array.from({ length: Math.floor(random() * 4) }, () => [pick(["id", "type", "messages", "parts", "role", "init", "body", str(8)]), value(depth + 1)]));
+    return Object.fromEntries(
+      Array.from({ length: Math.floor(random() * 4) }, () => [pick(["id", "type", "messages", "parts", "role", "init", "body", str(8)]), value(depth + 1)]),
+    );
   };
-  const types = ["cf_agent_use_chat_request", "cf_agent_chat_request_cancel", "cf_agent_stream_resume_request", "cf_agent_stream_resume_ack", "cf_agent_tool_result", "cf_agent_tool_approval", "cf_agent_chat_messages", "cf_agent_state", "rpc", str(12)];
+  const types = [
+    "cf_agent_use_chat_request",
+    "cf_agent_chat_request_cancel",
+    "cf_agent_stream_resume_request",
+    "cf_agent_stream_resume_ack",
+    "cf_agent_tool_result",
+    "cf_agent_tool_approval",
+    "cf_agent_chat_messages",
+    "cf_agent_state",
+    "rpc",
+    str(12),
+  ];
   const frame = (): string => {
     const r = random();
     if (r < 0.15) return str(200);
@@ -59,23 +74,60 @@ describe("fuzzing the service", () => {
     for (let i = 0; i < 2000; i++) sockets[i % 2]!.send(frame());
 
     const paths = [
-      "/api/v1/users", "/api/v1/users/me", "/api/v1/users/me/usage", "/api/v1/users/me/api-key", `/api/v1/users/${b.userId}`,
-      "/api/v1/threads", "/api/v1/documents", "/api/v1/search", `/api/v1/threads/${b.threadId}/approvals`, `/api/v1/threads/${b.threadId}/tickets`, `/api/v1/threads/${b.threadId}`, `/api/v1/threads/${b.threadId}/messages`, `/api/v1/threads/${b.threadId}/export`,
-      `/api/v1/threads/${b.threadId}/status`, `/api/v1/threads/${a.threadId}`, `/api/v1/threads/${a.threadId}/messages`, "/api/v1/chat",
-      `/api/v1/chat/${b.threadId}/stream`, `/agents/thread-agent/${b.threadId}/get-messages`, `/agents/thread-agent/${a.threadId}/get-messages`,
+      "/api/v1/users",
+      "/api/v1/users/me",
+      "/api/v1/users/me/usage",
+      "/api/v1/users/me/api-key",
+      `/api/v1/users/${b.userId}`,
+      "/api/v1/threads",
+      "/api/v1/documents",
+      "/api/v1/search",
+      `/api/v1/threads/${b.threadId}/approvals`,
+      `/api/v1/threads/${b.threadId}/tickets`,
+      `/api/v1/threads/${b.threadId}`,
+      `/api/v1/threads/${b.threadId}/messages`,
+      `/api/v1/threads/${b.threadId}/export`,
+      `/api/v1/threads/${b.threadId}/status`,
+      `/api/v1/threads/${a.threadId}`,
+      `/api/v1/threads/${a.threadId}/messages`,
+      "/api/v1/chat",
+      `/api/v1/chat/${b.threadId}/stream`,
+      `/agents/thread-agent/${b.threadId}/get-messages`,
+      `/agents/thread-agent/${a.threadId}/get-messages`,
     ];
     const statuses: number[] = [];
     for (let i = 0; i < 600; i++) {
       let path = pick(paths);
       if (random() < 0.3) path = path.replace(/[0-9a-f-]{36}/, pick([crypto.randomUUID(), enc(str(10)), "..%2F..", "%00"]));
-      if (random() < 0.3) path += `?${pick(["limit", "cursor", "format", "token", "q", "scope", "status"])}=${enc(pick([str(12), date(), btoa(JSON.stringify([date(), crypto.randomUUID()])), "1e400", "-0"]))}`;
+      if (random() < 0.3)
+        path += `?${pick(["limit", "cursor", "format", "token", "q", "scope", "status"])}=${enc(pick([str(12), date(), btoa(JSON.stringify([date(), crypto.randomUUID()])), "1e400", "-0"]))}`;
       let method = pick(["GET", "POST", "PATCH", "DELETE", "PUT"]);
       // b's thread must outlive the storm: the test ends by recording a message on it.
       if (method === "DELETE" && (path === `/api/v1/threads/${b.threadId}` || path === `/api/v1/users/${b.userId}`)) method = "GET";
-      const headers: Record<string, string> = { "content-type": pick(["application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]), accept: pick(["*/*", "application/json", "text/event-stream"]) };
+      const headers: Record<string, string> = {
+        "content-type": pick(["application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]),
+        accept: pick(["*/*", "application/json", "text/event-stream"]),
+      };
       if (path.includes("/api-key")) headers.authorization = "Bearer tl_nope"; // keep b's key valid for the rest of the run
       const body =
-        method === "GET" ? undefined : random() < 0.1 ? deep() : random() < 0.3 ? str(300) : JSON.stringify(random() < 0.5 ? value() : { text: str(), title: str(), email: str(), userId: pick([str(), b.userId]), metadata: value(), documents: [{ title: str(), text: str(), metadata: value() }] });
+        method === "GET"
+          ? undefined
+          : random() < 0.1
+            ? deep()
+            : random() < 0.3
+              ? str(300)
+              : JSON.stringify(
+                  random() < 0.5
+                    ? value()
+                    : {
+                        text: str(),
+                        title: str(),
+                        email: str(),
+                        userId: pick([str(), b.userId]),
+                        metadata: value(),
+                        documents: [{ title: str(), text: str(), metadata: value() }],
+                      },
+                );
       const res = await fetchApp(path.replace(/ /g, "%20"), { method, headers, body }, pick([b.apiKey, null, "tl_garbage"]));
       statuses.push(res.status);
       if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}: ${await res.text()}`);
@@ -104,7 +156,10 @@ describe("fuzzing the service", () => {
     const { requestId, message } = survivor.sendChat("still recording?");
     expect((await survivor.response(requestId)).text).toBe("Echo: still recording?");
     survivor.close();
-    const rowsB = await eventually(() => messageRows(b.threadId), (r) => r.some((x) => x.id === message.id));
+    const rowsB = await eventually(
+      () => messageRows(b.threadId),
+      (r) => r.some((x) => x.id === message.id),
+    );
     expect(rowsB.map((r) => r.id)).toContain(message.id);
     const { outbox } = await env.ThreadAgent.get(env.ThreadAgent.idFromName(b.threadId)).status();
     expect(outbox).toMatchObject({ backlog: 0, quarantined: 0 });
@@ -119,18 +174,34 @@ describe("fuzzing the service", () => {
     const segments = () =>
       pick([
         () => `thread-agent/${pick(variants(pick([mine.threadId, theirs.threadId])))}`,
-        () => `${pick(["user-authority", "outbox-monitor", "turn-limiter", "ThreadAgent", "thread_agent", "sub", str(6)])}/${pick([mine.userId, theirs.threadId, "global", str(8)])}`,
+        () =>
+          `${pick(["user-authority", "outbox-monitor", "turn-limiter", "ThreadAgent", "thread_agent", "sub", str(6)])}/${pick([mine.userId, theirs.threadId, "global", str(8)])}`,
         () => `thread-agent/${mine.threadId}/sub/${pick(["thread-agent", "user-authority", str(5)])}/${pick([theirs.threadId, mine.threadId, str(6)])}`,
-        () => `thread-agent/${mine.threadId}${pick(["%2Fsub%2Fthread-agent%2F" + theirs.threadId, "/get-messages/", "//get-messages", "/get-messages/sub/thread-agent/" + theirs.threadId, "/" + str(8), "/./get-messages"])}`,
+        () =>
+          `thread-agent/${mine.threadId}${pick(["%2Fsub%2Fthread-agent%2F" + theirs.threadId, "/get-messages/", "//get-messages", "/get-messages/sub/thread-agent/" + theirs.threadId, "/" + str(8), "/./get-messages"])}`,
       ])();
     const sdkHeaders = ["x-cf-agents-subagent-url", "x-agents-lifecycle-props", "x-threadline-principal", "x-cf-agents-" + "x".repeat(3), "x-partykit-room", "upgrade"];
     const seen = new Set<number>();
     for (let i = 0; i < 300; i++) {
       const path = `/agents/${segments()}${pick(["", "/get-messages"])}`;
       const headers: Record<string, string> = {};
-      for (let h = Math.floor(random() * 3); h > 0; h--) headers[pick(sdkHeaders)] = pick([str(20).replace(/[^\x20-\x7e]/g, "x"), `http://threadline.test/agents/thread-agent/${mine.threadId}/sub/thread-agent/${theirs.threadId}`, JSON.stringify({ ownerId: theirs.userId, admin: true }), "websocket", btoa("{}")]);
+      for (let h = Math.floor(random() * 3); h > 0; h--)
+        headers[pick(sdkHeaders)] = pick([
+          str(20).replace(/[^\x20-\x7e]/g, "x"),
+          `http://threadline.test/agents/thread-agent/${mine.threadId}/sub/thread-agent/${theirs.threadId}`,
+          JSON.stringify({ ownerId: theirs.userId, admin: true }),
+          "websocket",
+          btoa("{}"),
+        ]);
       if (random() < 0.4) headers.upgrade = "websocket";
-      const query = pick([`?token=${mine.apiKey}`, `?token=${theirs.apiKey}`, "", `?token=${enc(str(10))}`, `?ticket=tkt_${str(20)}`, `?token=${mine.apiKey}&__agents_transport=capnweb`]);
+      const query = pick([
+        `?token=${mine.apiKey}`,
+        `?token=${theirs.apiKey}`,
+        "",
+        `?token=${enc(str(10))}`,
+        `?ticket=tkt_${str(20)}`,
+        `?token=${mine.apiKey}&__agents_transport=capnweb`,
+      ]);
       const method = pick(["GET", "GET", "POST", "DELETE", "OPTIONS"]);
       const res = await fetchApp(`${path.replace(/ /g, "%20")}${query}`, { method, headers }, null);
       if (res.status >= 500) throw new Error(`${method} ${path} answered ${res.status}: ${await res.text()}`);

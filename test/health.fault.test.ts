@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { fetchApp, setDatabase } from "./support/helpers";
+import { fetchApp, setDatabase } from "./support/helpers.ts";
 
 afterEach(async () => {
   await setDatabase("up");

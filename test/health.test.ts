@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fetchApp } from "./support/helpers";
+import { fetchApp } from "./support/helpers.ts";
 
 describe("GET /health", () => {
   it("reports the database as reachable", async () => {
@@ -21,7 +21,7 @@ describe("GET /health", () => {
 describe("GET /health with a bad configuration", () => {
   it("answers 503 naming the setting, instead of 200 while every API route fails", async () => {
     const { env } = await import("cloudflare:workers");
-    const { health } = await import("../src/api/health");
+    const { health } = await import("../src/api/health.ts");
     const res = await health.fetch(new Request("http://x/"), { ...env, TURN_RATE_LIMIT: "1000000" });
     expect(res.status).toBe(503);
     const body = (await res.json()) as { config: { status: string }; error: { code: string; message: string } };

@@ -1,9 +1,9 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { env } from "./support/env";
-import { BASE, fetchApp, sendJson, threadsForEachTest } from "./support/helpers";
-import { documentsForEachTest, uniqueWord } from "./support/search";
+import { env } from "./support/env.ts";
+import { BASE, fetchApp, sendJson, threadsForEachTest } from "./support/helpers.ts";
+import { documentsForEachTest, uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
 const ingest = documentsForEachTest();
@@ -26,10 +26,21 @@ type Result = { isError?: boolean; content: { type: string; text: string }[] };
 async function call(client: Client, name: string, args: Record<string, unknown>) {
   const r = (await client.callTool({ name, arguments: args })) as Result;
   const text = r.content.map((c) => c.text).join("");
-  return { isError: r.isError === true, text, json: (() => { try { return JSON.parse(text); } catch { return undefined; } })() };
+  return {
+    isError: r.isError === true,
+    text,
+    json: (() => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        return undefined;
+      }
+    })(),
+  };
 }
 
-const setUserFlag = async (userId: string, flag: string, value: unknown) => expect((await sendJson("PUT", `/api/v1/admin/users/${userId}/flags/${flag}`, { value })).status).toBe(200);
+const setUserFlag = async (userId: string, flag: string, value: unknown) =>
+  expect((await sendJson("PUT", `/api/v1/admin/users/${userId}/flags/${flag}`, { value })).status).toBe(200);
 
 describe("Threadline as an MCP server at /mcp", () => {
   it("lists its tools, and each works for the key's user: search, list, read, send", async () => {
@@ -50,7 +61,14 @@ describe("Threadline as an MCP server at /mcp", () => {
     expect(sent.json).toMatchObject({ threadId, userMessageId: expect.any(String), reply: { text: "Echo: hello over MCP", metadata: { model: "fake-model" } } });
 
     const read = await call(client, "read_thread", { threadId });
-    expect(read.json).toMatchObject({ thread: { id: threadId }, nextCursor: null, messages: [{ role: "user", text: "hello over MCP", id: sent.json.userMessageId }, { role: "assistant", text: "Echo: hello over MCP", id: sent.json.reply.id }] });
+    expect(read.json).toMatchObject({
+      thread: { id: threadId },
+      nextCursor: null,
+      messages: [
+        { role: "user", text: "hello over MCP", id: sent.json.userMessageId },
+        { role: "assistant", text: "Echo: hello over MCP", id: sent.json.reply.id },
+      ],
+    });
     // The same turn the API sees.
     const api = (await (await fetchApp(`/api/v1/threads/${threadId}/messages`, {}, apiKey)).json()) as { messages: { id: string }[] };
     expect(api.messages.map((m) => m.id)).toEqual([sent.json.userMessageId, sent.json.reply.id]);
@@ -59,8 +77,26 @@ describe("Threadline as an MCP server at /mcp", () => {
   it("refuses a missing or bad key and the admin token, before any tool", async () => {
     const { apiKey } = await newThread();
     const initialize = (token: string | null) =>
-      fetchApp("/mcp", { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } } }) }, token);
-    for (const [token, status, code] of [[null, 401, "unauthorized"], [`${apiKey}x`, 401, "unauthorized"], ["tl_not-a-key", 401, "unauthorized"], [env.ADMIN_TOKEN, 403, "forbidden"]] as const) {
+      fetchApp(
+        "/mcp",
+        {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+          body: JSON.stringify({
+            jsonrpc: "2.0",
+            id: 1,
+            method: "initialize",
+            params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+          }),
+        },
+        token,
+      );
+    for (const [token, status, code] of [
+      [null, 401, "unauthorized"],
+      [`${apiKey}x`, 401, "unauthorized"],
+      ["tl_not-a-key", 401, "unauthorized"],
+      [env.ADMIN_TOKEN, 403, "forbidden"],
+    ] as const) {
       const res = await initialize(token);
       expect([token, res.status]).toEqual([token, status]);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
@@ -72,7 +108,10 @@ describe("Threadline as an MCP server at /mcp", () => {
   it("another user's thread is not found, to read or to send to", async () => {
     const [alice, bob] = await Promise.all([newThread(), newThread()]);
     const client = await connect(alice.apiKey);
-    for (const [tool, args] of [["read_thread", { threadId: bob.threadId }], ["send_message", { threadId: bob.threadId, text: "sneaky" }]] as const) {
+    for (const [tool, args] of [
+      ["read_thread", { threadId: bob.threadId }],
+      ["send_message", { threadId: bob.threadId, text: "sneaky" }],
+    ] as const) {
       const r = await call(client, tool, args);
       expect(r).toMatchObject({ isError: true, json: { error: { code: "thread_not_found" } } });
     }
@@ -86,13 +125,19 @@ describe("Threadline as an MCP server at /mcp", () => {
     await setUserFlag(limited.userId, "turn_rate_limit", 1);
     const client = await connect(limited.apiKey);
     expect((await call(client, "send_message", { threadId: limited.threadId, text: "first" })).isError).toBe(false);
-    expect(await call(client, "send_message", { threadId: limited.threadId, text: "second" })).toMatchObject({ isError: true, json: { error: { code: "rate_limited", retryAfter: expect.any(Number) } } });
+    expect(await call(client, "send_message", { threadId: limited.threadId, text: "second" })).toMatchObject({
+      isError: true,
+      json: { error: { code: "rate_limited", retryAfter: expect.any(Number) } },
+    });
 
     // A budget with room admits a turn, which spends it (see Spend in the README); the next is refused.
     const broke = await newThread(undefined, { tokenBudget: 5 });
     const poor = await connect(broke.apiKey);
     expect((await call(poor, "send_message", { threadId: broke.threadId, text: "spend it" })).isError).toBe(false);
-    expect(await call(poor, "send_message", { threadId: broke.threadId, text: "too dear" })).toMatchObject({ isError: true, json: { error: { code: "token_budget_exhausted", budget: "lifetime" } } });
+    expect(await call(poor, "send_message", { threadId: broke.threadId, text: "too dear" })).toMatchObject({
+      isError: true,
+      json: { error: { code: "token_budget_exhausted", budget: "lifetime" } },
+    });
   });
 
   it("search_documents counts against the user's search rate limit (search_api_rate_limit)", async () => {
@@ -125,7 +170,11 @@ describe("Threadline as an MCP server at /mcp", () => {
     expect((await call(client, "list_threads", { cursor: "garbage" })).json).toMatchObject({ error: { code: "validation_failed" } });
     // Nothing reached the thread.
     expect(((await (await fetchApp(`/api/v1/threads/${threadId}/messages`, {}, apiKey)).json()) as { messages: unknown[] }).messages).toEqual([]);
-    const big = await fetchApp("/mcp", { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ pad: "x".repeat(70 * 1024) }) }, apiKey);
+    const big = await fetchApp(
+      "/mcp",
+      { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ pad: "x".repeat(70 * 1024) }) },
+      apiKey,
+    );
     expect(big.status).toBe(413);
   });
 

@@ -1,8 +1,8 @@
 import type { Tool } from "ai";
 import { describe, expect, it } from "vitest";
-import type { LimiterStorage } from "../src/authority/sliding-window";
-import { getConfig } from "../src/config";
-import { MAX_MCP_TOOLS, McpFailure, mcpToolName, mcpTools, type CatalogTool, type McpCaller } from "../src/mcp/tools";
+import type { LimiterStorage } from "../src/authority/sliding-window.ts";
+import { getConfig } from "../src/config.ts";
+import { MAX_MCP_TOOLS, McpFailure, mcpToolName, mcpTools, type CatalogTool, type McpCaller } from "../src/mcp/tools.ts";
 
 const configOf = (timeoutMs: number) => getConfig({ MCP_TIMEOUT_MS: String(timeoutMs), MCP_RETRIES: "2", MCP_RATE_WINDOW_SECONDS: "60" } as unknown as Env);
 // Room for the retries' backoff (at most 100 + 200 ms) inside the deadline.
@@ -37,10 +37,21 @@ const httpError = (status: number) => Object.assign(new Error(`HTTP ${status}`),
 
 describe("the MCP tool harness", () => {
   it("gives the model the server's text, names what is not text, and caps what it passes on", async () => {
-    const { caller } = fakeCaller(async () => ({ content: [{ type: "text", text: "a".repeat(10_000) }, { type: "image", data: "…" }, { type: "text", text: "b".repeat(10_000) }], structuredContent: { n: 1 } }));
+    const { caller } = fakeCaller(async () => ({
+      content: [
+        { type: "text", text: "a".repeat(10_000) },
+        { type: "image", data: "…" },
+        { type: "text", text: "b".repeat(10_000) },
+      ],
+      structuredContent: { n: 1 },
+    }));
     const out = await run(caller)();
     expect(out.status).toBe("ok");
-    expect(out.content.map((c: { type: string; text?: string }) => [c.type, c.text?.length])).toEqual([["text", 10_000], ["image", undefined], ["text", 6_000]]);
+    expect(out.content.map((c: { type: string; text?: string }) => [c.type, c.text?.length])).toEqual([
+      ["text", 10_000],
+      ["image", undefined],
+      ["text", 6_000],
+    ]);
     expect(out.content[1]).toEqual({ type: "image", omitted: "not text: not shown to the model" });
     expect(out).toMatchObject({ structuredContent: { n: 1 }, truncated: true });
   });
@@ -65,12 +76,20 @@ describe("the MCP tool harness", () => {
     const { caller, attempts } = fakeCaller(async () => {
       throw new McpFailure("mcp_unavailable", "connect ECONNREFUSED", true);
     });
-    expect(await run(caller)()).toEqual({ status: "mcp_unavailable", message: expect.stringMatching(/"notes" could not be reached or refused the request \(connect ECONNREFUSED\)/) });
+    expect(await run(caller)()).toEqual({
+      status: "mcp_unavailable",
+      message: expect.stringMatching(/"notes" could not be reached or refused the request \(connect ECONNREFUSED\)/),
+    });
     expect(attempts).toHaveLength(3);
   });
 
   it("refused credentials are mcp_unavailable and a protocol error is mcp_error, neither retried", async () => {
-    for (const [err, status] of [[httpError(401), "mcp_unavailable"], [httpError(403), "mcp_unavailable"], [Object.assign(new Error("Invalid params"), { code: -32602 }), "mcp_error"], [httpError(500), "mcp_error"]] as const) {
+    for (const [err, status] of [
+      [httpError(401), "mcp_unavailable"],
+      [httpError(403), "mcp_unavailable"],
+      [Object.assign(new Error("Invalid params"), { code: -32602 }), "mcp_error"],
+      [httpError(500), "mcp_error"],
+    ] as const) {
       const { caller, attempts } = fakeCaller(async () => {
         throw err;
       });
@@ -105,14 +124,27 @@ describe("the MCP tool harness", () => {
     expect(mcpToolName("gh", "x".repeat(100))).toHaveLength(64);
     const { caller } = fakeCaller(async () => ({}));
     const many = Array.from({ length: 64 }, (_, i) => ({ name: `t${i}` }));
-    const tools = mcpTools(caller, [{ id: "a", name: "a", tools: [{ name: "x.y" }, { name: "x_y" }] }, { id: "b", name: "b", tools: many }, { id: "c", name: "c", tools: many }], { config, threadId: "t", storage: memoryStorage(), rateLimit: 1 });
+    const tools = mcpTools(
+      caller,
+      [
+        { id: "a", name: "a", tools: [{ name: "x.y" }, { name: "x_y" }] },
+        { id: "b", name: "b", tools: many },
+        { id: "c", name: "c", tools: many },
+      ],
+      { config, threadId: "t", storage: memoryStorage(), rateLimit: 1 },
+    );
     expect(Object.keys(tools)).toHaveLength(MAX_MCP_TOOLS);
     expect(Object.keys(tools).slice(0, 2)).toEqual(["mcp_a_x_y", "mcp_b_t0"]);
   });
 
   it("offers a tool whose input schema is not an object schema with an empty object schema", async () => {
     const { caller } = fakeCaller(async () => ({}));
-    const tools = mcpTools(caller, [{ id: "a", name: "a", tools: [{ name: "odd", inputSchema: { type: "string" } }] }], { config, threadId: "t", storage: memoryStorage(), rateLimit: 1 });
+    const tools = mcpTools(caller, [{ id: "a", name: "a", tools: [{ name: "odd", inputSchema: { type: "string" } }] }], {
+      config,
+      threadId: "t",
+      storage: memoryStorage(),
+      rateLimit: 1,
+    });
     expect(await (tools.mcp_a_odd!.inputSchema as { jsonSchema: unknown }).jsonSchema).toEqual({ type: "object" });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { DEV_MCP_SECRET_KEY, getConfig } from "../src/config";
-import { AppError } from "../src/errors";
-import { openToken, sealToken, tokenSecret } from "../src/mcp/secrets";
+import { DEV_MCP_SECRET_KEY, getConfig } from "../src/config.ts";
+import { AppError } from "../src/errors.ts";
+import { openToken, sealToken, tokenSecret } from "../src/mcp/secrets.ts";
 
 const secret = "a-test-secret-of-at-least-32-characters";
 const id = "7b0f3c1e-9a53-4d3e-8c1a-2f1e6b9d0a11";

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { getMcpServer } from "../src/db/mcp-servers";
-import { env } from "./support/env";
-import { fetchApp, threadsForEachTest } from "./support/helpers";
-import { addMcpServer, registerMcpServer, testMcp, testMcpServer, type McpServerJson } from "./support/mcp";
+import { withDb } from "../src/db/client.ts";
+import { getMcpServer } from "../src/db/mcp-servers.ts";
+import { env } from "./support/env.ts";
+import { fetchApp, threadsForEachTest } from "./support/helpers.ts";
+import { addMcpServer, registerMcpServer, testMcp, testMcpServer, type McpServerJson } from "./support/mcp.ts";
 
 const newThread = threadsForEachTest();
 const list = async (apiKey: string) => ((await (await fetchApp("/api/v1/mcp-servers", {}, apiKey)).json()) as { items: McpServerJson[] }).items;
@@ -27,7 +27,12 @@ describe("MCP servers over the API", () => {
     expect(tested.status).toBe(200);
     const { result } = (await tested.json()) as { result: { status: string; tools: { name: string; toolName: string }[] } };
     expect(result.status).toBe("ok");
-    expect(result.tools.map((t) => [t.name, t.toolName])).toEqual(expect.arrayContaining([["echo", "mcp_notes_echo"], ["get.info", "mcp_notes_get_info"]]));
+    expect(result.tools.map((t) => [t.name, t.toolName])).toEqual(
+      expect.arrayContaining([
+        ["echo", "mcp_notes_echo"],
+        ["get.info", "mcp_notes_get_info"],
+      ]),
+    );
     expect((await mcp.seen()).requests).toBeGreaterThan(0);
 
     // Another user's server is the same 404 as none, for every route.

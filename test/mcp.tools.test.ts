@@ -1,10 +1,10 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { env } from "./support/env";
-import type { RecordedRequest } from "./support/fake-openai";
-import { eventually, fetchApp, httpTurn, messageRows, postJson, threadsForEachTest } from "./support/helpers";
-import { addMcpServer, setThreadFlag, testMcpServer } from "./support/mcp";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { env } from "./support/env.ts";
+import type { RecordedRequest } from "./support/fake-openai.ts";
+import { eventually, fetchApp, httpTurn, messageRows, postJson, threadsForEachTest } from "./support/helpers.ts";
+import { addMcpServer, setThreadFlag, testMcpServer } from "./support/mcp.ts";
 
 const newThread = threadsForEachTest();
 const fakeUrl = env.OPENAI_FAKE_URL.replace(/\/v1$/, "");
@@ -19,7 +19,14 @@ async function callTool(threadId: string, apiKey: string, tool: string, args: un
   expect(res.status).toBe(200);
   const [, assistant] = ((await res.json()) as { messages: { parts: Part[] }[] }).messages;
   const parts = assistant!.parts;
-  return { tag, part: parts.find((p) => p.type === `tool-${tool}`), text: parts.filter((p) => p.type === "text").map((p) => (p as { text?: string }).text).join("") };
+  return {
+    tag,
+    part: parts.find((p) => p.type === `tool-${tool}`),
+    text: parts
+      .filter((p) => p.type === "text")
+      .map((p) => (p as { text?: string }).text)
+      .join(""),
+  };
 }
 
 /** A user's thread with an MCP server `name` on the test MCP server, its tools not waiting for approval (the lead's approvals have tests of their own). */
@@ -38,13 +45,21 @@ describe("MCP tools in turns", () => {
   it("the model is offered the server's tools, namespaced, calls one, and the result reaches it", async () => {
     const { threadId, apiKey, mcp } = await threadWithServer("tst", { token: "s3cret" });
     const echo = await callTool(threadId, apiKey, "mcp_tst_echo", { text: "hello there" });
-    expect(echo.part).toMatchObject({ state: "output-available", input: { text: "hello there" }, output: { status: "ok", content: [{ type: "text", text: "echo: hello there" }] } });
+    expect(echo.part).toMatchObject({
+      state: "output-available",
+      input: { text: "hello there" },
+      output: { status: "ok", content: [{ type: "text", text: "echo: hello there" }] },
+    });
     expect(echo.text).toBe('Tool result: {"status":"ok","content":[{"type":"text","text":"echo: hello there"}]}');
     const [offered] = await modelRequests(echo.tag);
     expect(offered!.tools).toEqual(expect.arrayContaining(["mcp_tst_echo", "mcp_tst_slow", "mcp_tst_fail", "mcp_tst_get_info", "hybrid_search"]));
     // A tool name the model's API would refuse ("get.info") is offered in its characters; the server is called by its own.
     const info = await callTool(threadId, apiKey, "mcp_tst_get_info");
-    expect(info.part?.output).toEqual({ status: "ok", content: [{ type: "text", text: '{"server":"threadline-test-mcp"}' }], structuredContent: { server: "threadline-test-mcp" } });
+    expect(info.part?.output).toEqual({
+      status: "ok",
+      content: [{ type: "text", text: '{"server":"threadline-test-mcp"}' }],
+      structuredContent: { server: "threadline-test-mcp" },
+    });
     expect((await mcp.seen()).calls).toEqual([
       { tool: "echo", args: { text: "hello there" }, authorization: "Bearer s3cret" },
       { tool: "get.info", args: {}, authorization: "Bearer s3cret" },
@@ -60,9 +75,23 @@ describe("MCP tools in turns", () => {
     // Approved by the owner, it runs and the turn goes on.
     const approvalId = (held.part as Part & { approval: { id: string } }).approval.id;
     expect((await postJson(`/api/v1/threads/${threadId}/approvals/${approvalId}`, { approved: true }, apiKey)).status).toBe(200);
-    expect((await eventually(() => mcp.seen(), (s) => s.calls.length > 0)).calls).toEqual([{ tool: "echo", args: { text: "not yet" }, authorization: null }]);
-    const rows = await eventually(() => messageRows(threadId), (r) => JSON.stringify(r.at(-1)?.parts ?? []).includes("Tool result"));
-    expect(rows.at(-1)!.parts).toEqual(expect.arrayContaining([expect.objectContaining({ type: "tool-mcp_tst_echo", state: "output-available", output: { status: "ok", content: [{ type: "text", text: "echo: not yet" }] } })]));
+    expect(
+      (
+        await eventually(
+          () => mcp.seen(),
+          (s) => s.calls.length > 0,
+        )
+      ).calls,
+    ).toEqual([{ tool: "echo", args: { text: "not yet" }, authorization: null }]);
+    const rows = await eventually(
+      () => messageRows(threadId),
+      (r) => JSON.stringify(r.at(-1)?.parts ?? []).includes("Tool result"),
+    );
+    expect(rows.at(-1)!.parts).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: "tool-mcp_tst_echo", state: "output-available", output: { status: "ok", content: [{ type: "text", text: "echo: not yet" }] } }),
+      ]),
+    );
   });
 
   it("a server that fails, is slow or is down gives the model a result it can read, and the turn still ends well", async () => {
@@ -74,7 +103,14 @@ describe("MCP tools in turns", () => {
     const slow = await callTool(threadId, apiKey, "mcp_tst_slow");
     expect(slow.part?.output).toEqual({ status: "timeout", message: expect.stringMatching(/did not answer within 3000 ms/) });
     // The call was abandoned, not left open: the server saw its client go.
-    expect((await eventually(() => mcp.seen(), (s) => s.abandoned === 1)).abandoned).toBe(1);
+    expect(
+      (
+        await eventually(
+          () => mcp.seen(),
+          (s) => s.abandoned === 1,
+        )
+      ).abandoned,
+    ).toBe(1);
 
     await mcp.set({ mode: "down" });
     const before = (await mcp.seen()).requests;
@@ -105,7 +141,15 @@ describe("MCP tools in turns", () => {
     const [request] = await modelRequests(tag);
     expect(request!.tools.filter((t) => t.startsWith("mcp_"))).toEqual([]);
     // The requests that ran out of time were given up, not left open in the agent.
-    for (const server of [hung, listless]) expect((await eventually(() => server.seen(), (s) => s.abandoned > 0)).abandoned).toBeGreaterThan(0);
+    for (const server of [hung, listless])
+      expect(
+        (
+          await eventually(
+            () => server.seen(),
+            (s) => s.abandoned > 0,
+          )
+        ).abandoned,
+      ).toBeGreaterThan(0);
     // Once up, the next turn connects and offers its tools; a server that let a turn wait is left alone for a while.
     await Promise.all([down.set({ mode: "up" }), hung.set({ mode: "up" })]);
     const again = crypto.randomUUID();
@@ -135,7 +179,11 @@ describe("MCP tools in turns", () => {
     await stub.status();
     const restored = await runInDurableObject(stub, async (agent: ThreadAgent, state) => {
       await agent.mcp.waitForConnections({ timeout: 5000 });
-      return { servers: agent.mcp.listServers().map((s) => s.id), state: agent.mcp.mcpConnections[server.id]?.connectionState, sealed: await state.storage.get<string>(`tl_mcp_token:${server.id}`) };
+      return {
+        servers: agent.mcp.listServers().map((s) => s.id),
+        state: agent.mcp.mcpConnections[server.id]?.connectionState,
+        sealed: await state.storage.get<string>(`tl_mcp_token:${server.id}`),
+      };
     });
     expect(restored).toMatchObject({ servers: [server.id], state: "ready", sealed: expect.stringMatching(/^v1\./) });
     expect(restored.sealed).not.toContain("kept-token");
@@ -160,7 +208,10 @@ describe("MCP tools in turns", () => {
     const after = await callTool(threadId, apiKey, "mcp_gone_echo", { text: "y" });
     expect(after.part).toBeUndefined();
     expect((await modelRequests(after.tag))[0]!.tools.filter((t) => t.startsWith("mcp_"))).toEqual([]);
-    const held = await runInDurableObject(agentStub(threadId), async (agent: ThreadAgent, state) => ({ servers: agent.mcp.listServers().length, sealed: await state.storage.get(`tl_mcp_token:${server.id}`) }));
+    const held = await runInDurableObject(agentStub(threadId), async (agent: ThreadAgent, state) => ({
+      servers: agent.mcp.listServers().length,
+      sealed: await state.storage.get(`tl_mcp_token:${server.id}`),
+    }));
     expect(held).toEqual({ servers: 0, sealed: undefined });
   });
 

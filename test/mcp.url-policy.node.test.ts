@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { blockedHost, checkMcpUrl, parseAllowedOrigins } from "../src/mcp/url-policy";
+import { blockedHost, checkMcpUrl, parseAllowedOrigins } from "../src/mcp/url-policy.ts";
 
 const verdict = (url: string, allowed: string[] = []) => {
   const v = checkMcpUrl(url, allowed);
@@ -8,14 +8,44 @@ const verdict = (url: string, allowed: string[] = []) => {
 
 describe("the MCP URL policy", () => {
   it("takes https URLs on public hosts, names and addresses", () => {
-    for (const url of ["https://mcp.example.com/mcp", "https://example.com:8443/a/b?c=d", "https://8.8.8.8/mcp", "https://[2606:4700:4700::1111]/mcp", "https://[::ffff:8.8.8.8]/mcp", "https://[64:ff9b::808:808]/mcp", "https://[2002:808:808::1]/mcp", "https://172.32.0.1/", "https://100.128.0.1/", "https://xn--bcher-kva.example/"])
+    for (const url of [
+      "https://mcp.example.com/mcp",
+      "https://example.com:8443/a/b?c=d",
+      "https://8.8.8.8/mcp",
+      "https://[2606:4700:4700::1111]/mcp",
+      "https://[::ffff:8.8.8.8]/mcp",
+      "https://[64:ff9b::808:808]/mcp",
+      "https://[2002:808:808::1]/mcp",
+      "https://172.32.0.1/",
+      "https://100.128.0.1/",
+      "https://xn--bcher-kva.example/",
+    ])
       expect([url, verdict(url)]).toEqual([url, "ok"]);
   });
 
   it("refuses loopback, private, link-local, shared, multicast and reserved IPv4, in any spelling the URL parser reads", () => {
-    for (const url of ["https://127.0.0.1/", "https://127.255.0.9/", "https://0.0.0.0/", "https://10.0.0.1/", "https://172.16.0.1/", "https://172.31.255.255/", "https://192.168.1.1/", "https://169.254.169.254/", "https://100.64.0.1/", "https://192.0.0.8/", "https://198.18.0.1/", "https://224.0.0.1/", "https://255.255.255.255/", "https://240.0.0.1/",
+    for (const url of [
+      "https://127.0.0.1/",
+      "https://127.255.0.9/",
+      "https://0.0.0.0/",
+      "https://10.0.0.1/",
+      "https://172.16.0.1/",
+      "https://172.31.255.255/",
+      "https://192.168.1.1/",
+      "https://169.254.169.254/",
+      "https://100.64.0.1/",
+      "https://192.0.0.8/",
+      "https://198.18.0.1/",
+      "https://224.0.0.1/",
+      "https://255.255.255.255/",
+      "https://240.0.0.1/",
       // Decimal, hex, octal and short forms: the WHATWG parser turns them into dotted decimal first.
-      "https://2130706433/", "https://0x7f000001/", "https://0177.0.0.1/", "https://127.1/", "https://10.1/"])
+      "https://2130706433/",
+      "https://0x7f000001/",
+      "https://0177.0.0.1/",
+      "https://127.1/",
+      "https://10.1/",
+    ])
       expect([url, verdict(url)]).toEqual([url, "the host is a private, loopback, link-local or reserved IPv4 address"]);
   });
 
@@ -44,7 +74,15 @@ describe("the MCP URL policy", () => {
   });
 
   it("refuses local and intranet names", () => {
-    for (const url of ["https://localhost/", "https://LOCALHOST./", "https://api.localhost/", "https://printer.local/", "https://metadata.google.internal/", "https://nas.home.arpa/", "https://box.lan/"])
+    for (const url of [
+      "https://localhost/",
+      "https://LOCALHOST./",
+      "https://api.localhost/",
+      "https://printer.local/",
+      "https://metadata.google.internal/",
+      "https://nas.home.arpa/",
+      "https://box.lan/",
+    ])
       expect([url, verdict(url)]).toEqual([url, "the host is a local host name"]);
     expect(verdict("https://intranet/")).toBe("the host is a single-label (intranet) host name");
   });

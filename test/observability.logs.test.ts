@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { recentMetrics, type TurnPoint } from "../src/observability/metrics";
-import { ChatClient, eventually, fetchApp, httpTurn, sendJson, threadsForEachTest } from "./support/helpers";
+import { recentMetrics, type TurnPoint } from "../src/observability/metrics.ts";
+import { ChatClient, eventually, fetchApp, httpTurn, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -27,7 +27,12 @@ afterEach(() => vi.restoreAllMocks());
 
 /** Polls a lookup in what was logged; fails with the whole log when it never matches. */
 async function logged<T>(find: () => T | undefined, what: string): Promise<T> {
-  const hit = await eventually(async () => find(), (v) => v !== undefined, 5_000, 50);
+  const hit = await eventually(
+    async () => find(),
+    (v) => v !== undefined,
+    5_000,
+    50,
+  );
   if (hit === undefined) throw new Error(`no ${what}; logged: ${raw.join("\n")}`);
   return hit;
 }
@@ -60,7 +65,7 @@ describe("request logs", () => {
     expect(await logged(() => lines.find((l) => l.requestId === mine), "401 line")).toMatchObject({ event: "request", status: 401, route: "/api/v1/threads" });
     expect(raw.join("\n")).not.toContain("tl_not-a-real-key");
 
-    const bad = await fetchApp("/health", { headers: { "x-request-id": "has spaces and \"quotes\"" } });
+    const bad = await fetchApp("/health", { headers: { "x-request-id": 'has spaces and "quotes"' } });
     expect(bad.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 

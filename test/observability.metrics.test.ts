@@ -1,6 +1,6 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import { analyticsEngineMetrics, localMetrics, metrics, recentMetrics, type TurnPoint } from "../src/observability/metrics";
+import { analyticsEngineMetrics, localMetrics, metrics, recentMetrics, type TurnPoint } from "../src/observability/metrics.ts";
 
 /** Analytics Engine has no local query side, so its writes are checked through its binding's interface. */
 const recorder = () => {
@@ -40,7 +40,11 @@ describe("metrics sinks", () => {
   });
 
   it("never lets a failing Analytics Engine write reach the turn", () => {
-    const failing = { writeDataPoint: () => { throw new Error("buffer full"); } } as unknown as AnalyticsEngineDataset;
+    const failing = {
+      writeDataPoint: () => {
+        throw new Error("buffer full");
+      },
+    } as unknown as AnalyticsEngineDataset;
     expect(() => analyticsEngineMetrics(failing).write(turn)).not.toThrow();
   });
 

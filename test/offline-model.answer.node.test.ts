@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEMO_DOCUMENTS } from "../scripts/lib/demo";
-import { answerFromPassages } from "../src/agent/offline-model";
+import { DEMO_DOCUMENTS } from "../scripts/lib/demo.ts";
+import { answerFromPassages } from "../src/agent/offline-model.ts";
 
 // The demo user's documents as hybrid_search returns them for the README's question: the espresso
 // guide first, the rest with the near-zero scores the fusion gives unrelated passages.
@@ -28,7 +28,9 @@ describe("the offline model's answer from search results", () => {
       { title: "A", score: 1, text: "Coffee beans are roasted weekly." },
       { title: "B", score: 0.1, text: "Coffee beans are roasted weekly in Lisbon." },
     ];
-    expect(answerFromPassages("where are coffee beans roasted in Lisbon?", passages)).toBe("Offline model: your documents say:\n\n> Coffee beans are roasted weekly. [1]\n\nSources: [1] A");
+    expect(answerFromPassages("where are coffee beans roasted in Lisbon?", passages)).toBe(
+      "Offline model: your documents say:\n\n> Coffee beans are roasted weekly. [1]\n\nSources: [1] A",
+    );
   });
 
   it("matches word forms (descaled, descaling) and quotes several sentences when they score alike, in document order", () => {
@@ -44,7 +46,9 @@ describe("the offline model's answer from search results", () => {
       ["tell me about the weather on mars", hits([3, 2, 1, 0], [0.1, 0.06, 0.01, 0])],
       ["what is this?", hits([0])],
     ] as const)
-      expect(answerFromPassages(q, passages)).toBe(`Offline model: I searched your documents for "${q}" and found nothing about it. Add a document that covers it, or set OPENAI_API_KEY to use a real model.`);
+      expect(answerFromPassages(q, passages)).toBe(
+        `Offline model: I searched your documents for "${q}" and found nothing about it. Add a document that covers it, or set OPENAI_API_KEY to use a real model.`,
+      );
   });
 
   it("reads markdown as text and counts a sentence repeated by overlapping chunks once", () => {

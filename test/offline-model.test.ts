@@ -1,7 +1,7 @@
 import { isStepCount, streamText, tool, type ToolSet } from "ai";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { OfflineModel } from "../src/agent/offline-model";
+import { OfflineModel } from "../src/agent/offline-model.ts";
 
 const search = tool({
   description: "search documents",
@@ -26,7 +26,9 @@ describe("the offline model", () => {
   it("calls an offered search tool with the user's question, then quotes the best sentence of its results", async () => {
     const { text, steps, deltas } = await run("what does pgvector store");
     expect(steps[0]!.toolCalls).toEqual([expect.objectContaining({ toolName: "search", input: { query: "what does pgvector store" } })]);
-    expect(text).toBe("Offline model: your documents say:\n\n> The what does pgvector store extension stores vectors in Postgres. [1]\n\nSources: [1] About what does pgvector store");
+    expect(text).toBe(
+      "Offline model: your documents say:\n\n> The what does pgvector store extension stores vectors in Postgres. [1]\n\nSources: [1] About what does pgvector store",
+    );
     expect(deltas.length).toBeGreaterThan(5);
   });
 

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { applyMessageOps } from "../src/db/messages";
-import type { Cache, CacheVersions } from "../src/search/cache";
-import { indexThreadMessages } from "../src/search/message-index";
-import { ingestDocuments, removeDocument, search, searchCorpora, type SearchDeps } from "../src/search/search";
-import { searchDeps, workerCacheVersions } from "../src/search/worker";
-import { env } from "./support/env";
-import { threadsForEachTest } from "./support/helpers";
-import { uniqueWord } from "./support/search";
+import { withDb } from "../src/db/client.ts";
+import { applyMessageOps } from "../src/db/messages.ts";
+import type { Cache, CacheVersions } from "../src/search/cache.ts";
+import { indexThreadMessages } from "../src/search/message-index.ts";
+import { ingestDocuments, removeDocument, search, searchCorpora, type SearchDeps } from "../src/search/search.ts";
+import { searchDeps, workerCacheVersions } from "../src/search/deps.ts";
+import { env } from "./support/env.ts";
+import { threadsForEachTest } from "./support/helpers.ts";
+import { uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
 
@@ -47,7 +47,14 @@ describe("the search cache under a burst of writes", () => {
     const users = [a, b].flatMap((t) => Array.from({ length: 8 }, (_, i) => ingestDocuments(deps, t.userId, [{ title: `Own ${i}`, text: `Private ${w} note ${i}.` }])));
     const messages = [a, b].map(async (t) => {
       await withDb(env, (db) =>
-        applyMessageOps(db, t.threadId, Array.from({ length: 10 }, (_, i) => ({ op: "upsert" as const, message: { id: `m${i}`, role: i % 2 ? ("assistant" as const) : ("user" as const), parts: [{ type: "text", text: `Message ${i} on ${w}.` }] } }))),
+        applyMessageOps(
+          db,
+          t.threadId,
+          Array.from({ length: 10 }, (_, i) => ({
+            op: "upsert" as const,
+            message: { id: `m${i}`, role: i % 2 ? ("assistant" as const) : ("user" as const), parts: [{ type: "text", text: `Message ${i} on ${w}.` }] },
+          })),
+        ),
       );
       return indexThreadMessages(deps, t.threadId);
     });
@@ -99,6 +106,10 @@ describe("the search cache under a burst of writes", () => {
     await expect(indexThreadMessages(down, t.threadId)).rejects.toThrow(/embedding model/);
     expect((await searchCorpora(deps, { query: w, mode: "lexical", limit: 5, scope: { ownerId: t.userId }, corpus: "messages" })).results).toEqual([]);
     expect(await indexThreadMessages(deps, t.threadId)).toBe(1);
-    expect((await searchCorpora(deps, { query: w, mode: "lexical", limit: 5, scope: { ownerId: t.userId }, corpus: "messages" })).results.map((r) => r.type === "message" && r.messageId)).toEqual(["m1"]);
+    expect(
+      (await searchCorpora(deps, { query: w, mode: "lexical", limit: 5, scope: { ownerId: t.userId }, corpus: "messages" })).results.map(
+        (r) => r.type === "message" && r.messageId,
+      ),
+    ).toEqual(["m1"]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chunkText, sentences } from "../src/search/chunking";
+import { chunkText, sentences } from "../src/search/chunking.ts";
 
 describe("chunking", () => {
   it("splits sentences, not abbreviations", () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ChatClient, eventually, fetchApp, setDatabase, threadsForEachTest } from "./support/helpers";
-import { uniqueWord } from "./support/search";
+import { ChatClient, eventually, fetchApp, setDatabase, threadsForEachTest } from "./support/helpers.ts";
+import { uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
@@ -24,7 +24,12 @@ describe("message search through a Postgres outage", () => {
     expect(await search(w, t.apiKey)).toBeUndefined();
     await setDatabase("up");
     // The outbox retries with backoff (1 s, 2 s, ...); indexing follows the write that lands.
-    const hits = await eventually(() => search(w, t.apiKey), (r) => r?.length === 2, 30_000, 500);
+    const hits = await eventually(
+      () => search(w, t.apiKey),
+      (r) => r?.length === 2,
+      30_000,
+      500,
+    );
     expect(hits?.map((h) => h.messageId)).toContain(during.message.id);
   });
 });

@@ -1,15 +1,25 @@
 import { describe, expect, it } from "vitest";
-import { withDb } from "../src/db/client";
-import { messageChunks, messageCorpus, messageIndexQueue, messagePostings } from "../src/db/schema";
+import { withDb } from "../src/db/client.ts";
+import { messageChunks, messageCorpus, messageIndexQueue, messagePostings } from "../src/db/schema.ts";
 import { eq } from "drizzle-orm";
-import { env } from "./support/env";
-import { eventually, fetchApp, httpTurn, postJson, threadsForEachTest } from "./support/helpers";
-import { documentsForEachTest, uniqueWord } from "./support/search";
+import { env } from "./support/env.ts";
+import { eventually, fetchApp, httpTurn, postJson, threadsForEachTest } from "./support/helpers.ts";
+import { documentsForEachTest, uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
 const ingest = documentsForEachTest();
 
-type MessageHit = { type: "message"; threadId: string; threadTitle: string | null; messageId: string; role: string; createdAt: string; snippet: string; highlights: [number, number][]; score: number };
+type MessageHit = {
+  type: "message";
+  threadId: string;
+  threadTitle: string | null;
+  messageId: string;
+  role: string;
+  createdAt: string;
+  snippet: string;
+  highlights: [number, number][];
+  score: number;
+};
 type Hit = MessageHit | { type: "document"; documentId: string; title: string };
 type Found = { results: Hit[]; cached: boolean; scope: string };
 
@@ -31,8 +41,17 @@ describe("search across conversations", () => {
     await turn(bob.threadId, `Bob also asks about ${w} island.`, bob.apiKey);
     const mine = await found(`when does the ferry to ${w} leave`, alice.apiKey, (f) => f.results.length === 2);
     expect(mine.scope).toBe("messages");
-    const [question, reply] = [mine.results.find((r) => r.type === "message" && r.role === "user"), mine.results.find((r) => r.type === "message" && r.role === "assistant")] as MessageHit[];
-    expect(question).toMatchObject({ type: "message", threadId: alice.threadId, threadTitle: "Harbour notes", role: "user", createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    const [question, reply] = [
+      mine.results.find((r) => r.type === "message" && r.role === "user"),
+      mine.results.find((r) => r.type === "message" && r.role === "assistant"),
+    ] as MessageHit[];
+    expect(question).toMatchObject({
+      type: "message",
+      threadId: alice.threadId,
+      threadTitle: "Harbour notes",
+      role: "user",
+      createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
     expect(question!.snippet).toBe(`The ferry to ${w} island leaves at 7:40 from pier four.`);
     expect(question!.highlights.map(([a, b]) => question!.snippet.slice(a, b))).toEqual(["ferry", w, "leaves"]);
     expect(reply!.snippet).toContain(`Echo: The ferry to ${w}`);
@@ -90,7 +109,12 @@ describe("search across conversations", () => {
     await turn(b.threadId, `Bob mentions ${w} too.`, b.apiKey);
     await found(w, b.apiKey, (f) => f.results.length === 2);
     expect((await fetchApp(`/api/v1/users/${b.userId}`, { method: "DELETE" })).status).toBe(204);
-    const left = await withDb(env, async (db) => (await db.select().from(messageChunks).where(eq(messageChunks.ownerId, b.userId))).length + (await db.select().from(messagePostings).where(eq(messagePostings.ownerId, b.userId))).length);
+    const left = await withDb(
+      env,
+      async (db) =>
+        (await db.select().from(messageChunks).where(eq(messageChunks.ownerId, b.userId))).length +
+        (await db.select().from(messagePostings).where(eq(messagePostings.ownerId, b.userId))).length,
+    );
     expect(left).toBe(0);
   });
 
@@ -116,6 +140,16 @@ describe("search across conversations", () => {
     const doc = (await (await fetchApp("/api/v1/openapi.json", {}, null)).json()) as { paths: Record<string, any>; components: { schemas: Record<string, any> } };
     const params = doc.paths["/api/v1/search"].get.parameters.map((p: { name: string }) => p.name);
     expect(params).toEqual(expect.arrayContaining(["q", "limit", "mode", "scope"]));
-    expect(Object.keys(doc.components.schemas.MessageSearchHit.properties)).toEqual(["type", "threadId", "threadTitle", "messageId", "role", "createdAt", "snippet", "highlights", "score"]);
+    expect(Object.keys(doc.components.schemas.MessageSearchHit.properties)).toEqual([
+      "type",
+      "threadId",
+      "threadTitle",
+      "messageId",
+      "role",
+      "createdAt",
+      "snippet",
+      "highlights",
+      "score",
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { threadsForEachTest } from "./support/helpers";
-import { documentsForEachTest, searchApi, uniqueWord } from "./support/search";
+import { threadsForEachTest } from "./support/helpers.ts";
+import { documentsForEachTest, searchApi, uniqueWord } from "./support/search.ts";
 
 const newUser = threadsForEachTest();
 const ingest = documentsForEachTest();
@@ -19,7 +19,14 @@ describe("GET /api/v1/search", () => {
     for (const mode of ["lexical", "vector", "hybrid"]) {
       const res = await searchApi(`${w} lava flows from volcanoes`, apiKey, { mode, limit: "5" });
       expect(res.mode).toBe(mode);
-      expect(res.results[0]).toEqual({ type: "document", documentId: hit!.id, chunkId: expect.any(Number), title: "Volcanoes", text: expect.stringContaining(w), score: expect.any(Number) });
+      expect(res.results[0]).toEqual({
+        type: "document",
+        documentId: hit!.id,
+        chunkId: expect.any(Number),
+        title: "Volcanoes",
+        text: expect.stringContaining(w),
+        score: expect.any(Number),
+      });
     }
   });
 
@@ -40,7 +47,7 @@ describe("GET /api/v1/search", () => {
 
   it("validates the query string", async () => {
     const { apiKey } = await newUser();
-    const { fetchApp } = await import("./support/helpers");
+    const { fetchApp } = await import("./support/helpers.ts");
     for (const qs of ["", "q=", "q=x&limit=0", "q=x&limit=101", "q=x&mode=fuzzy"]) expect((await fetchApp(`/api/v1/search?${qs}`, {}, apiKey)).status).toBe(422);
     expect((await fetchApp(`/api/v1/search?q=x`, {}, null)).status).toBe(401);
   });

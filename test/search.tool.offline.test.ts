@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ChatClient, threadsForEachTest } from "./support/helpers";
-import { documentsForEachTest, searchApi, uniqueWord } from "./support/search";
+import { ChatClient, threadsForEachTest } from "./support/helpers.ts";
+import { documentsForEachTest, searchApi, uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
 const ingest = documentsForEachTest();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ChatClient, messageRows, threadsForEachTest } from "./support/helpers";
-import { documentsForEachTest, searchTool, uniqueWord } from "./support/search";
+import { ChatClient, messageRows, threadsForEachTest } from "./support/helpers.ts";
+import { documentsForEachTest, searchTool, uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
 const ingest = documentsForEachTest();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ChatClient, setDatabase, threadsForEachTest } from "./support/helpers";
-import { searchTool, uniqueWord } from "./support/search";
+import { ChatClient, setDatabase, threadsForEachTest } from "./support/helpers.ts";
+import { searchTool, uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
 

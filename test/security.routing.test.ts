@@ -1,9 +1,9 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { PRINCIPAL_HEADER } from "../src/auth/access";
-import { ChatClient, fetchApp, messageRows, threadsForEachTest, upgrade } from "./support/helpers";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { PRINCIPAL_HEADER } from "../src/auth/access.ts";
+import { ChatClient, fetchApp, messageRows, threadsForEachTest, upgrade } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
@@ -21,7 +21,12 @@ describe("sub-agent routing (facets) from outside", () => {
     const a = `/agents/thread-agent/${attacker.threadId}`;
     const sub = `${a}/sub/thread-agent/${victim.threadId}`;
     const key = `?token=${attacker.apiKey}`;
-    for (const path of [`${sub}/get-messages${key}`, `${sub}${key}`, `${a}/sub/thread-agent/${victim.threadId.toUpperCase()}/get-messages${key}`, `${a}/get-messages/sub/thread-agent/${victim.threadId}${key}`]) {
+    for (const path of [
+      `${sub}/get-messages${key}`,
+      `${sub}${key}`,
+      `${a}/sub/thread-agent/${victim.threadId.toUpperCase()}/get-messages${key}`,
+      `${a}/get-messages/sub/thread-agent/${victim.threadId}${key}`,
+    ]) {
       const res = await fetchApp(path, {}, null);
       expect(res.status, path).toBe(404);
       expect(res.headers.get("content-type")).toContain("application/json");
@@ -60,7 +65,11 @@ describe("sub-agent routing (facets) from outside", () => {
 
   it("SDK headers from clients never reach the agent: a malformed x-agents-lifecycle-props is not a 500", async () => {
     const { threadId, apiKey } = await newThread();
-    const headers = { "x-agents-lifecycle-props": "%%%not base64%%%", "x-cf-agents-anything": "1", [PRINCIPAL_HEADER]: JSON.stringify({ ownerId: crypto.randomUUID(), admin: true }) };
+    const headers = {
+      "x-agents-lifecycle-props": "%%%not base64%%%",
+      "x-cf-agents-anything": "1",
+      [PRINCIPAL_HEADER]: JSON.stringify({ ownerId: crypto.randomUUID(), admin: true }),
+    };
     const res = await fetchApp(`/agents/thread-agent/${threadId}/get-messages?token=${apiKey}`, { headers }, null);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual([]);
@@ -102,7 +111,14 @@ describe("one spelling of a thread id", () => {
 describe("other Durable Object classes", () => {
   it("are not routable from outside, with any credential", async () => {
     const { userId, apiKey } = await newThread();
-    for (const path of [`/agents/user-authority/${userId}`, "/agents/outbox-monitor/global", `/agents/turn-limiter/${userId}`, `/agents/UserAuthority/${userId}/get-messages`, "/agents/thread-agent", "/agents/"]) {
+    for (const path of [
+      `/agents/user-authority/${userId}`,
+      "/agents/outbox-monitor/global",
+      `/agents/turn-limiter/${userId}`,
+      `/agents/UserAuthority/${userId}/get-messages`,
+      "/agents/thread-agent",
+      "/agents/",
+    ]) {
       for (const token of [apiKey, "test-admin-token-0123456789"]) {
         const res = await fetchApp(`${path}?token=${token}`, {}, null);
         expect(res.status, path).toBe(404);

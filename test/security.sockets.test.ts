@@ -1,6 +1,6 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
-import { ChatClient, eventually, fetchApp, postJson, threadsForEachTest } from "./support/helpers";
+import { ChatClient, eventually, fetchApp, postJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const PER_THREAD = Number(env.MAX_SOCKETS_PER_THREAD);
@@ -16,7 +16,11 @@ describe("caps on open WebSockets", () => {
     expect(await over.closed).toEqual({ code: 4429, reason: expect.stringMatching(/too many open connections.*thread/) });
     open.pop()!.close();
     const again = await eventually(
-      () => ChatClient.open(`/agents/thread-agent/${threadId}?token=${apiKey}`, {}, false).then(async (c) => ({ c, r: await Promise.race([c.closed, c.waitFor((f) => f.type === "cf_agent_identity").then(() => null)]) })),
+      () =>
+        ChatClient.open(`/agents/thread-agent/${threadId}?token=${apiKey}`, {}, false).then(async (c) => ({
+          c,
+          r: await Promise.race([c.closed, c.waitFor((f) => f.type === "cf_agent_identity").then(() => null)]),
+        })),
       ({ r }) => r === null,
     );
     expect(again.r).toBeNull();
@@ -26,7 +30,10 @@ describe("caps on open WebSockets", () => {
   it("per user, across their threads: the admin's sockets do not count against the user", async () => {
     const first = await newThread();
     const made = await Promise.all(
-      Array.from({ length: Math.ceil(PER_USER / PER_THREAD) }, async () => ((await (await postJson("/api/v1/threads", {}, first.apiKey)).json()) as { thread: { id: string } }).thread.id),
+      Array.from(
+        { length: Math.ceil(PER_USER / PER_THREAD) },
+        async () => ((await (await postJson("/api/v1/threads", {}, first.apiKey)).json()) as { thread: { id: string } }).thread.id,
+      ),
     );
     const threads = [first.threadId, ...made];
     const open: ChatClient[] = [];

@@ -1,10 +1,10 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ThreadAgent } from "../src/agent/thread-agent";
-import { signTicket } from "../src/auth/tickets";
-import type { UserAuthority } from "../src/authority/user-authority";
-import { ChatClient, fetchApp, threadsForEachTest, upgrade } from "./support/helpers";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
+import { signTicket } from "../src/auth/tickets.ts";
+import type { UserAuthority } from "../src/authority/user-authority.ts";
+import { ChatClient, fetchApp, threadsForEachTest, upgrade } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const ticketFor = async (threadId: string, key: string) => {

@@ -1,17 +1,21 @@
-import { env } from "./support/env";
+import { env } from "./support/env.ts";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { reservationFor } from "../src/agent/gate";
-import { SYSTEM_PROMPT } from "../src/agent/turn";
-import { userAuthority } from "../src/authority/client";
-import type { UserAuthority } from "../src/authority/user-authority";
-import { withDb } from "../src/db/client";
-import { spendLedger } from "../src/db/schema";
+import { reservationFor } from "../src/agent/gate.ts";
+import { SYSTEM_PROMPT } from "../src/agent/turn.ts";
+import { userAuthority } from "../src/authority/client.ts";
+import type { UserAuthority } from "../src/authority/user-authority.ts";
+import { withDb } from "../src/db/client.ts";
+import { spendLedger } from "../src/db/schema.ts";
 import { eq } from "drizzle-orm";
-import { ChatClient, eventually, fetchApp, httpTurn, postJson, sendJson, threadsForEachTest } from "./support/helpers";
+import { ChatClient, eventually, fetchApp, httpTurn, postJson, sendJson, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
-type Usage = { usage: { totalTokens: number; turns: number }; remaining: number | null; budgets: Record<"lifetime" | "daily" | "monthly", { limit: number | null; used: number; remaining: number | null; resetsAt: string | null }> };
+type Usage = {
+  usage: { totalTokens: number; turns: number };
+  remaining: number | null;
+  budgets: Record<"lifetime" | "daily" | "monthly", { limit: number | null; used: number; remaining: number | null; resetsAt: string | null }>;
+};
 const usage = async (key: string) => (await (await fetchApp("/api/v1/users/me/usage", {}, key)).json()) as Usage;
 const ledger = (userId: string) => withDb(env, (db) => db.select().from(spendLedger).where(eq(spendLedger.userId, userId)));
 const setFlag = (userId: string, flag: string, value: unknown) => sendJson("PUT", `/api/v1/admin/users/${userId}/flags/${flag}`, { value });
@@ -24,7 +28,10 @@ describe("spend: an append-only ledger and budgets that are real caps", () => {
     // so without reservations all 15 would start at once and spend over 300.
     expect((await setFlag(userId, "turn_max_output_tokens", 40)).status).toBe(200);
     expect((await setFlag(userId, "turn_rate_limit", 100)).status).toBe(200);
-    const threads = [threadId, ...(await Promise.all([0, 1, 2].map(async () => ((await (await postJson("/api/v1/threads", {}, apiKey)).json()) as { thread: { id: string } }).thread.id)))];
+    const threads = [
+      threadId,
+      ...(await Promise.all([0, 1, 2].map(async () => ((await (await postJson("/api/v1/threads", {}, apiKey)).json()) as { thread: { id: string } }).thread.id))),
+    ];
     const texts = Array.from({ length: 15 }, (_, i) => `parallel turn ${String(i).padStart(2, "0")} with some words to spend`);
     const results = await Promise.all(texts.map((text, i) => httpTurn(threads[i % threads.length]!, text, apiKey)));
     const statuses = results.map((r) => r.status);
@@ -50,7 +57,10 @@ describe("spend: an append-only ledger and budgets that are real caps", () => {
     client.send({ type: "cf_agent_use_chat_request", id: "regen", init: { method: "POST", body: JSON.stringify({ messages: [], trigger: "regenerate-message" }) } });
     expect((await client.response("regen")).error).toBeUndefined();
     client.close();
-    const entries = await eventually(() => ledger(userId), (e) => e.length >= 4);
+    const entries = await eventually(
+      () => ledger(userId),
+      (e) => e.length >= 4,
+    );
     expect(entries.map((e) => e.kind).sort()).toEqual(["regenerate", "turn", "turn", "turn"]);
     expect(entries.filter((e) => e.threadId === other)).toHaveLength(2);
     const before = (await usage(apiKey)).usage;
@@ -72,7 +82,9 @@ describe("spend: an append-only ledger and budgets that are real caps", () => {
     const refused = await httpTurn(threadId, "and more", apiKey);
     expect(refused.status).toBe(402);
     const tomorrow = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1)).toISOString();
-    expect(await refused.json()).toEqual({ error: { code: "token_budget_exhausted", message: expect.stringContaining("daily"), budget: "daily", limit: 5, used: expect.any(Number), resetsAt: tomorrow } });
+    expect(await refused.json()).toEqual({
+      error: { code: "token_budget_exhausted", message: expect.stringContaining("daily"), budget: "daily", limit: 5, used: expect.any(Number), resetsAt: tomorrow },
+    });
     // Over WebSocket: the same refusal as a chat error frame with the same fields.
     const client = await ChatClient.connect(threadId, apiKey);
     const { requestId, message } = client.sendChat("over the socket");

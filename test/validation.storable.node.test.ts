@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeUnstorable, findUnstorable, isStorableString, toStorable } from "../src/validation/storable";
+import { describeUnstorable, findUnstorable, isStorableString, toStorable } from "../src/validation/storable.ts";
 
 const nested = (levels: number, leaf: unknown = "x") => {
   let v: unknown = leaf;

@@ -5,12 +5,12 @@ import { AIChatAgent, type OnChatMessageOptions } from "@cloudflare/ai-chat";
 import { routeAgentRequest } from "agents";
 import { convertToModelMessages, isStepCount, streamText, tool, type UIMessage } from "ai";
 import { z } from "zod";
-import { chatModel } from "../../src/agent/model";
-import { getConfig } from "../../src/config";
-import { withDb } from "../../src/db/client";
-import { applyMessageOps } from "../../src/db/messages";
-import { search } from "../../src/search/search";
-import { searchDeps } from "../../src/search/worker";
+import { chatModel } from "../../src/agent/model.ts";
+import { getConfig } from "../../src/config.ts";
+import { withDb } from "../../src/db/client.ts";
+import { applyMessageOps } from "../../src/db/messages.ts";
+import { search } from "../../src/search/search.ts";
+import { searchDeps } from "../../src/search/deps.ts";
 
 export class BareAgent extends AIChatAgent<Env> {
   override async onChatMessage(_onFinish: unknown, options?: OnChatMessageOptions) {

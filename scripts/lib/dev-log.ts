@@ -22,14 +22,18 @@ export function devLine(raw: string, opts: { color: boolean; json?: boolean }): 
   } catch {
     return raw;
   }
-  const level = e.level === "error" ? paint(opts.color, 31, "error") : e.level === "warn" ? paint(opts.color, 33, "warn ") : paint(opts.color, 2, e.level === "debug" ? "debug" : "info ");
+  const level =
+    e.level === "error" ? paint(opts.color, 31, "error") : e.level === "warn" ? paint(opts.color, 33, "warn ") : paint(opts.color, 2, e.level === "debug" ? "debug" : "info ");
   return `${paint(opts.color, 2, (e.ts ?? "").slice(11, 19))} ${level} ${describe(e)}`;
 }
 
 function describe(e: Entry): string {
   if (e.event === "request") return `${e.method} ${e.path} ${e.status} ${e.durationMs}ms${rest(e, ["requestId", "method", "route", "path", "status", "durationMs"])}`;
   if (e.event === "turn") {
-    const tools = Array.isArray(e.tools) && e.tools.length ? ` tools=${(e.tools as { name: string; outcome: string; ms: number }[]).map((t) => `${t.name}:${t.outcome}:${t.ms}ms`).join(",")}` : "";
+    const tools =
+      Array.isArray(e.tools) && e.tools.length
+        ? ` tools=${(e.tools as { name: string; outcome: string; ms: number }[]).map((t) => `${t.name}:${t.outcome}:${t.ms}ms`).join(",")}`
+        : "";
     const head = `turn ${e.transport} ${e.status}${e.code ? ` ${e.code}` : ""} ${e.durationMs}ms${e.model ? ` ${e.model}` : ""}${tools}`;
     return head + rest(e, ["requestId", "turnId", "transport", "status", "code", "durationMs", "model", "offline", "tools", "frame", "cacheHit"]);
   }

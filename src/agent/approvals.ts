@@ -1,5 +1,5 @@
-import { AppError } from "../errors";
-import { log } from "../observability/log";
+import { AppError } from "../errors.ts";
+import { log } from "../observability/log.ts";
 
 export type ApprovalStatus = "pending" | "approved" | "denied" | "expired";
 export type Approval = {
@@ -14,11 +14,25 @@ export type Approval = {
   decidedBy: string | null;
   reason: string | null;
 };
-type Row = { approval_id: string; tool_call_id: string; tool_name: string; input: string; input_hash: string; created_at: number; expires_at: number; status: ApprovalStatus; decided_at: number | null; decided_by: string | null; reason: string | null };
+type Row = {
+  approval_id: string;
+  tool_call_id: string;
+  tool_name: string;
+  input: string;
+  input_hash: string;
+  created_at: number;
+  expires_at: number;
+  status: ApprovalStatus;
+  decided_at: number | null;
+  decided_by: string | null;
+  reason: string | null;
+};
 
 /** A stable hash of a tool call's input (keys sorted), binding a decision to exactly what was asked. */
 export async function inputHash(input: unknown): Promise<string> {
-  const canonical = JSON.stringify(input, (_k, v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
+  const canonical = JSON.stringify(input, (_k, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  );
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical ?? "null"));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -42,10 +56,12 @@ const fromRow = (r: Row): Approval => ({
  * still hashes to what was asked, and only once; anything else is refused and changes nothing.
  */
 export class Approvals {
-  constructor(
-    private readonly sql: SqlStorage,
-    private readonly threadId: () => string,
-  ) {}
+  private readonly sql: SqlStorage;
+  private readonly threadId: () => string;
+  constructor(sql: SqlStorage, threadId: () => string) {
+    this.sql = sql;
+    this.threadId = threadId;
+  }
 
   async issue(a: { approvalId: string; toolCallId: string; toolName: string; input: unknown; turnId: string; ttlSeconds: number }): Promise<void> {
     const now = Date.now();
@@ -70,7 +86,9 @@ export class Approvals {
   }
 
   list(status?: ApprovalStatus): Approval[] {
-    const rows = status ? this.sql.exec<Row>("SELECT * FROM tl_approvals WHERE status = ? ORDER BY created_at", status) : this.sql.exec<Row>("SELECT * FROM tl_approvals ORDER BY created_at");
+    const rows = status
+      ? this.sql.exec<Row>("SELECT * FROM tl_approvals WHERE status = ? ORDER BY created_at", status)
+      : this.sql.exec<Row>("SELECT * FROM tl_approvals ORDER BY created_at");
     return rows.toArray().map(fromRow);
   }
 
@@ -78,7 +96,11 @@ export class Approvals {
    * Records a decision, once. `currentInput` is the input the transcript's tool call has now: a
    * decision on an approval whose call no longer asks for what was approved is refused.
    */
-  async decide(by: { approvalId: string } | { toolCallId: string }, d: { approved: boolean; by: string; reason?: string; currentInput: unknown }, now = Date.now()): Promise<Approval> {
+  async decide(
+    by: { approvalId: string } | { toolCallId: string },
+    d: { approved: boolean; by: string; reason?: string; currentInput: unknown },
+    now = Date.now(),
+  ): Promise<Approval> {
     const a = this.get(by);
     if (!a) throw new AppError("not_found", "no such approval on this thread");
     if (a.status === "pending" && a.expiresAt <= now) this.#settle(a.approvalId, "expired", now, "server", "expired before a decision");
@@ -95,13 +117,20 @@ export class Approvals {
   /** Marks a pending approval expired (its time came); true when it was still pending. */
   expire(approvalId: string, now = Date.now()): boolean {
     const a = this.get({ approvalId });
-    if (!a || a.status !== "pending") return false;
+    if (a?.status !== "pending") return false;
     this.#settle(approvalId, "expired", now, "server", "expired before a decision");
     log("info", "approval_expired", { threadId: this.threadId(), approvalId, tool: a.toolName });
     return true;
   }
 
   #settle(approvalId: string, status: ApprovalStatus, at: number, by: string, reason: string | null) {
-    this.sql.exec("UPDATE tl_approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ? WHERE approval_id = ? AND status = 'pending'", status, at, by, reason, approvalId);
+    this.sql.exec(
+      "UPDATE tl_approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ? WHERE approval_id = ? AND status = 'pending'",
+      status,
+      at,
+      by,
+      reason,
+      approvalId,
+    );
   }
 }

@@ -1,18 +1,18 @@
 import type { ChatResponseResult, OnChatMessageOptions } from "@cloudflare/ai-chat";
 import { clearChatTerminal, createToolsFromClientSchemas } from "agents/chat";
 import type { UIMessage } from "ai";
-import { flagsFor } from "../flags";
-import type { ThreadMcpServers } from "../mcp/client";
-import type { AssistantMetadata } from "../messages";
-import { TurnTrace } from "../observability/turn-trace";
-import { contextFor } from "./context";
-import type { ContextWindow } from "./context-window";
-import type { TurnGate } from "./gate";
-import type { HttpTurns } from "./http-turns";
-import type { Decisions } from "./interactions";
-import type { Titles } from "./titles";
-import { isServerTool } from "./tools";
-import { runTurn } from "./turn";
+import { flagsFor } from "../flags/index.ts";
+import type { ThreadMcpServers } from "../mcp/client.ts";
+import type { AssistantMetadata } from "../messages.ts";
+import { TurnTrace } from "../observability/turn-trace.ts";
+import { contextFor } from "./context.ts";
+import type { ContextWindow } from "./context-window.ts";
+import type { TurnGate } from "./gate.ts";
+import type { HttpTurns } from "./http-turns.ts";
+import type { Decisions } from "./interactions.ts";
+import type { Titles } from "./titles.ts";
+import { isServerTool } from "./tools/index.ts";
+import { runTurn } from "./turn.ts";
 
 type Host = {
   env: Env;
@@ -38,7 +38,10 @@ type Host = {
  * the model call (./turn).
  */
 export class ChatTurns {
-  constructor(private readonly host: Host) {}
+  private readonly host: Host;
+  constructor(host: Host) {
+    this.host = host;
+  }
 
   async run(options?: OnChatMessageOptions): Promise<Response> {
     const { env, gate, window: contextWindow } = this.host;

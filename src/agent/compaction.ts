@@ -1,6 +1,6 @@
 import type { UIMessage } from "ai";
-import { messageText } from "../messages";
-import { textTokens } from "./tokens";
+import { messageText } from "../messages.ts";
+import { textTokens } from "./tokens.ts";
 
 /**
  * Where a turn's context is cut, and what replaces the part before the cut: pure, so the rules are
@@ -23,7 +23,9 @@ export const RETRY_SHARE = 0.5;
 export const historyRoom = (budget: number, reserved: number) => Math.max(budget - reserved, Math.floor(budget / 4));
 
 const pendingTool = (m: UIMessage) =>
-  m.parts.some((p) => (p.type.startsWith("tool-") || p.type === "dynamic-tool") && !["output-available", "output-error", "output-denied"].includes((p as { state?: string }).state ?? ""));
+  m.parts.some(
+    (p) => (p.type.startsWith("tool-") || p.type === "dynamic-tool") && !["output-available", "output-error", "output-denied"].includes((p as { state?: string }).state ?? ""),
+  );
 
 /**
  * May the context start at messages[i] (everything before it summarized)? Only at a user message,
@@ -67,7 +69,8 @@ export function planCompaction(input: {
 }
 
 const ROLE = { user: "User", assistant: "Assistant", system: "System" } as const;
-const toolNames = (m: UIMessage) => m.parts.flatMap((p) => (p.type.startsWith("tool-") ? [p.type.slice(5)] : p.type === "dynamic-tool" ? [(p as { toolName: string }).toolName] : []));
+const toolNames = (m: UIMessage) =>
+  m.parts.flatMap((p) => (p.type.startsWith("tool-") ? [p.type.slice(5)] : p.type === "dynamic-tool" ? [(p as { toolName: string }).toolName] : []));
 
 /** One message as a transcript line for a summarizer: its text (at most `maxChars`), and the tools it called. */
 export function transcriptLine(m: UIMessage, maxChars = 2000): string {

@@ -1,8 +1,8 @@
 import type { Connection } from "agents";
-import { forwardedPrincipal, type ForwardedPrincipal } from "../auth/access";
-import { userAuthority } from "../authority/client";
-import { getConfig } from "../config";
-import { closedSocket } from "./route";
+import { forwardedPrincipal, type ForwardedPrincipal } from "../auth/access.ts";
+import { userAuthority } from "../authority/client.ts";
+import { getConfig } from "../config.ts";
+import { closedSocket } from "./route.ts";
 
 /** Kept with each socket through hibernation: whose it is and which key opened it (for revocation and admission). */
 export function connectionTags(request: Request): string[] {
@@ -25,7 +25,10 @@ export class Sockets {
   readonly #revokedKeys = new Set<string>();
   #onClosed: (() => void) | undefined;
 
-  constructor(private readonly host: SocketsHost) {}
+  private readonly host: SocketsHost;
+  constructor(host: SocketsHost) {
+    this.host = host;
+  }
 
   get count(): number {
     return [...this.host.connections()].length;
@@ -86,6 +89,10 @@ export class Sockets {
 
   /** Tells the user's authority their count here, after the fact (best effort): on every connect and close. */
   report(userId: string, without?: string): void {
-    this.host.waitUntil(userAuthority(this.host.env, userId).sockets(this.host.threadId(), this.open(userId, without)).catch(() => {}));
+    this.host.waitUntil(
+      userAuthority(this.host.env, userId)
+        .sockets(this.host.threadId(), this.open(userId, without))
+        .catch(() => {}),
+    );
   }
 }

@@ -1,6 +1,6 @@
-import type { Config } from "../config";
-import type { Flags } from "../flags";
-import { OFFLINE_MODEL_ID } from "./offline-model";
+import type { Config } from "../config.ts";
+import type { Flags } from "../flags/index.ts";
+import { OFFLINE_MODEL_ID } from "./offline-model.ts";
 
 /**
  * Context windows (tokens: prompt and reply together) of common models, matched by the longest

@@ -1,14 +1,14 @@
 import { streamText, type LanguageModelUsage, type UIMessage } from "ai";
-import { userAuthority } from "../authority/client";
-import { getConfig, type Config } from "../config";
-import type { SummaryRecord } from "../db/messages";
-import type { Flags } from "../flags";
-import { describeError, log } from "../observability/log";
-import { historyRoom, offlineSummary, planCompaction, SUMMARY_SHARE, summaryInput, summaryText, type TurnWindow } from "./compaction";
-import { contextBudget, turnBudget } from "./context-budget";
-import { chatModel } from "./model";
-import { OFFLINE_MODEL_ID } from "./offline-model";
-import { textTokens, tokensOf } from "./tokens";
+import { userAuthority } from "../authority/client.ts";
+import { getConfig, type Config } from "../config.ts";
+import type { SummaryRecord } from "../db/messages.ts";
+import type { Flags } from "../flags/index.ts";
+import { describeError, log } from "../observability/log.ts";
+import { historyRoom, offlineSummary, planCompaction, SUMMARY_SHARE, summaryInput, summaryText, type TurnWindow } from "./compaction.ts";
+import { contextBudget, turnBudget } from "./context-budget.ts";
+import { chatModel } from "./model.ts";
+import { OFFLINE_MODEL_ID } from "./offline-model.ts";
+import { textTokens, tokensOf } from "./tokens.ts";
 
 /**
  * What every request carries besides the history: the system prompt and the tools' schemas. The
@@ -37,7 +37,10 @@ const record = (r: Row): SummaryRecord => ({ id: r.id, throughId: r.through_id, 
  * heuristic; when the model fails the turn goes on without the oldest turns rather than failing.
  */
 export class ContextWindow {
-  constructor(private readonly host: Host) {}
+  private readonly host: Host;
+  constructor(host: Host) {
+    this.host = host;
+  }
 
   /** The newest summary whose last message is still in `messages`, and where the context starts after it. */
   latest(messages: readonly UIMessage[]): { summary: SummaryRecord; cut: number } | undefined {
@@ -71,7 +74,13 @@ export class ContextWindow {
       const summary: SummaryRecord = { id: crypto.randomUUID(), throughId: through.id, count: plan.to, ...written, tokens: textTokens(written.text), createdAt: Date.now() };
       this.host.sql.exec(
         "INSERT INTO tl_summaries (id, through_id, messages, text, model, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        summary.id, summary.throughId, summary.count, summary.text, summary.model, summary.tokens, summary.createdAt,
+        summary.id,
+        summary.throughId,
+        summary.count,
+        summary.text,
+        summary.model,
+        summary.tokens,
+        summary.createdAt,
       );
       log("info", "thread_compacted", { ...fields, model: summary.model, summaryTokens: summary.tokens });
       return { ...assemble(summary, plan.to), compaction };
@@ -126,9 +135,19 @@ export class ContextWindow {
  * One model call made for a thread outside a turn's own steps (a summary, a title), charged to the
  * owner like any other (the spend ledger), under an entry id of its own. A failure only logs.
  */
-export async function recordCall(host: { env: Env; threadId: () => string; ownerId: () => Promise<string> }, c: { turnId: string; kind: string; model: string; usage: LanguageModelUsage }) {
+export async function recordCall(
+  host: { env: Env; threadId: () => string; ownerId: () => Promise<string> },
+  c: { turnId: string; kind: string; model: string; usage: LanguageModelUsage },
+) {
   try {
-    const call = { entryId: `${c.turnId}:${c.kind}:${crypto.randomUUID()}`, kind: c.kind, model: c.model, inputTokens: c.usage.inputTokens ?? 0, outputTokens: c.usage.outputTokens ?? 0, at: Date.now() };
+    const call = {
+      entryId: `${c.turnId}:${c.kind}:${crypto.randomUUID()}`,
+      kind: c.kind,
+      model: c.model,
+      inputTokens: c.usage.inputTokens ?? 0,
+      outputTokens: c.usage.outputTokens ?? 0,
+      at: Date.now(),
+    };
     await userAuthority(host.env, await host.ownerId()).recordSpend({ turnId: c.turnId, threadId: host.threadId(), calls: [call], final: false });
   } catch (err) {
     log("error", "spend_record_failed", { threadId: host.threadId(), turnId: c.turnId, kind: c.kind, error: describeError(err) });

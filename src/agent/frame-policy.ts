@@ -1,9 +1,9 @@
 import { CHAT_MESSAGE_TYPES, parseProtocolMessage } from "agents/chat";
 import { MessageType } from "agents/types";
 import { z } from "zod";
-import { AppError } from "../errors";
-import { MAX_MESSAGE_CHARS, messageText } from "../messages";
-import { describeUnstorable, findUnstorable } from "../validation/storable";
+import { AppError } from "../errors.ts";
+import { MAX_MESSAGE_CHARS, messageText } from "../messages.ts";
+import { describeUnstorable, findUnstorable } from "../validation/storable.ts";
 
 /** Limits on what one WebSocket frame may carry. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
@@ -20,7 +20,7 @@ export const chatRequestBody = z
   .superRefine((body, ctx) => {
     const last = body.messages.at(-1);
     if (body.trigger === "submit-message") {
-      if (!last || last.role !== "user") return ctx.addIssue({ code: "custom", path: ["messages"], message: "the last message must be the user's" });
+      if (last?.role !== "user") return ctx.addIssue({ code: "custom", path: ["messages"], message: "the last message must be the user's" });
       if (!messageText(last).trim()) ctx.addIssue({ code: "custom", path: ["messages"], message: "the user's message has no text" });
     }
     if (last && messageText(last).length > MAX_MESSAGE_CHARS) ctx.addIssue({ code: "custom", path: ["messages"], message: `message text exceeds ${MAX_MESSAGE_CHARS} characters` });
@@ -56,7 +56,16 @@ export const errorFrame = (error: AppError) => JSON.stringify({ type: "error", .
  * error; `messageIds` and `outcome` let it settle exactly the send that was refused.
  */
 export const chatErrorFrame = (id: string, error: AppError, messageIds?: string[]) =>
-  JSON.stringify({ type: CHAT_MESSAGE_TYPES.USE_CHAT_RESPONSE, id, body: error.message, done: true, error: true, outcome: "error", ...(messageIds && { messageIds }), ...error.toJSON().error });
+  JSON.stringify({
+    type: CHAT_MESSAGE_TYPES.USE_CHAT_RESPONSE,
+    id,
+    body: error.message,
+    done: true,
+    error: true,
+    outcome: "error",
+    ...(messageIds && { messageIds }),
+    ...error.toJSON().error,
+  });
 
 /** The ids of the user messages a request carried (what a client settles a refused send by). */
 export const sentIds = (body: ChatRequestBody) => (body.trigger === "submit-message" ? [body.messages.at(-1)!.id] : undefined);

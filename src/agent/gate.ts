@@ -1,16 +1,16 @@
 import { TurnQueue } from "agents/chat";
 import type { UIMessage } from "ai";
-import { estimateTokens } from "../authority/budget";
-import { userAuthority } from "../authority/client";
-import { getConfig } from "../config";
-import { AppError, toAppError } from "../errors";
-import { flagsFor, type Flags } from "../flags";
-import { messageText } from "../messages";
-import { describeError, log } from "../observability/log";
-import type { TurnTrace } from "../observability/turn-trace";
-import { contextFor } from "./context";
-import { turnBudget } from "./context-budget";
-import type { ChatRequestBody, ChatRequestFrame } from "./frame-policy";
+import { estimateTokens } from "../authority/budget.ts";
+import { userAuthority } from "../authority/client.ts";
+import { getConfig } from "../config.ts";
+import { AppError, toAppError } from "../errors.ts";
+import { flagsFor, type Flags } from "../flags/index.ts";
+import { messageText } from "../messages.ts";
+import { describeError, log } from "../observability/log.ts";
+import type { TurnTrace } from "../observability/turn-trace.ts";
+import { contextFor } from "./context.ts";
+import { turnBudget } from "./context-budget.ts";
+import type { ChatRequestBody, ChatRequestFrame } from "./frame-policy.ts";
 
 /**
  * The server owns history: of what a client sends it keeps only the new user message's text
@@ -71,7 +71,10 @@ export class TurnGate {
   readonly #queue = new TurnQueue();
   readonly #admitted = new Map<string, Admitted>();
 
-  constructor(private readonly host: GateHost) {}
+  private readonly host: GateHost;
+  constructor(host: GateHost) {
+    this.host = host;
+  }
 
   async admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace, keyHash: string | undefined): Promise<string | AppError> {
     const result = await this.#queue.enqueue(frame.id, () => this.#admit(frame, body, trace, keyHash));
@@ -100,7 +103,10 @@ export class TurnGate {
     if (!ownerId) return new AppError("thread_not_found", "thread not found");
     const flags = await flagsFor(env, { userId: ownerId, threadId });
     // A long thread's context is compacted to its model's budget before the model sees it: never reserve more.
-    const reserve = Math.min(reservationFor(contextFor(transcript.messages, transcript.userMessageId), flags.turn_max_output_tokens, this.host.systemChars), turnBudget(getConfig(env), flags));
+    const reserve = Math.min(
+      reservationFor(contextFor(transcript.messages, transcript.userMessageId), flags.turn_max_output_tokens, this.host.systemChars),
+      turnBudget(getConfig(env), flags),
+    );
     const refused = await admitTurn(env, { ownerId, threadId, turnId: frame.id, keyHash, flags, reserve }).catch((err: unknown) => toAppError(err));
     if (refused) return refused;
     if (flags.log_message_content && transcript.userMessageId) trace.content = messageText(body.messages.at(-1)!).slice(0, 2000);

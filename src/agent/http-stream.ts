@@ -89,7 +89,15 @@ export class FrameTaps {
 
   /** A connection for frames the server sends the protocol itself: what the protocol answers on it reaches the open streams. */
   standIn(what: string): Connection {
-    return { id: `http:${what}:${crypto.randomUUID()}`, tags: [], uri: null, send: (m: string) => this.deliver(m), close() {}, state: null, setState() {} } as unknown as Connection;
+    return {
+      id: `http:${what}:${crypto.randomUUID()}`,
+      tags: [],
+      uri: null,
+      send: (m: string) => this.deliver(m),
+      close() {},
+      state: null,
+      setState() {},
+    } as unknown as Connection;
   }
 
   /** The server's own frames through `chat`, from one stand-in connection. */

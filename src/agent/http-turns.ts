@@ -1,12 +1,12 @@
 import { CHAT_MESSAGE_TYPES } from "agents/chat";
-import { AppError, toAppError } from "../errors";
-import { TurnTrace } from "../observability/turn-trace";
-import type { ChatRequestBody, ChatRequestFrame } from "./frame-policy";
-import type { TurnGate } from "./gate";
-import type { ChatProtocol, FrameTaps, Send } from "./http-stream";
-import type { Answers, Decisions } from "./interactions";
-import type { OutboxSync } from "./outbox-sync";
-import type { Owner } from "./owner";
+import { AppError, toAppError } from "../errors.ts";
+import { TurnTrace } from "../observability/turn-trace.ts";
+import type { ChatRequestBody, ChatRequestFrame } from "./frame-policy.ts";
+import type { TurnGate } from "./gate.ts";
+import type { ChatProtocol, FrameTaps, Send } from "./http-stream.ts";
+import type { Answers, Decisions } from "./interactions.ts";
+import type { OutboxSync } from "./outbox-sync.ts";
+import type { Owner } from "./owner.ts";
 
 type Refusal = ReturnType<AppError["toRefusal"]>;
 export type HttpTurn = { ok: true; stream: ReadableStream<Uint8Array>; userMessageId?: string } | { ok: false; error: Refusal };
@@ -35,11 +35,20 @@ export class HttpTurns {
   #continuationWaiter: ((requestId: string) => void) | undefined;
   readonly #send: Send;
 
-  constructor(private readonly host: Host) {
+  private readonly host: Host;
+  constructor(host: Host) {
+    this.host = host;
     this.#send = host.taps.sender(host.chat);
   }
 
-  async turn(input: { text?: string; messageId?: string; trigger?: "submit-message" | "regenerate-message"; httpRequestId?: string; keyHash?: string; ownerId: string }): Promise<HttpTurn> {
+  async turn(input: {
+    text?: string;
+    messageId?: string;
+    trigger?: "submit-message" | "regenerate-message";
+    httpRequestId?: string;
+    keyHash?: string;
+    ownerId: string;
+  }): Promise<HttpTurn> {
     const { gate, taps } = this.host;
     await this.host.owner.claim(input.ownerId);
     const requestId = crypto.randomUUID();
@@ -79,7 +88,8 @@ export class HttpTurns {
     const { decisions } = this.host;
     if (input.echoes === "skip") {
       Object.assign(input, decisions.waiting(input));
-      if (!input.decisions?.length && !input.results?.length) return { ok: false, error: new AppError("validation_failed", "nothing in this request answers a tool call that is waiting").toRefusal() };
+      if (!input.decisions?.length && !input.results?.length)
+        return { ok: false, error: new AppError("validation_failed", "nothing in this request answers a tool call that is waiting").toRefusal() };
     }
     try {
       for (const d of input.decisions ?? []) await decisions.check({ decision: { ...d, by: input.by } });

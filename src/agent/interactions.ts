@@ -1,11 +1,11 @@
 import { CHAT_MESSAGE_TYPES } from "agents/chat";
 import type { UIMessage } from "ai";
-import { AppError } from "../errors";
-import { findUnstorable } from "../validation/storable";
-import type { Approvals } from "./approvals";
-import type { ToolResultFrame } from "./frame-policy";
-import type { Send } from "./http-stream";
-import { isServerTool } from "./tools";
+import { AppError } from "../errors.ts";
+import { findUnstorable } from "../validation/storable.ts";
+import type { Approvals } from "./approvals.ts";
+import type { ToolResultFrame } from "./frame-policy.ts";
+import type { Send } from "./http-stream.ts";
+import { isServerTool } from "./tools/index.ts";
 
 type ToolPart = { type: string; toolCallId: string; state: string; input?: unknown; approval?: { id: string } };
 
@@ -14,7 +14,8 @@ export function toolCall(messages: readonly UIMessage[], toolCallId: string): { 
   for (let i = messages.length - 1; i >= 0; i--) {
     if (messages[i]!.role !== "assistant") continue;
     for (const p of messages[i]!.parts as unknown as (ToolPart & { toolName?: string })[])
-      if (p.toolCallId === toolCallId && (p.type.startsWith("tool-") || p.type === "dynamic-tool")) return { part: p, toolName: p.type === "dynamic-tool" ? (p.toolName ?? "") : p.type.slice(5) };
+      if (p.toolCallId === toolCallId && (p.type.startsWith("tool-") || p.type === "dynamic-tool"))
+        return { part: p, toolName: p.type === "dynamic-tool" ? (p.toolName ?? "") : p.type.slice(5) };
   }
   return undefined;
 }
@@ -70,7 +71,10 @@ type Host = {
  * call denied through the protocol when its time is up.
  */
 export class Decisions {
-  constructor(private readonly host: Host) {}
+  private readonly host: Host;
+  constructor(host: Host) {
+    this.host = host;
+  }
 
   /** A decision or a client tool's result, checked against what this thread's server issued; throws the refusal. */
   async check(i: { decision: Decision } | { result: ToolResultFrame }) {
@@ -99,7 +103,12 @@ export class Decisions {
   /** The protocol frames that apply checked answers; each continues the turn once its step has all of them. */
   frames(a: Answers): object[] {
     return [
-      ...(a.decisions ?? []).map((d) => ({ type: CHAT_MESSAGE_TYPES.TOOL_APPROVAL, toolCallId: this.host.approvals.get({ approvalId: d.approvalId })!.toolCallId, approved: d.approved, autoContinue: true })),
+      ...(a.decisions ?? []).map((d) => ({
+        type: CHAT_MESSAGE_TYPES.TOOL_APPROVAL,
+        toolCallId: this.host.approvals.get({ approvalId: d.approvalId })!.toolCallId,
+        approved: d.approved,
+        autoContinue: true,
+      })),
       ...(a.results ?? []).map((r) => ({ ...r, type: CHAT_MESSAGE_TYPES.TOOL_RESULT, autoContinue: true })),
     ];
   }

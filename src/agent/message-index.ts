@@ -1,11 +1,11 @@
-import type { MessageOp } from "../db/messages";
-import { insertSummaries } from "../db/messages";
-import { describeError, log } from "../observability/log";
-import { userScope } from "../search/cache";
-import { indexThreadMessages } from "../search/message-index";
-import { invalidate, type SearchDeps } from "../search/search";
-import type { ContextWindow } from "./context-window";
-import { Outbox } from "./outbox";
+import type { MessageOp } from "../db/messages.ts";
+import { insertSummaries } from "../db/messages.ts";
+import { describeError, log } from "../observability/log.ts";
+import { userScope } from "../search/cache.ts";
+import { indexThreadMessages } from "../search/message-index.ts";
+import { invalidate, type SearchDeps } from "../search/search.ts";
+import type { ContextWindow } from "./context-window.ts";
+import { Outbox } from "./outbox.ts";
 
 type Host = {
   threadId: () => string;
@@ -28,7 +28,10 @@ export class MessageIndexer {
   #again = false;
   #attempt = 0;
 
-  constructor(private readonly host: Host) {}
+  private readonly host: Host;
+  constructor(host: Host) {
+    this.host = host;
+  }
 
   /** A batch of changes reached Postgres. */
   async written(ops: readonly MessageOp[]): Promise<void> {

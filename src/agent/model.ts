@@ -1,8 +1,8 @@
 import { createOpenAI } from "@ai-sdk/openai";
 import type { LanguageModelV4 } from "@ai-sdk/provider";
-import type { Config } from "../config";
-import { isTransient, withRetry } from "../resilience";
-import { OfflineModel, OFFLINE_MODEL_ID } from "./offline-model";
+import type { Config } from "../config.ts";
+import { isTransient, withRetry } from "../resilience.ts";
+import { OfflineModel, OFFLINE_MODEL_ID } from "./offline-model.ts";
 
 export type ChatModel = { model: LanguageModelV4; id: string; offline: boolean };
 
@@ -21,4 +21,8 @@ export function chatModel(config: Config, modelId = config.CHAT_MODEL): ChatMode
  * one, so a turn would fail under load for a reason a second attempt fixes.
  */
 const retryLostConnections = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> =>
-  withRetry(() => fetch(input, init), { retries: 2, baseDelayMs: 100, maxDelayMs: 400 }, (err) => !init?.signal?.aborted && isTransient(err));
+  withRetry(
+    () => fetch(input, init),
+    { retries: 2, baseDelayMs: 100, maxDelayMs: 400 },
+    (err) => !init?.signal?.aborted && isTransient(err),
+  );

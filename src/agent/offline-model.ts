@@ -7,8 +7,8 @@ import type {
   LanguageModelV4Prompt,
   LanguageModelV4StreamPart,
 } from "@ai-sdk/provider";
-import { markdownToText, type SearchHit } from "../messages";
-import { sentences } from "../search/chunking";
+import { markdownToText, type SearchHit } from "../messages.ts";
+import { sentences } from "../search/chunking.ts";
 
 export const OFFLINE_MODEL_ID = "threadline-offline";
 
@@ -24,20 +24,24 @@ export class OfflineModel implements LanguageModelV4 {
   readonly modelId = OFFLINE_MODEL_ID;
   readonly supportedUrls = {};
 
-  constructor(private readonly chunkDelayMs = 15) {}
+  private readonly chunkDelayMs: number;
+  constructor(chunkDelayMs = 15) {
+    this.chunkDelayMs = chunkDelayMs;
+  }
 
   async doGenerate(options: LanguageModelV4CallOptions) {
     const plan = respond(options);
-    const content: LanguageModelV4Content[] = plan.toolCalls.length
-      ? plan.toolCalls.map((c) => ({ type: "tool-call", ...c }))
-      : [{ type: "text", text: plan.text }];
+    const content: LanguageModelV4Content[] = plan.toolCalls.length ? plan.toolCalls.map((c) => ({ type: "tool-call", ...c })) : [{ type: "text", text: plan.text }];
     return { content, finishReason: plan.finishReason, usage: plan.usage, warnings: [] };
   }
 
   async doStream(options: LanguageModelV4CallOptions) {
     const plan = respond(options);
     const delay = this.chunkDelayMs;
-    const parts: LanguageModelV4StreamPart[] = [{ type: "stream-start", warnings: [] }, { type: "response-metadata", modelId: OFFLINE_MODEL_ID }];
+    const parts: LanguageModelV4StreamPart[] = [
+      { type: "stream-start", warnings: [] },
+      { type: "response-metadata", modelId: OFFLINE_MODEL_ID },
+    ];
     if (plan.toolCalls.length) {
       for (const call of plan.toolCalls) parts.push({ type: "tool-call", ...call });
     } else {
@@ -101,7 +105,11 @@ function respond(options: LanguageModelV4CallOptions) {
 function lastUserText(prompt: LanguageModelV4Prompt): string {
   for (let i = prompt.length - 1; i >= 0; i--) {
     const m = prompt[i]!;
-    if (m.role === "user") return m.content.flatMap((p) => (p.type === "text" ? [p.text] : [])).join(" ").trim();
+    if (m.role === "user")
+      return m.content
+        .flatMap((p) => (p.type === "text" ? [p.text] : []))
+        .join(" ")
+        .trim();
   }
   return "";
 }
@@ -116,7 +124,11 @@ function actingCall(tools: LanguageModelV4FunctionTool[], question: string): { t
   const remember = /^(?:please\s+)?(?:save|note|remember|keep)(?:\s+(?:a\s+note|this|that))?(?:\s*(?:that|:))?\s+(.+)$/is.exec(question);
   if (remember && has("save_note")) {
     const text = remember[1]!.trim();
-    const title = text.split(/\s+/).slice(0, 8).join(" ").replace(/[.,;:!?]+$/, "");
+    const title = text
+      .split(/\s+/)
+      .slice(0, 8)
+      .join(" ")
+      .replace(/[.,;:!?]+$/, "");
     return { toolName: "save_note", input: JSON.stringify({ title: title.slice(0, 200), text: text.slice(0, 20_000) }) };
   }
   const del = /\b(?:delete|remove|forget)\b.*?\bdocument\b.*?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/is.exec(question);

@@ -1,9 +1,9 @@
 import type { SessionChangeEvent } from "agents/sessions";
-import { toAppError } from "../errors";
-import { log } from "../observability/log";
-import { metrics } from "../observability/metrics";
-import { outboxMonitor, type ThreadBacklog } from "../observability/outbox-monitor";
-import { Outbox } from "./outbox";
+import { toAppError } from "../errors.ts";
+import { log } from "../observability/log.ts";
+import { metrics } from "../observability/metrics.ts";
+import { outboxMonitor, type ThreadBacklog } from "../observability/outbox-monitor.ts";
+import { Outbox } from "./outbox.ts";
 
 type Host = { env: Env; threadId: () => string; schedule: (seconds: number) => Promise<void> };
 
@@ -27,10 +27,12 @@ export class OutboxSync {
   /** Off while loading history from Postgres, which must not be written back to it. */
   #mirroring = true;
 
-  constructor(
-    private readonly outbox: Outbox,
-    private readonly host: Host,
-  ) {}
+  private readonly outbox: Outbox;
+  private readonly host: Host;
+  constructor(outbox: Outbox, host: Host) {
+    this.outbox = outbox;
+    this.host = host;
+  }
 
   /** On waking: a backlog due for its try drains now (one already scheduled keeps its backoff). True when nothing waits. */
   async wake(): Promise<boolean> {

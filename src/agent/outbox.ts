@@ -1,9 +1,9 @@
 import type { SessionChangeEvent } from "agents/sessions";
-import type { MessageOp, StoredMessage } from "../db/messages";
-import { toAppError } from "../errors";
-import { describeError, log } from "../observability/log";
-import { isRejectedRow } from "../resilience";
-import { toStorable } from "../validation/storable";
+import type { MessageOp, StoredMessage } from "../db/messages.ts";
+import { toAppError } from "../errors.ts";
+import { describeError, log } from "../observability/log.ts";
+import { isRejectedRow } from "../resilience.ts";
+import { toStorable } from "../validation/storable.ts";
 
 const BATCH = 100;
 /** Retry backoff: 1 s doubling to 5 min, jittered to between half and all of it. */
@@ -24,11 +24,14 @@ export type QuarantinedOp = { seq: number; op: MessageOp; error: string; created
 export class Outbox {
   #flushing: Promise<void> | undefined;
 
-  constructor(
-    private readonly sql: SqlStorage,
-    private readonly write: (ops: MessageOp[]) => Promise<void>,
-    private readonly threadId: () => string,
-  ) {}
+  private readonly sql: SqlStorage;
+  private readonly write: (ops: MessageOp[]) => Promise<void>;
+  private readonly threadId: () => string;
+  constructor(sql: SqlStorage, write: (ops: MessageOp[]) => Promise<void>, threadId: () => string) {
+    this.sql = sql;
+    this.write = write;
+    this.threadId = threadId;
+  }
 
   /** Called synchronously from the session change feed, so the row commits with the write it mirrors. */
   record(event: SessionChangeEvent): void {
@@ -70,7 +73,11 @@ export class Outbox {
 
   /** A failed drain: the next attempt's number and when it is due, or (success) back to none. */
   setRetry(attempt: number, nextAt: number | null): void {
-    this.sql.exec("INSERT INTO tl_outbox_retry (id, attempt, next_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET attempt = excluded.attempt, next_at = excluded.next_at", attempt, nextAt);
+    this.sql.exec(
+      "INSERT INTO tl_outbox_retry (id, attempt, next_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET attempt = excluded.attempt, next_at = excluded.next_at",
+      attempt,
+      nextAt,
+    );
   }
 
   /** Seconds until the retry after `attempt` failed drains: jittered exponential backoff. */
@@ -80,7 +87,9 @@ export class Outbox {
 
   quarantined(): QuarantinedOp[] {
     return this.sql
-      .exec<{ seq: number; op: string; error: string; created_at: number; quarantined_at: number }>("SELECT seq, op, error, created_at, quarantined_at FROM tl_quarantine ORDER BY seq")
+      .exec<{ seq: number; op: string; error: string; created_at: number; quarantined_at: number }>(
+        "SELECT seq, op, error, created_at, quarantined_at FROM tl_quarantine ORDER BY seq",
+      )
       .toArray()
       .map((r) => ({ seq: r.seq, op: JSON.parse(r.op) as MessageOp, error: r.error, createdAt: r.created_at, quarantinedAt: r.quarantined_at }));
   }

@@ -1,4 +1,4 @@
-import { AppError } from "../errors";
+import { AppError } from "../errors.ts";
 
 type Store = { get<T>(key: string): Promise<T | undefined>; put(key: string, value: unknown): Promise<void> };
 type Host = { storage: Store; recorded: () => Promise<string | undefined> };
@@ -12,7 +12,10 @@ const KEY = "tl_owner";
 export class Owner {
   #id: string | undefined;
 
-  constructor(private readonly host: Host) {}
+  private readonly host: Host;
+  constructor(host: Host) {
+    this.host = host;
+  }
 
   /** The owner as far as this instance knows without a read (for logs). */
   get known(): string | undefined {

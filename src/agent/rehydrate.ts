@@ -1,7 +1,7 @@
 import type { UIMessage } from "ai";
-import { withDb } from "../db/client";
-import { listMessages } from "../db/messages";
-import { describeError, log } from "../observability/log";
+import { withDb } from "../db/client.ts";
+import { listMessages } from "../db/messages.ts";
+import { describeError, log } from "../observability/log.ts";
 
 /** The most history a woken agent loads from Postgres. */
 const REHYDRATE_LIMIT = 10_000;

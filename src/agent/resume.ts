@@ -1,7 +1,7 @@
 import type { Connection } from "agents";
 import { CHAT_MESSAGE_TYPES, type ResumableStream } from "agents/chat";
 import type { UIMessage } from "ai";
-import type { FrameTaps } from "./http-stream";
+import type { FrameTaps } from "./http-stream.ts";
 
 type Stream = Pick<ResumableStream, "activeRequestId" | "hasActiveStream" | "replayChunks">;
 

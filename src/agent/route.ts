@@ -1,9 +1,9 @@
 import { routeAgentRequest } from "agents";
 import type { Context } from "hono";
-import type { AppEnv } from "../api/http";
-import { admitToThread, agentCredential, idParam, PRINCIPAL_HEADER, threadNotFound, type ForwardedPrincipal, type Principal } from "../auth/access";
-import { getConfig } from "../config";
-import { AppError, toAppError } from "../errors";
+import type { AppEnv } from "../api/http.ts";
+import { admitToThread, agentCredential, idParam, PRINCIPAL_HEADER, threadNotFound, type ForwardedPrincipal, type Principal } from "../auth/access.ts";
+import { getConfig } from "../config.ts";
+import { AppError, toAppError } from "../errors.ts";
 
 /**
  * The only two shapes under /agents/ that reach a Durable Object: the WebSocket upgrade at
@@ -18,7 +18,18 @@ const AGENT_PATH = /^\/agents\/thread-agent\/([^/]+)(\/get-messages)?$/;
  * headers of its own for routing (`x-cf-agents-subagent-url`, `x-agents-lifecycle-props`, ...); as
  * with everything not named here, a client's copy never reaches the agent.
  */
-const FORWARDED_HEADERS = ["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions", "accept", "accept-language", "user-agent", "origin"];
+const FORWARDED_HEADERS = [
+  "upgrade",
+  "connection",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+  "accept",
+  "accept-language",
+  "user-agent",
+  "origin",
+];
 
 export async function routeToThreadAgent(c: Context<AppEnv>): Promise<Response> {
   const url = new URL(c.req.url);
@@ -38,8 +49,7 @@ export async function routeToThreadAgent(c: Context<AppEnv>): Promise<Response> 
   }
   const { principal, ownerId } = admitted;
   c.set("principal", principal);
-  const forwarded: ForwardedPrincipal =
-    principal.kind === "admin" ? { ownerId, admin: true } : { ownerId, userId: principal.user.id, keyHash: principal.keyHash };
+  const forwarded: ForwardedPrincipal = principal.kind === "admin" ? { ownerId, admin: true } : { ownerId, userId: principal.user.id, keyHash: principal.keyHash };
   const headers = new Headers();
   for (const name of FORWARDED_HEADERS) {
     const value = c.req.header(name);

@@ -1,4 +1,4 @@
-import { log } from "../observability/log";
+import { log } from "../observability/log.ts";
 
 /**
  * The layout of our own tables in a thread agent's SQLite (AIChatAgent versions its tables itself).
@@ -11,7 +11,10 @@ export const STORAGE_STEPS: readonly ((sql: SqlStorage) => void)[] = [
   // 1: the transcript outbox (drained to Postgres, oldest first).
   (sql) => sql.exec("CREATE TABLE IF NOT EXISTS tl_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, created_at INTEGER NOT NULL)"),
   // 2: changes Postgres refused for good, kept with the error until an admin retries or drops them.
-  (sql) => sql.exec("CREATE TABLE IF NOT EXISTS tl_quarantine (seq INTEGER PRIMARY KEY, op TEXT NOT NULL, created_at INTEGER NOT NULL, error TEXT NOT NULL, quarantined_at INTEGER NOT NULL)"),
+  (sql) =>
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS tl_quarantine (seq INTEGER PRIMARY KEY, op TEXT NOT NULL, created_at INTEGER NOT NULL, error TEXT NOT NULL, quarantined_at INTEGER NOT NULL)",
+    ),
   // 3: the outbox's retry attempt and when it is due, so backoff survives eviction.
   (sql) => sql.exec("CREATE TABLE IF NOT EXISTS tl_outbox_retry (id INTEGER PRIMARY KEY CHECK (id = 1), attempt INTEGER NOT NULL, next_at INTEGER)"),
   // 4: tool calls held for the owner's decision (approvals), until decided or expired.

@@ -2,35 +2,35 @@ import { AIChatAgent, type ChatResponseResult, type OnChatMessageOptions } from 
 import type { Connection, WSMessage } from "agents";
 import { CHAT_MESSAGE_TYPES } from "agents/chat";
 import type { UIMessage } from "ai";
-import { forwardedPrincipal } from "../auth/access";
-import { withDb } from "../db/client";
-import { applyMessageOps } from "../db/messages";
-import { getThread } from "../db/threads";
-import { AppError, toAppError } from "../errors";
-import { ThreadMcpServers } from "../mcp/client";
-import { log } from "../observability/log";
-import { TurnTrace } from "../observability/turn-trace";
-import { searchDeps } from "../search/worker";
-import { toStorable } from "../validation/storable";
-import { Approvals } from "./approvals";
-import { ChatTurns } from "./chat-turn";
-import { connectionTags, keyOf, Sockets, userOf } from "./connections";
-import { turnMessages } from "./context";
-import { ContextWindow } from "./context-window";
-import { chatErrorFrame, errorFrame, readFrame, sentIds } from "./frame-policy";
-import { TurnGate } from "./gate";
-import { FrameTaps, type ChatProtocol } from "./http-stream";
-import { HttpTurns } from "./http-turns";
-import { Decisions } from "./interactions";
-import { MessageIndexer } from "./message-index";
-import { Outbox } from "./outbox";
-import { OutboxSync } from "./outbox-sync";
-import { Owner } from "./owner";
-import { rehydrate } from "./rehydrate";
-import { catchUp, resumeStream } from "./resume";
-import { upgradeStorage } from "./storage-schema";
-import { Titles } from "./titles";
-import { SYSTEM_PROMPT } from "./turn";
+import { forwardedPrincipal } from "../auth/access.ts";
+import { withDb } from "../db/client.ts";
+import { applyMessageOps } from "../db/messages.ts";
+import { getThread } from "../db/threads.ts";
+import { AppError, toAppError } from "../errors.ts";
+import { ThreadMcpServers } from "../mcp/client.ts";
+import { log } from "../observability/log.ts";
+import { TurnTrace } from "../observability/turn-trace.ts";
+import { searchDeps } from "../search/deps.ts";
+import { toStorable } from "../validation/storable.ts";
+import { Approvals } from "./approvals.ts";
+import { ChatTurns } from "./chat-turn.ts";
+import { connectionTags, keyOf, Sockets, userOf } from "./connections.ts";
+import { turnMessages } from "./context.ts";
+import { ContextWindow } from "./context-window.ts";
+import { chatErrorFrame, errorFrame, readFrame, sentIds } from "./frame-policy.ts";
+import { TurnGate } from "./gate.ts";
+import { FrameTaps, type ChatProtocol } from "./http-stream.ts";
+import { HttpTurns } from "./http-turns.ts";
+import { Decisions } from "./interactions.ts";
+import { MessageIndexer } from "./message-index.ts";
+import { Outbox } from "./outbox.ts";
+import { OutboxSync } from "./outbox-sync.ts";
+import { Owner } from "./owner.ts";
+import { rehydrate } from "./rehydrate.ts";
+import { catchUp, resumeStream } from "./resume.ts";
+import { upgradeStorage } from "./storage-schema.ts";
+import { Titles } from "./titles.ts";
+import { SYSTEM_PROMPT } from "./turn.ts";
 
 /**
  * One Durable Object per chat thread (its name is the thread id). AIChatAgent keeps the thread's
@@ -42,7 +42,14 @@ import { SYSTEM_PROMPT } from "./turn";
  */
 export class ThreadAgent extends AIChatAgent<Env> {
   // The parts, made with the object: none reads storage before the constructor below has upgraded it.
-  readonly #thread = { env: this.env, threadId: () => this.name, ownerId: () => this.#owner.id(), messages: () => this.messages, storage: this.ctx.storage, waitUntil: (p: Promise<unknown>) => this.ctx.waitUntil(p) };
+  readonly #thread = {
+    env: this.env,
+    threadId: () => this.name,
+    ownerId: () => this.#owner.id(),
+    messages: () => this.messages,
+    storage: this.ctx.storage,
+    waitUntil: (p: Promise<unknown>) => this.ctx.waitUntil(p),
+  };
   /**
    * Three `onMessage`s: the class method (Agent's) takes the frames no protocol layer claimed;
    * AIChatAgent's constructor puts its chat protocol handler over it (kept here as #chatProtocol);
@@ -53,7 +60,11 @@ export class ThreadAgent extends AIChatAgent<Env> {
   readonly #taps = new FrameTaps();
   readonly #send = this.#taps.sender(this.#chatProtocol);
   // What reached Postgres is then indexed for search, in the background (./message-index.ts).
-  readonly outbox = new Outbox(this.ctx.storage.sql, (ops) => withDb(this.env, (db) => applyMessageOps(db, this.name, ops)).then(() => void this.#index.written(ops)), () => this.name);
+  readonly outbox = new Outbox(
+    this.ctx.storage.sql,
+    (ops) => withDb(this.env, (db) => applyMessageOps(db, this.name, ops)).then(() => void this.#index.written(ops)),
+    () => this.name,
+  );
   // `retryOutbox`, `retryIndex` and `expireApproval` are names the scheduler stores: they must keep them.
   readonly #sync = new OutboxSync(this.outbox, { ...this.#thread, schedule: (s) => this.schedule(s, "retryOutbox").then(() => {}) });
   readonly approvals = new Approvals(this.ctx.storage.sql, () => this.name);
@@ -64,8 +75,26 @@ export class ThreadAgent extends AIChatAgent<Env> {
   readonly #mcpServers = new ThreadMcpServers({ ...this.#thread, mcp: this.mcp });
   readonly #gate = new TurnGate({ ...this.#thread, systemChars: SYSTEM_PROMPT.length });
   readonly #sockets = new Sockets({ ...this.#thread, connections: (tag) => this.getConnections(tag) });
-  readonly #http = new HttpTurns({ ...this.#thread, chat: this.#chatProtocol, taps: this.#taps, gate: this.#gate, sync: this.#sync, owner: this.#owner, decisions: this.#decisions });
-  readonly #turns = new ChatTurns({ ...this.#thread, gate: this.#gate, window: this.#window, mcp: this.#mcpServers, decisions: this.#decisions, http: this.#http, titles: this.#titles, abort: (id) => this.abortRequest(id), persist: (m) => this.persistMessages(m) });
+  readonly #http = new HttpTurns({
+    ...this.#thread,
+    chat: this.#chatProtocol,
+    taps: this.#taps,
+    gate: this.#gate,
+    sync: this.#sync,
+    owner: this.#owner,
+    decisions: this.#decisions,
+  });
+  readonly #turns = new ChatTurns({
+    ...this.#thread,
+    gate: this.#gate,
+    window: this.#window,
+    mcp: this.#mcpServers,
+    decisions: this.#decisions,
+    http: this.#http,
+    titles: this.#titles,
+    abort: (id) => this.abortRequest(id),
+    persist: (m) => this.persistMessages(m),
+  });
   /** Turns do not wait for MCP connections the SDK restores on wake: a tool call waits for its own server (src/mcp/client.ts). */
   override waitForMcpConnections = false;
 
@@ -129,7 +158,9 @@ export class ThreadAgent extends AIChatAgent<Env> {
       return;
     }
     if (read.kind === "approval" || read.kind === "tool-result") {
-      const refused = await this.#decisions.check(read.kind === "approval" ? { decision: { ...read.frame, by: userOf(connection) } } : { result: read.frame }).catch((e: unknown) => e);
+      const refused = await this.#decisions
+        .check(read.kind === "approval" ? { decision: { ...read.frame, by: userOf(connection) } } : { result: read.frame })
+        .catch((e: unknown) => e);
       if (refused) return connection.send(errorFrame(toAppError(refused)));
       return this.#sync.during(() => this.#chatProtocol(connection, message));
     }
@@ -155,32 +186,68 @@ export class ThreadAgent extends AIChatAgent<Env> {
 
   override async persistMessages(messages: UIMessage[], excludeBroadcastIds?: string[], options?: { _deleteStaleRows?: boolean }) {
     // Model and tool output can carry text Postgres refuses; made storable before it is kept anywhere.
-    await super.persistMessages(messages.map((m) => toStorable(m)), excludeBroadcastIds, options);
+    await super.persistMessages(
+      messages.map((m) => toStorable(m)),
+      excludeBroadcastIds,
+      options,
+    );
   }
 
   // Called over RPC by the Worker (src/api, src/mcp, the user's authority) and the tests.
   /** A turn over HTTP (see ./http-turns): the AI SDK UI message stream (SSE) of its reply, or the refusal. */
-  httpTurn(input: Parameters<HttpTurns["turn"]>[0]) { return this.#http.turn(input); }
+  httpTurn(input: Parameters<HttpTurns["turn"]>[0]) {
+    return this.#http.turn(input);
+  }
   /** The active turn's stream from its first chunk (replayed from storage), then live; null when idle. */
-  async resumeHttpStream() { return resumeStream(this._resumableStream, this.#taps); }
+  async resumeHttpStream() {
+    return resumeStream(this._resumableStream, this.#taps);
+  }
   /** Stops a turn (by default the one streaming) as a WebSocket cancel does: the reply so far is kept, marked stopped (see onChatResponse). */
-  cancelTurn(requestId = this._resumableStream.activeRequestId ?? undefined) { return this.#http.cancel(requestId); }
-  async turnMessages(userMessageId?: string) { return turnMessages(this.messages, userMessageId); }
+  cancelTurn(requestId = this._resumableStream.activeRequestId ?? undefined) {
+    return this.#http.cancel(requestId);
+  }
+  async turnMessages(userMessageId?: string) {
+    return turnMessages(this.messages, userMessageId);
+  }
   /** Decisions and client tool results from HTTP (the approvals route, or useChat's transport on /api/v1/chat). */
-  interact(input: Parameters<HttpTurns["interact"]>[0]) { return this.#http.interact(input); }
-  listApprovals(status?: "pending" | "approved" | "denied" | "expired") { return this.approvals.list(status); }
-  async status() { return { outbox: this.#sync.state(), streaming: this._resumableStream.hasActiveStream() }; }
-  sync(timeoutMs = 3000) { return this.#sync.drain(timeoutMs); }
-  quarantined() { return this.outbox.quarantined(); }
-  resolveQuarantined(seq: number, action: "retry" | "drop") { return this.#sync.resolve(seq, action); }
-  async revoke(userId: string, keyHashes: string[] | "all", reason: string) { return this.#sockets.revoke(userId, keyHashes, reason); }
-  ownerId() { return this.#owner.id(); }
+  interact(input: Parameters<HttpTurns["interact"]>[0]) {
+    return this.#http.interact(input);
+  }
+  listApprovals(status?: "pending" | "approved" | "denied" | "expired") {
+    return this.approvals.list(status);
+  }
+  async status() {
+    return { outbox: this.#sync.state(), streaming: this._resumableStream.hasActiveStream() };
+  }
+  sync(timeoutMs = 3000) {
+    return this.#sync.drain(timeoutMs);
+  }
+  quarantined() {
+    return this.outbox.quarantined();
+  }
+  resolveQuarantined(seq: number, action: "retry" | "drop") {
+    return this.#sync.resolve(seq, action);
+  }
+  async revoke(userId: string, keyHashes: string[] | "all", reason: string) {
+    return this.#sockets.revoke(userId, keyHashes, reason);
+  }
+  ownerId() {
+    return this.#owner.id();
+  }
   /** Waits for the indexing run in progress, if any (tests). */
-  async indexed() { await this.#index.settled(); }
+  async indexed() {
+    await this.#index.settled();
+  }
   // The scheduler's callbacks, by the names it stores: an approval's time is up, a failed drain's or indexing run's next try.
-  async expireApproval(payload: { approvalId: string }) { await this.#decisions.expire(payload.approvalId); }
-  async retryOutbox() { await this.#sync.retry(); }
-  async retryIndex() { await this.#index.retry(); }
+  async expireApproval(payload: { approvalId: string }) {
+    await this.#decisions.expire(payload.approvalId);
+  }
+  async retryOutbox() {
+    await this.#sync.retry();
+  }
+  async retryIndex() {
+    await this.#index.retry();
+  }
 
   /** Clears the transcript, for the owner's HTTP call: through the protocol's own clear, so every client and Postgres follow. */
   async clearHistory(): Promise<void> {

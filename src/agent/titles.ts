@@ -1,12 +1,12 @@
 import { streamText, type UIMessage } from "ai";
-import { getConfig } from "../config";
-import { withDb } from "../db/client";
-import { getThread, setAutoTitle } from "../db/threads";
-import { flagsFor } from "../flags";
-import { markdownToText, messageText } from "../messages";
-import { describeError, log } from "../observability/log";
-import { recordCall } from "./context-window";
-import { chatModel } from "./model";
+import { getConfig } from "../config.ts";
+import { withDb } from "../db/client.ts";
+import { getThread, setAutoTitle } from "../db/threads.ts";
+import { flagsFor } from "../flags/index.ts";
+import { markdownToText, messageText } from "../messages.ts";
+import { describeError, log } from "../observability/log.ts";
+import { recordCall } from "./context-window.ts";
+import { chatModel } from "./model.ts";
 
 /** The frame every client on a thread gets when the thread is titled for its owner. */
 export type ThreadTitleFrame = { type: "thread_title"; threadId: string; title: string };
@@ -18,7 +18,8 @@ const DONE_KEY = "tl_title_done";
 const TITLE_PROMPT = "You name chat conversations. Answer with a title for the conversation you are given: at most six words, plain text, no quotes, no markdown, no final period.";
 
 // Openers that say nothing about the subject ("Hi! Can you tell me about tides?" is about tides).
-const FILLER = /^(?:(?:hi|hello|hey|hiya|yo|thanks|thank you|ok|okay|please|so|well)\b[\s,!.]*|(?:can|could|would|will) you\b\s*|(?:please\s+)?(?:tell|show|help|give) me\b\s*|i (?:want|need|would like|'d like) (?:to|you to)?\b\s*|(?:what|how) about\b\s*)+/i;
+const FILLER =
+  /^(?:(?:hi|hello|hey|hiya|yo|thanks|thank you|ok|okay|please|so|well)\b[\s,!.]*|(?:can|could|would|will) you\b\s*|(?:please\s+)?(?:tell|show|help|give) me\b\s*|i (?:want|need|would like|'d like) (?:to|you to)?\b\s*|(?:what|how) about\b\s*)+/i;
 
 const clip = (s: string, maxChars: number) => {
   if (s.length <= maxChars) return s;
@@ -32,7 +33,11 @@ const clip = (s: string, maxChars: number) => {
  * nothing is left. Pure.
  */
 export function plainTitle(raw: string): string {
-  const line = markdownToText(raw).split("\n").map((l) => l.trim()).find(Boolean) ?? "";
+  const line =
+    markdownToText(raw)
+      .split("\n")
+      .map((l) => l.trim())
+      .find(Boolean) ?? "";
   const bare = line
     .replace(/^title\s*:\s*/i, "")
     .replace(/[*_`#~<>[\]]/g, "")
@@ -50,9 +55,18 @@ export function plainTitle(raw: string): string {
  */
 export function heuristicTitle(userText: string, replyText = ""): string {
   for (const text of [userText, replyText]) {
-    const flat = markdownToText(text).replace(/```[\s\S]*?```/g, " ").replace(/https?:\/\/\S+/g, " ").replace(/\s+/g, " ").trim().replace(FILLER, "");
+    const flat = markdownToText(text)
+      .replace(/```[\s\S]*?```/g, " ")
+      .replace(/https?:\/\/\S+/g, " ")
+      .replace(/\s+/g, " ")
+      .trim()
+      .replace(FILLER, "");
     const sentence = (/^(.+?[.!?])(\s|$)/.exec(flat)?.[1] ?? flat).replace(/[?!.,;:]+$/, "").trim();
-    const words = sentence.split(" ").filter((w) => /[\p{L}\p{N}]/u.test(w)).slice(0, TITLE_WORDS).join(" ");
+    const words = sentence
+      .split(" ")
+      .filter((w) => /[\p{L}\p{N}]/u.test(w))
+      .slice(0, TITLE_WORDS)
+      .join(" ");
     const title = plainTitle(words);
     if (title) return title.charAt(0).toUpperCase() + title.slice(1);
   }
@@ -66,7 +80,14 @@ export function firstExchange(messages: readonly UIMessage[]): { user: string; r
   return reply ? { user: messageText(messages[u]!), reply: messageText(reply) } : undefined;
 }
 
-type Host = { env: Env; threadId: () => string; ownerId: () => Promise<string>; storage: DurableObjectStorage; broadcast: (frame: string) => void; waitUntil: (p: Promise<unknown>) => void };
+type Host = {
+  env: Env;
+  threadId: () => string;
+  ownerId: () => Promise<string>;
+  storage: DurableObjectStorage;
+  broadcast: (frame: string) => void;
+  waitUntil: (p: Promise<unknown>) => void;
+};
 
 /**
  * Titles a thread after its first exchange, once, in the background (never on a turn's path): when
@@ -79,7 +100,10 @@ export class Titles {
   #running: Promise<void> | undefined;
   #done = false;
 
-  constructor(private readonly host: Host) {}
+  private readonly host: Host;
+  constructor(host: Host) {
+    this.host = host;
+  }
 
   /** Waits for a title in progress (a thread being deleted lets it finish first). */
   settled(): Promise<void> {

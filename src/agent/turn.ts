@@ -1,16 +1,27 @@
-import { APICallError, convertToModelMessages, createUIMessageStreamResponse, isStepCount, RetryError, streamText, type LanguageModelUsage, type ToolSet, type UIMessage, type UIMessageChunk } from "ai";
-import { userAuthority } from "../authority/client";
-import type { CallSpend } from "../authority/user-authority";
-import { getConfig } from "../config";
-import { toAppError } from "../errors";
-import type { Flags } from "../flags";
-import type { AssistantMetadata } from "../messages";
-import { describeError, log } from "../observability/log";
-import type { TurnTrace } from "../observability/turn-trace";
-import type { Compaction, TurnWindow } from "./compaction";
-import { chatModel } from "./model";
-import { isContextOverflow, watchFirstCall } from "./overflow";
-import { agentTools } from "./tools";
+import {
+  APICallError,
+  convertToModelMessages,
+  createUIMessageStreamResponse,
+  isStepCount,
+  RetryError,
+  streamText,
+  type LanguageModelUsage,
+  type ToolSet,
+  type UIMessage,
+  type UIMessageChunk,
+} from "ai";
+import { userAuthority } from "../authority/client.ts";
+import type { CallSpend } from "../authority/user-authority.ts";
+import { getConfig } from "../config.ts";
+import { toAppError } from "../errors.ts";
+import type { Flags } from "../flags/index.ts";
+import type { AssistantMetadata } from "../messages.ts";
+import { describeError, log } from "../observability/log.ts";
+import type { TurnTrace } from "../observability/turn-trace.ts";
+import type { Compaction, TurnWindow } from "./compaction.ts";
+import { chatModel } from "./model.ts";
+import { isContextOverflow, watchFirstCall } from "./overflow.ts";
+import { agentTools } from "./tools/index.ts";
 
 export const SYSTEM_PROMPT =
   "You are Threadline, a helpful assistant in a chat thread. Answer concisely. Use the tools you are given when they help, and say so when a tool fails. " +
@@ -61,11 +72,16 @@ export async function runTurn(t: TurnInput): Promise<Response> {
     const watched = watchFirstCall(model);
     const result = streamText({
       model: watched.model,
-      system: summary ? [{ role: "system", content: SYSTEM_PROMPT }, { role: "system", content: summary }] : SYSTEM_PROMPT,
+      system: summary
+        ? [
+            { role: "system", content: SYSTEM_PROMPT },
+            { role: "system", content: summary },
+          ]
+        : SYSTEM_PROMPT,
       messages: await convertToModelMessages(context, { tools, ignoreIncompleteToolCalls: true }),
       tools,
       toolApproval: approval,
-    experimental_toolApprovalSecret: t.approvalSecret,
+      experimental_toolApprovalSecret: t.approvalSecret,
       maxOutputTokens: t.flags.turn_max_output_tokens,
       stopWhen: [isStepCount(MAX_STEPS), async ({ steps }) => !(await spend.record(steps, false))],
       abortSignal: t.abortSignal,
@@ -164,7 +180,8 @@ function spendRecorder(t: TurnInput, model: string) {
 export function modelErrorText(error: unknown): string {
   const last = RetryError.isInstance(error) ? error.lastError : error;
   const status = APICallError.isInstance(last) ? last.statusCode : undefined;
-  if (isContextOverflow(last)) return "This conversation no longer fits the model's context window, even with its oldest part summarized, so no reply was written. Start a new thread, or ask the administrator for a larger context budget.";
+  if (isContextOverflow(last))
+    return "This conversation no longer fits the model's context window, even with its oldest part summarized, so no reply was written. Start a new thread, or ask the administrator for a larger context budget.";
   if (!APICallError.isInstance(last)) return "The model failed while writing this reply. Try again in a moment.";
   if (status === 401 || status === 403) return `The model server refused this service's credentials (${status}). Tell the administrator.`;
   if (status === 429) return "The model server is busy (429). Try again in a moment.";

@@ -1,17 +1,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { threadAgent } from "../agent/client";
+import { threadAgent } from "../agent/client.ts";
 import type { Context, MiddlewareHandler } from "hono";
-import { idParam, requireAdmin } from "../auth/access";
-import { getConfig } from "../config";
-import { withDb, type Db } from "../db/client";
-import { clearOverride, overridesAt, setOverride, type FlagScope } from "../db/flags";
-import { getThread } from "../db/threads";
-import { statsSince } from "../db/stats";
-import { getUser } from "../db/users";
-import { AppError, validationError } from "../errors";
-import { outboxMonitor } from "../observability/outbox-monitor";
-import { FLAG_DEFINITIONS, FLAG_NAMES, invalidateFlags, isFlagName, parseFlagValue, resolvedFlagsIn, type FlagName } from "../flags";
-import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http";
+import { idParam, requireAdmin } from "../auth/access.ts";
+import { getConfig } from "../config.ts";
+import { withDb, type Db } from "../db/client.ts";
+import { clearOverride, overridesAt, setOverride, type FlagScope } from "../db/flags.ts";
+import { getThread } from "../db/threads.ts";
+import { statsSince } from "../db/stats.ts";
+import { getUser } from "../db/users.ts";
+import { AppError, validationError } from "../errors.ts";
+import { outboxMonitor } from "../observability/outbox-monitor.ts";
+import { FLAG_DEFINITIONS, FLAG_NAMES, invalidateFlags, isFlagName, parseFlagValue, resolvedFlagsIn, type FlagName } from "../flags/index.ts";
+import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http.ts";
 
 /** Every route here is the admin's; new admin routes only need adding to the chain below. */
 const adminOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -28,9 +28,7 @@ const SetFlagBody = z.strictObject({ value: FlagValue }).openapi("SetFlag");
 const FlagDefinition = z
   .object({ name: z.string(), description: z.string(), default: FlagValue, global: FlagValue.nullable().openapi({ description: "The global override, if any" }) })
   .openapi("FlagDefinition");
-const FlagSet = z
-  .object({ flag: z.string(), value: FlagValue, scope: z.enum(["global", "user", "thread"]) })
-  .openapi("FlagSet");
+const FlagSet = z.object({ flag: z.string(), value: FlagValue, scope: z.enum(["global", "user", "thread"]) }).openapi("FlagSet");
 const ScopeFlags = z
   .object({
     overrides: z.record(z.string(), z.unknown()).openapi({ description: "The overrides set at this scope, as stored" }),
@@ -107,7 +105,9 @@ const StatsSchema = z
     tools: z.array(z.object({ name: z.string(), calls: Count, errors: Count })),
     search: z.object({ calls: Count, cached: Count, cacheHitRatio: z.number().nullable() }),
     documents: z.object({ total: Count, chunks: Count }),
-    approvals: z.object({ requested: Count, approved: Count, denied: Count }).openapi({ description: "Tool calls held for the owner's approval in the window, and their decisions" }),
+    approvals: z
+      .object({ requested: Count, approved: Count, denied: Count })
+      .openapi({ description: "Tool calls held for the owner's approval in the window, and their decisions" }),
     outbox: OutboxSummary.nullable().openapi({ description: "Messages agents hold for Postgres, and those it refused (quarantined); null when the monitor cannot be reached" }),
   })
   .openapi("Stats");

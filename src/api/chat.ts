@@ -1,15 +1,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { threadAgent } from "../agent/client";
-import { MAX_MESSAGE_CHARS, messageText } from "../agent/frames";
-import type { ToolResultFrame } from "../agent/frame-policy";
-import { canonicalId } from "../auth/access";
-import type { Thread } from "../db/schema";
-import { getConfig } from "../config";
-import { AppError, toAppError } from "../errors";
+import { threadAgent } from "../agent/client.ts";
+import { MAX_MESSAGE_CHARS, messageText } from "../agent/frames.ts";
+import type { ToolResultFrame } from "../agent/frame-policy.ts";
+import { canonicalId } from "../auth/access.ts";
+import type { Thread } from "../db/schema.ts";
+import { getConfig } from "../config.ts";
+import { AppError, toAppError } from "../errors.ts";
 import type { Context } from "hono";
-import { apiRouter, bearerAuth, callerKey, errors, json, jsonBody, ownedThread, type AppEnv } from "./http";
-import { newThread } from "./threads";
-import { streamTurn, turnError } from "./turns";
+import { apiRouter, bearerAuth, callerKey, errors, json, jsonBody, ownedThread, type AppEnv } from "./http.ts";
+import { newThread } from "./threads.ts";
+import { streamTurn, turnError } from "./turns.ts";
 
 // The body the AI SDK's DefaultChatTransport (useChat) posts. Only the last user message is used:
 // the server owns the thread's history.
@@ -25,16 +25,36 @@ const ChatBody = z
   })
   .openapi("ChatRequest");
 
-type Part = { type: string; toolCallId?: string; toolName?: string; state?: string; output?: unknown; errorText?: string; approval?: { id?: string; approved?: boolean; reason?: string } };
+type Part = {
+  type: string;
+  toolCallId?: string;
+  toolName?: string;
+  state?: string;
+  output?: unknown;
+  errorText?: string;
+  approval?: { id?: string; approved?: boolean; reason?: string };
+};
 
 /** Decisions (approval-responded parts) and client tool results (output parts) of the assistant message a useChat client answers. */
 async function interaction(c: Context<AppEnv>, threadId: string, last: { parts: Part[] }) {
   const p = c.get("principal");
   if (p.kind !== "user") throw new AppError("forbidden", "only the thread's owner answers its tool calls");
-  const decisions = last.parts.flatMap((x) => (x.state === "approval-responded" && x.approval?.id && typeof x.approval.approved === "boolean" ? [{ approvalId: x.approval.id, approved: x.approval.approved, reason: x.approval.reason }] : []));
+  const decisions = last.parts.flatMap((x) =>
+    x.state === "approval-responded" && x.approval?.id && typeof x.approval.approved === "boolean"
+      ? [{ approvalId: x.approval.id, approved: x.approval.approved, reason: x.approval.reason }]
+      : [],
+  );
   const results = last.parts.flatMap((x) =>
     (x.state === "output-available" || x.state === "output-error") && x.toolCallId
-      ? [{ toolCallId: x.toolCallId, toolName: x.type === "dynamic-tool" ? (x.toolName ?? "") : x.type.replace(/^tool-/, ""), output: x.output ?? null, state: x.state, errorText: x.errorText }]
+      ? [
+          {
+            toolCallId: x.toolCallId,
+            toolName: x.type === "dynamic-tool" ? (x.toolName ?? "") : x.type.replace(/^tool-/, ""),
+            output: x.output ?? null,
+            state: x.state,
+            errorText: x.errorText,
+          },
+        ]
       : [],
   );
   const r = await (await threadAgent(c.env, threadId)).interact({ decisions, results: results as ToolResultFrame[], by: p.user.id, echoes: "skip" });
@@ -87,7 +107,8 @@ export const chat = apiRouter()
       if (body.trigger === "submit-message") {
         if (last.role !== "user" || !text) throw new AppError("validation_failed", "the last message must be the user's, with text");
         if (text.length > MAX_MESSAGE_CHARS) throw new AppError("validation_failed", `message text exceeds ${MAX_MESSAGE_CHARS} characters`);
-        if (last.parts.some((p) => p.type === "file")) throw new AppError("validation_failed", "file parts are not supported: attachments cannot be stored yet; send the text only");
+        if (last.parts.some((p) => p.type === "file"))
+          throw new AppError("validation_failed", "file parts are not supported: attachments cannot be stored yet; send the text only");
       }
       const agent = await threadAgent(c.env, thread.id);
       const turn = await agent.httpTurn({ text, messageId: last.id, trigger: body.trigger, httpRequestId: c.get("requestId"), ownerId: thread.userId, keyHash: callerKey(c) });

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { cors as honoCors } from "hono/cors";
-import { getConfig } from "../config";
-import type { AppEnv } from "./http";
+import { getConfig } from "../config.ts";
+import type { AppEnv } from "./http.ts";
 
 const allowOrigin = honoCors({
   origin: (origin) => origin,

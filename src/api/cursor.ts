@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { AppError } from "../errors";
+import { AppError } from "../errors.ts";
 
-import type { ThreadCursor } from "../db/threads";
+import type { ThreadCursor } from "../db/threads.ts";
 
 /** The thread list's keyset cursor: opaque to clients, base64 of [createdAt, id]. */
 export const encodeCursor = (c: ThreadCursor) => btoa(JSON.stringify([c.createdAt.toISOString(), c.id]));

@@ -1,14 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { documentScope, idParam } from "../auth/access";
-import { getDocument, listDocuments, type Scope } from "../db/documents";
-import type { DocumentRow } from "../db/schema";
-import { AppError } from "../errors";
-import { ingestDocuments, removeDocument } from "../search/search";
-import { searchDeps } from "../search/worker";
-import { findUnstorable } from "../validation/storable";
-import { decodeCursor, encodeCursor } from "./cursor";
-import { apiRouter, bearerAuth, errors, json, jsonBody, takeUserRate, type AppEnv } from "./http";
+import { documentScope, idParam } from "../auth/access.ts";
+import { getDocument, listDocuments, type Scope } from "../db/documents.ts";
+import type { DocumentRow } from "../db/schema.ts";
+import { AppError } from "../errors.ts";
+import { ingestDocuments, removeDocument } from "../search/search.ts";
+import { searchDeps } from "../search/deps.ts";
+import { findUnstorable } from "../validation/storable.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { apiRouter, bearerAuth, errors, json, jsonBody, takeUserRate, type AppEnv } from "./http.ts";
 
 export const MAX_BATCH_DOCUMENTS = 50;
 export const MAX_METADATA_BYTES = 8 * 1024;
@@ -20,7 +20,8 @@ const Metadata = z.record(z.string(), z.unknown()).superRefine((m, ctx) => {
   const bad = findUnstorable(m, METADATA_LIMITS);
   if (bad?.problem === "depth") ctx.addIssue({ code: "custom", message: `metadata is nested deeper than ${METADATA_LIMITS.maxDepth} levels` });
   else if (bad) ctx.addIssue({ code: "custom", message: "metadata contains a character that cannot be stored (U+0000 or an unpaired surrogate)" });
-  else if (new TextEncoder().encode(JSON.stringify(m)).length > MAX_METADATA_BYTES) ctx.addIssue({ code: "custom", message: `metadata exceeds ${MAX_METADATA_BYTES} bytes as JSON` });
+  else if (new TextEncoder().encode(JSON.stringify(m)).length > MAX_METADATA_BYTES)
+    ctx.addIssue({ code: "custom", message: `metadata exceeds ${MAX_METADATA_BYTES} bytes as JSON` });
 });
 
 const DocumentInput = z
@@ -32,9 +33,7 @@ const DocumentInput = z
   })
   .openapi("DocumentInput");
 
-const CreateDocuments = z
-  .union([DocumentInput, z.strictObject({ documents: z.array(DocumentInput).min(1).max(MAX_BATCH_DOCUMENTS) })])
-  .openapi("CreateDocuments");
+const CreateDocuments = z.union([DocumentInput, z.strictObject({ documents: z.array(DocumentInput).min(1).max(MAX_BATCH_DOCUMENTS) })]).openapi("CreateDocuments");
 
 const DocumentSchema = z
   .object({

@@ -1,5 +1,5 @@
-import type { StoredMessage } from "../db/messages";
-import type { Thread } from "../db/schema";
+import type { StoredMessage } from "../db/messages.ts";
+import type { Thread } from "../db/schema.ts";
 
 type Part = { type: string; text?: string; input?: unknown; output?: unknown; state?: string; errorText?: string };
 
@@ -11,7 +11,14 @@ export function exportThread(thread: Thread, messages: (StoredMessage & { create
     for (const p of m.parts as Part[]) {
       if (p.type === "text" && p.text) lines.push(p.text, "");
       else if (p.type.startsWith("tool-")) {
-        lines.push(`> tool \`${p.type.slice(5)}\` (${p.state ?? "called"})`, "", "```json", JSON.stringify({ input: p.input, output: p.output ?? p.errorText }, null, 2), "```", "");
+        lines.push(
+          `> tool \`${p.type.slice(5)}\` (${p.state ?? "called"})`,
+          "",
+          "```json",
+          JSON.stringify({ input: p.input, output: p.output ?? p.errorText }, null, 2),
+          "```",
+          "",
+        );
       }
     }
   }

@@ -1,9 +1,9 @@
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
-import { getConfig } from "../config";
-import { withDb } from "../db/client";
-import { outboxMonitor, type BacklogSummary } from "../observability/outbox-monitor";
-import type { AppEnv } from "./http";
+import { getConfig } from "../config.ts";
+import { withDb } from "../db/client.ts";
+import { outboxMonitor, type BacklogSummary } from "../observability/outbox-monitor.ts";
+import type { AppEnv } from "./http.ts";
 
 /** 200 when Postgres answers, 503 when it cannot be reached; either way, the messages still waiting in agents' outboxes. */
 export const health = new Hono<AppEnv>().get("/", async (c) => {
@@ -21,9 +21,6 @@ export const health = new Hono<AppEnv>().get("/", async (c) => {
     await withDb(c.env, (db) => db.execute(sql`select 1`));
     return c.json({ status: "ok", database: { status: "ok", latencyMs: Date.now() - started }, outbox });
   } catch {
-    return c.json(
-      { status: "unavailable", database: { status: "unreachable" }, outbox, error: { code: "database_unavailable", message: "database unreachable" } },
-      503,
-    );
+    return c.json({ status: "unavailable", database: { status: "unreachable" }, outbox, error: { code: "database_unavailable", message: "database unreachable" } }, 503);
   }
 });

@@ -2,13 +2,13 @@ import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { actingUserId as actingUser, authenticate as authenticateToken, bearerToken, ownedThread as owned, type Principal } from "../auth/access";
-import { userAuthority } from "../authority/client";
-import type { Thread } from "../db/schema";
-import { AppError, toAppError, validationError } from "../errors";
-import { flagsFor, type Flags } from "../flags";
-import { describeError, log, type LogFields } from "../observability/log";
-import { describeUnstorable, findUnstorable } from "../validation/storable";
+import { actingUserId as actingUser, authenticate as authenticateToken, bearerToken, ownedThread as owned, type Principal } from "../auth/access.ts";
+import { userAuthority } from "../authority/client.ts";
+import type { Thread } from "../db/schema.ts";
+import { AppError, toAppError, validationError } from "../errors.ts";
+import { flagsFor, type Flags } from "../flags/index.ts";
+import { describeError, log, type LogFields } from "../observability/log.ts";
+import { describeUnstorable, findUnstorable } from "../validation/storable.ts";
 
 /** `logFields`: what a handler adds to its request's log line (e.g. a search's cache hit). */
 export type AppEnv = { Bindings: Env; Variables: { principal: Principal; requestId: string; logFields: LogFields } };
@@ -30,15 +30,11 @@ export function apiRouter() {
   return r;
 }
 
-export const ErrorSchema = z
-  .object({ error: z.object({ code: z.string(), message: z.string(), retryAfter: z.number().optional() }) })
-  .openapi("Error");
+export const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), retryAfter: z.number().optional() }) }).openapi("Error");
 
 /** OpenAPI response entries for the error statuses a route can answer. */
 export function errors(...statuses: number[]) {
-  return Object.fromEntries(
-    statuses.map((s) => [s, { description: errorDescriptions[s] ?? "Error", content: { "application/json": { schema: ErrorSchema } } }]),
-  );
+  return Object.fromEntries(statuses.map((s) => [s, { description: errorDescriptions[s] ?? "Error", content: { "application/json": { schema: ErrorSchema } } }]));
 }
 const errorDescriptions: Record<number, string> = {
   400: "Malformed request",

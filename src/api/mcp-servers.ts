@@ -1,16 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { idParam } from "../auth/access";
-import { getConfig } from "../config";
-import { withDb } from "../db/client";
-import { createMcpServer, deleteMcpServer, getMcpServer, listMcpServers } from "../db/mcp-servers";
-import type { McpServerRow } from "../db/schema";
-import { AppError, toAppError } from "../errors";
-import { probeMcpServer } from "../mcp/probe";
-import { forgetMcpServers } from "../mcp/registry";
-import { sealToken, tokenSecret } from "../mcp/secrets";
-import { checkMcpUrl, MAX_MCP_URL_LENGTH } from "../mcp/url-policy";
-import { apiRouter, bearerAuth, errors, json, jsonBody, ownedThread, type AppEnv } from "./http";
+import { idParam } from "../auth/access.ts";
+import { getConfig } from "../config.ts";
+import { withDb } from "../db/client.ts";
+import { createMcpServer, deleteMcpServer, getMcpServer, listMcpServers } from "../db/mcp-servers.ts";
+import type { McpServerRow } from "../db/schema.ts";
+import { AppError, toAppError } from "../errors.ts";
+import { probeMcpServer } from "../mcp/probe.ts";
+import { forgetMcpServers } from "../mcp/registry.ts";
+import { sealToken, tokenSecret } from "../mcp/secrets.ts";
+import { checkMcpUrl, MAX_MCP_URL_LENGTH } from "../mcp/url-policy.ts";
+import { apiRouter, bearerAuth, errors, json, jsonBody, ownedThread, type AppEnv } from "./http.ts";
 
 export const MAX_MCP_SERVERS_PER_USER = 20;
 
@@ -45,7 +45,10 @@ const ServerId = z.object({ id: z.string().openapi({ param: { name: "id", in: "p
 
 const ProbeSchema = z
   .union([
-    z.object({ status: z.literal("ok"), tools: z.array(z.object({ name: z.string(), toolName: z.string().openapi({ description: "The name the model calls it by" }), description: z.string().nullable() })) }),
+    z.object({
+      status: z.literal("ok"),
+      tools: z.array(z.object({ name: z.string(), toolName: z.string().openapi({ description: "The name the model calls it by" }), description: z.string().nullable() })),
+    }),
     z.object({ status: z.enum(["mcp_unavailable", "timeout"]), message: z.string() }),
   ])
   .openapi("McpServerTest");

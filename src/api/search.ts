@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { searchCorpora } from "../search/search";
-import { searchDeps } from "../search/worker";
-import { documentScope } from "../auth/access";
-import { apiRouter, bearerAuth, errors, json, takeUserRate } from "./http";
+import { searchCorpora } from "../search/search.ts";
+import { searchDeps } from "../search/deps.ts";
+import { documentScope } from "../auth/access.ts";
+import { apiRouter, bearerAuth, errors, json, takeUserRate } from "./http.ts";
 
 export const MAX_SEARCH_LIMIT = 100;
 
@@ -16,9 +16,7 @@ const SearchQuery = z.object({
     .openapi({ description: "documents: the caller's and the global documents; messages: the caller's own messages, across their threads; all: both, ranked together" }),
 });
 
-const Hit = z
-  .object({ type: z.literal("document"), documentId: z.uuid(), chunkId: z.number().int(), title: z.string(), text: z.string(), score: z.number() })
-  .openapi("SearchHit");
+const Hit = z.object({ type: z.literal("document"), documentId: z.uuid(), chunkId: z.number().int(), title: z.string(), text: z.string(), score: z.number() }).openapi("SearchHit");
 
 const MessageHit = z
   .object({
@@ -40,12 +38,18 @@ export const search = apiRouter().openapi(
   createRoute({
     method: "get",
     path: "/",
-    summary: "Search the caller's documents and the global ones, or the caller's own messages across their threads, or both (BM25, vectors, or both fused); a user may make search_api_rate_limit calls per window",
+    summary:
+      "Search the caller's documents and the global ones, or the caller's own messages across their threads, or both (BM25, vectors, or both fused); a user may make search_api_rate_limit calls per window",
     security: bearerAuth,
     request: { query: SearchQuery },
     responses: {
       200: json(
-        z.object({ results: z.array(z.discriminatedUnion("type", [Hit, MessageHit])), cached: z.boolean(), mode: SearchQuery.shape.mode.unwrap(), scope: SearchQuery.shape.scope.unwrap() }),
+        z.object({
+          results: z.array(z.discriminatedUnion("type", [Hit, MessageHit])),
+          cached: z.boolean(),
+          mode: SearchQuery.shape.mode.unwrap(),
+          scope: SearchQuery.shape.scope.unwrap(),
+        }),
         "Ranked passages (documents) and messages, best first",
       ),
       ...errors(401, 422, 429, 503),

@@ -1,28 +1,26 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Approval } from "../agent/approvals";
-import { threadAgent, wipeThreadAgents } from "../agent/client";
-import { MAX_MESSAGE_CHARS } from "../agent/frames";
-import { withDb } from "../db/client";
-import { listMessages, type StoredMessage } from "../db/messages";
-import { usageTotals } from "../db/spend";
-import type { Thread } from "../db/schema";
-import { createThread, deleteThread, listThreads, updateThreadTitle } from "../db/threads";
-import { idParam, threadNotFound } from "../auth/access";
-import { TICKET_TTL_SECONDS } from "../auth/tickets";
-import { userAuthority } from "../authority/client";
-import { AppError } from "../errors";
-import { log } from "../observability/log";
-import { decodeCursor, encodeCursor } from "./cursor";
-import { exportThread } from "./export";
-import { actingUserId, apiRouter, callerKey, bearerAuth, errors, json, jsonBody, ownedThread } from "./http";
-import { streamTurn, turnError } from "./turns";
-import { UsageSchema } from "./schemas";
+import type { Approval } from "../agent/approvals.ts";
+import { threadAgent, wipeThreadAgents } from "../agent/client.ts";
+import { MAX_MESSAGE_CHARS } from "../agent/frames.ts";
+import { withDb } from "../db/client.ts";
+import { listMessages, type StoredMessage } from "../db/messages.ts";
+import { usageTotals } from "../db/spend.ts";
+import type { Thread } from "../db/schema.ts";
+import { createThread, deleteThread, listThreads, updateThreadTitle } from "../db/threads.ts";
+import { idParam, threadNotFound } from "../auth/access.ts";
+import { TICKET_TTL_SECONDS } from "../auth/tickets.ts";
+import { userAuthority } from "../authority/client.ts";
+import { AppError } from "../errors.ts";
+import { log } from "../observability/log.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { exportThread } from "./export.ts";
+import { actingUserId, apiRouter, callerKey, bearerAuth, errors, json, jsonBody, ownedThread } from "./http.ts";
+import { streamTurn, turnError } from "./turns.ts";
+import { UsageSchema } from "./schemas.ts";
 
 export const MAX_TITLE_LENGTH = 200;
 
-const ThreadSchema = z
-  .object({ id: z.uuid(), userId: z.uuid(), title: z.string().nullable(), createdAt: z.iso.datetime(), updatedAt: z.iso.datetime() })
-  .openapi("Thread");
+const ThreadSchema = z.object({ id: z.uuid(), userId: z.uuid(), title: z.string().nullable(), createdAt: z.iso.datetime(), updatedAt: z.iso.datetime() }).openapi("Thread");
 const MessageSchema = z
   .object({
     id: z.string(),
@@ -253,8 +251,14 @@ export const threads = apiRouter()
       path: "/{id}/approvals/{approvalId}",
       summary: "Decide on a held tool call (the thread's owner only): approved, it runs and the turn continues; denied, the model is told so and answers",
       security: bearerAuth,
-      request: { params: ThreadId.extend({ approvalId: z.string().min(1).max(200) }), ...jsonBody(z.strictObject({ approved: z.boolean(), reason: z.string().trim().min(1).max(500).optional() }).openapi("ApprovalDecision")) },
-      responses: { 200: json(z.object({ approval: ApprovalSchema }), "Decided; the turn continues (live to WebSocket clients, and GET /api/v1/chat/{id}/stream)"), ...errors(400, 401, 403, 404, 409, 410, 422) },
+      request: {
+        params: ThreadId.extend({ approvalId: z.string().min(1).max(200) }),
+        ...jsonBody(z.strictObject({ approved: z.boolean(), reason: z.string().trim().min(1).max(500).optional() }).openapi("ApprovalDecision")),
+      },
+      responses: {
+        200: json(z.object({ approval: ApprovalSchema }), "Decided; the turn continues (live to WebSocket clients, and GET /api/v1/chat/{id}/stream)"),
+        ...errors(400, 401, 403, 404, 409, 410, 422),
+      },
     }),
     async (c) => {
       const p = c.get("principal");
@@ -308,7 +312,10 @@ export const threads = apiRouter()
       security: bearerAuth,
       request: { params: ThreadId, query: z.object({ format: z.enum(["json", "markdown"]).default("json") }) },
       responses: {
-        200: { description: "The export", content: { "application/json": { schema: z.object({ thread: ThreadSchema, messages: z.array(MessageSchema) }) }, "text/markdown": { schema: z.string() } } },
+        200: {
+          description: "The export",
+          content: { "application/json": { schema: z.object({ thread: ThreadSchema, messages: z.array(MessageSchema) }) }, "text/markdown": { schema: z.string() } },
+        },
         ...errors(401, 404, 422),
       },
     }),

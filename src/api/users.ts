@@ -1,18 +1,18 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { wipeThreadAgents } from "../agent/client";
-import { idParam, requireAdmin } from "../auth/access";
-import { hashApiKey, newApiKey } from "../auth/keys";
-import { userAuthority } from "../authority/client";
-import { snapshotOf, type UserSnapshot } from "../authority/user-authority";
-import { resetsAt, type Period } from "../authority/budget";
-import { withDb } from "../db/client";
-import { usageTotals } from "../db/spend";
-import { listThreadIds } from "../db/threads";
-import { createUser, deleteUser, getUser, setBudgets } from "../db/users";
-import { AppError } from "../errors";
+import { wipeThreadAgents } from "../agent/client.ts";
+import { idParam, requireAdmin } from "../auth/access.ts";
+import { hashApiKey, newApiKey } from "../auth/keys.ts";
+import { userAuthority } from "../authority/client.ts";
+import { snapshotOf, type UserSnapshot } from "../authority/user-authority.ts";
+import { resetsAt, type Period } from "../authority/budget.ts";
+import { withDb } from "../db/client.ts";
+import { usageTotals } from "../db/spend.ts";
+import { listThreadIds } from "../db/threads.ts";
+import { createUser, deleteUser, getUser, setBudgets } from "../db/users.ts";
+import { AppError } from "../errors.ts";
 import type { Context } from "hono";
-import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http";
-import { UsageSchema } from "./schemas";
+import { apiRouter, type AppEnv, bearerAuth, errors, json, jsonBody } from "./http.ts";
+import { UsageSchema } from "./schemas.ts";
 
 export const UserSchema = z
   .object({
@@ -117,7 +117,15 @@ export const users = apiRouter()
       const now = new Date();
       const used: Record<Period, number> = { lifetime: state.spent.lifetime, daily: state.spent.day.tokens, monthly: state.spent.month.tokens };
       const budget = (p: Period) => ({ limit: state.budgets[p], used: used[p], remaining: state.remaining[p], resetsAt: resetsAt(p, now)?.toISOString() ?? null });
-      return c.json({ usage, tokenBudget: user.tokenBudget, remaining: state.remaining.lifetime, budgets: { lifetime: budget("lifetime"), daily: budget("daily"), monthly: budget("monthly") } }, 200);
+      return c.json(
+        {
+          usage,
+          tokenBudget: user.tokenBudget,
+          remaining: state.remaining.lifetime,
+          budgets: { lifetime: budget("lifetime"), daily: budget("daily"), monthly: budget("monthly") },
+        },
+        200,
+      );
     },
   )
   .openapi(

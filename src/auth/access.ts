@@ -1,15 +1,15 @@
 import { z } from "zod";
-import { userAuthority } from "../authority/client";
-import type { Refusal, UserSnapshot } from "../authority/user-authority";
-import { getConfig } from "../config";
-import { withDb } from "../db/client";
-import type { Scope } from "../db/documents";
-import type { Thread } from "../db/schema";
-import { getThread } from "../db/threads";
-import { getUserByKeyHash } from "../db/users";
-import { AppError } from "../errors";
-import { hashApiKey, timingSafeEqual, userIdFromKey } from "./keys";
-import { parseTicket } from "./tickets";
+import { userAuthority } from "../authority/client.ts";
+import type { Refusal, UserSnapshot } from "../authority/user-authority.ts";
+import { getConfig } from "../config.ts";
+import { withDb } from "../db/client.ts";
+import type { Scope } from "../db/documents.ts";
+import type { Thread } from "../db/schema.ts";
+import { getThread } from "../db/threads.ts";
+import { getUserByKeyHash } from "../db/users.ts";
+import { AppError } from "../errors.ts";
+import { hashApiKey, timingSafeEqual, userIdFromKey } from "./keys.ts";
+import { parseTicket } from "./tickets.ts";
 
 /**
  * Who may touch what, in one place. Users are checked by their authority (src/authority), which
@@ -65,7 +65,12 @@ export async function authenticate(env: Env, token: string | undefined): Promise
  * May this credential open the thread's agent? Returns the caller and the thread's owner. A socket
  * (`maxSockets`) is also counted against the user's cap. The admin's access is checked in Postgres.
  */
-export async function admitToThread(env: Env, credential: Credential | undefined, threadId: string, opts: { maxSockets?: number } = {}): Promise<{ principal: Principal; ownerId: string }> {
+export async function admitToThread(
+  env: Env,
+  credential: Credential | undefined,
+  threadId: string,
+  opts: { maxSockets?: number } = {},
+): Promise<{ principal: Principal; ownerId: string }> {
   if (!credential || (credential.kind === "token" && !credential.token)) throw new AppError("unauthorized", "missing token: send Authorization: Bearer, ?ticket= or ?token=");
   if (credential.kind === "token" && isAdmin(env, credential.token)) {
     const thread = await withDb(env, (db) => getThread(db, threadId));
@@ -77,7 +82,12 @@ export async function admitToThread(env: Env, credential: Credential | undefined
   if (credential.kind === "ticket") userId = parseTicket(credential.ticket)?.userId;
   else userId = await keyOwner(env, credential.token, (keyHash = await hashApiKey(credential.token)));
   if (!userId) throw new AppError("unauthorized", credential.kind === "ticket" ? "invalid or expired ticket" : "invalid token");
-  const r = await userAuthority(env, userId).admitToThread({ threadId, keyHash, ticket: credential.kind === "ticket" ? credential.ticket : undefined, maxSockets: opts.maxSockets });
+  const r = await userAuthority(env, userId).admitToThread({
+    threadId,
+    keyHash,
+    ticket: credential.kind === "ticket" ? credential.ticket : undefined,
+    maxSockets: opts.maxSockets,
+  });
   if (!r.ok) throw refused(r);
   return { principal: { kind: "user", user: r.user, keyHash: r.keyHash }, ownerId: r.user.id };
 }

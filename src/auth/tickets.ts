@@ -1,4 +1,4 @@
-import { b64url, uuidFromHex } from "./keys";
+import { b64url, uuidFromHex } from "./keys.ts";
 
 /** How long a ticket lets its holder connect to its thread. */
 export const TICKET_TTL_SECONDS = 60;

@@ -1,16 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
-import { threadAgent } from "../agent/client";
-import { parseTicket, signTicket, TICKET_TTL_SECONDS, verifyTicket } from "../auth/tickets";
-import { withDb } from "../db/client";
-import { appendSpend, spendSince, type SpendEntry } from "../db/spend";
-import type { User } from "../db/schema";
-import { getThread } from "../db/threads";
-import { getUser, setApiKeyHash } from "../db/users";
-import { AppError, toAppError, type ErrorCode, type Refusal } from "../errors";
-import { describeError, log } from "../observability/log";
-import { backoffMs } from "../resilience";
-import { addSpend, current, exhausted, noSpend, periodStarts, remaining, type Budgets, type Spent } from "./budget";
-import { takeSlot, type RateDecision } from "./sliding-window";
+import { threadAgent } from "../agent/client.ts";
+import { parseTicket, signTicket, TICKET_TTL_SECONDS, verifyTicket } from "../auth/tickets.ts";
+import { withDb } from "../db/client.ts";
+import { appendSpend, spendSince, type SpendEntry } from "../db/spend.ts";
+import type { User } from "../db/schema.ts";
+import { getThread } from "../db/threads.ts";
+import { getUser, setApiKeyHash } from "../db/users.ts";
+import { AppError, toAppError, type ErrorCode, type Refusal } from "../errors.ts";
+import { describeError, log } from "../observability/log.ts";
+import { backoffMs } from "../resilience.ts";
+import { addSpend, current, exhausted, noSpend, periodStarts, remaining, type Budgets, type Spent } from "./budget.ts";
+import { takeSlot, type RateDecision } from "./sliding-window.ts";
 
 /** What the hot path needs of a user, kept by their authority (Postgres has the full row). */
 export type UserSnapshot = {
@@ -87,7 +87,11 @@ export class UserAuthority extends DurableObject<Env> {
       const base = noSpend(now);
       await this.ctx.storage.put({
         [IDENTITY]: this.#identity,
-        [SPENT]: { lifetime: loaded.spend.lifetime + pending, day: { ...base.day, tokens: loaded.spend.day + pending }, month: { ...base.month, tokens: loaded.spend.month + pending } },
+        [SPENT]: {
+          lifetime: loaded.spend.lifetime + pending,
+          day: { ...base.day, tokens: loaded.spend.day + pending },
+          month: { ...base.month, tokens: loaded.spend.month + pending },
+        },
       });
       return this.#identity;
     });
@@ -349,7 +353,12 @@ export class UserAuthority extends DurableObject<Env> {
 
   /** Runs `fn` with every other event on this object held back. A throw inside blockConcurrencyWhile resets the object, so errors are carried out as values. */
   async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const r = await this.ctx.blockConcurrencyWhile(async () => fn().then((value) => ({ value }), (error: unknown) => ({ error })));
+    const r = await this.ctx.blockConcurrencyWhile(async () =>
+      fn().then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      ),
+    );
     if ("error" in r) throw r.error;
     return r.value;
   }

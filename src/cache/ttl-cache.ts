@@ -7,10 +7,12 @@
 export class TtlCache<T> {
   #entries = new Map<string, { value: T; expires: number }>();
   #loading = new Map<string, Promise<T>>();
-  constructor(
-    readonly maxEntries = 1000,
-    private readonly now = () => Date.now(),
-  ) {}
+  readonly maxEntries: number;
+  private readonly now: () => number;
+  constructor(maxEntries = 1000, now = () => Date.now()) {
+    this.maxEntries = maxEntries;
+    this.now = now;
+  }
 
   async get(key: string, ttlMs: number, load: () => Promise<T>, fallback: (error: unknown, stale: T | undefined) => T): Promise<T> {
     const hit = this.#entries.get(key);

@@ -5,9 +5,9 @@ import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { Duplex } from "node:stream";
 import pg from "pg";
 import { CloudflareSocket } from "pg-cloudflare";
-import { getConfig } from "../config";
-import { AppError } from "../errors";
-import * as schema from "./schema";
+import { getConfig } from "../config.ts";
+import { AppError } from "../errors.ts";
+import * as schema from "./schema.ts";
 
 /** What `db.execute` resolves to on both drivers: the part of pg's QueryResult they share. */
 export type DbQueryResult<Row> = { rows: Row[]; rowCount: number | null };

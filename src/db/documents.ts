@@ -1,7 +1,7 @@
 import { and, desc, eq, isNull, lt, or, sql, type SQL } from "drizzle-orm";
-import { AppError } from "../errors";
-import type { Db } from "./client";
-import { chunks, documents, TS_CONFIG, users, type DocumentRow } from "./schema";
+import { AppError } from "../errors.ts";
+import type { Db } from "./client.ts";
+import { chunks, documents, TS_CONFIG, users, type DocumentRow } from "./schema.ts";
 
 /** Whose documents a caller sees: a user sees their own and the global ones; the admin, the global ones. */
 export type Scope = { ownerId: string | null };
@@ -13,8 +13,7 @@ export type NewDocument = {
   chunks: { text: string; embedding: number[] }[];
 };
 
-const visible = (scope: Scope) =>
-  scope.ownerId ? or(isNull(documents.ownerId), eq(documents.ownerId, scope.ownerId)) : isNull(documents.ownerId);
+const visible = (scope: Scope) => (scope.ownerId ? or(isNull(documents.ownerId), eq(documents.ownerId, scope.ownerId)) : isNull(documents.ownerId));
 
 /** Documents and chunks: what a user may own at most, or what they own or are adding. */
 export type Quota = { documents: number; chunks: number };
@@ -59,23 +58,32 @@ export async function insertDocuments(db: Db, ownerId: string | null, docs: NewD
 export const footprint = (chunkCounts: number[]): Quota => ({ documents: chunkCounts.length, chunks: chunkCounts.reduce((a, b) => a + b, 0) });
 
 export async function getDocument(db: Db, id: string, scope: Scope): Promise<DocumentRow | undefined> {
-  const [row] = await db.select().from(documents).where(and(eq(documents.id, id), visible(scope)));
+  const [row] = await db
+    .select()
+    .from(documents)
+    .where(and(eq(documents.id, id), visible(scope)));
   return row;
 }
 
 /** Deletes a document the caller owns (the admin: a global one); false when there is none. */
 export async function deleteDocument(db: Db, id: string, scope: Scope): Promise<boolean> {
   const owner = scope.ownerId ? eq(documents.ownerId, scope.ownerId) : isNull(documents.ownerId);
-  const rows = await db.delete(documents).where(and(eq(documents.id, id), owner)).returning({ id: documents.id });
+  const rows = await db
+    .delete(documents)
+    .where(and(eq(documents.id, id), owner))
+    .returning({ id: documents.id });
   return rows.length > 0;
 }
 
 /** The documents a caller sees, newest first, `limit` at a time after `cursor` (keyset, as the thread list's). */
 export async function listDocuments(db: Db, scope: Scope, opts: { limit: number; cursor?: { createdAt: Date; id: string } }) {
-  const after = opts.cursor
-    ? or(lt(documents.createdAt, opts.cursor.createdAt), and(eq(documents.createdAt, opts.cursor.createdAt), lt(documents.id, opts.cursor.id)))
-    : undefined;
-  const rows = await db.select().from(documents).where(and(visible(scope), after)).orderBy(desc(documents.createdAt), desc(documents.id)).limit(opts.limit + 1);
+  const after = opts.cursor ? or(lt(documents.createdAt, opts.cursor.createdAt), and(eq(documents.createdAt, opts.cursor.createdAt), lt(documents.id, opts.cursor.id))) : undefined;
+  const rows = await db
+    .select()
+    .from(documents)
+    .where(and(visible(scope), after))
+    .orderBy(desc(documents.createdAt), desc(documents.id))
+    .limit(opts.limit + 1);
   const items = rows.slice(0, opts.limit);
   const last = items.at(-1);
   return { items, next: rows.length > opts.limit && last ? { createdAt: last.createdAt, id: last.id } : null };

@@ -1,6 +1,6 @@
 import { and, eq, isNull, or, type SQL } from "drizzle-orm";
-import type { Db } from "./client";
-import { flagOverrides } from "./schema";
+import type { Db } from "./client.ts";
+import { flagOverrides } from "./schema.ts";
 
 /** Where an override applies. */
 export type FlagScope = { kind: "global" } | { kind: "user"; userId: string } | { kind: "thread"; threadId: string };
@@ -20,7 +20,10 @@ export async function overridesFor(db: Db, ids: { userId?: string; threadId?: st
   const conditions = [global];
   if (ids.userId) conditions.push(at({ kind: "user", userId: ids.userId }));
   if (ids.threadId) conditions.push(at({ kind: "thread", threadId: ids.threadId }));
-  return db.select(columns).from(flagOverrides).where(or(...conditions));
+  return db
+    .select(columns)
+    .from(flagOverrides)
+    .where(or(...conditions));
 }
 
 /** The overrides set at exactly this scope. */
@@ -37,6 +40,9 @@ export async function setOverride(db: Db, scope: FlagScope, flag: string, value:
 
 /** Removes one override; false when there was none. */
 export async function clearOverride(db: Db, scope: FlagScope, flag: string): Promise<boolean> {
-  const deleted = await db.delete(flagOverrides).where(and(at(scope), eq(flagOverrides.flag, flag))).returning({ flag: flagOverrides.flag });
+  const deleted = await db
+    .delete(flagOverrides)
+    .where(and(at(scope), eq(flagOverrides.flag, flag)))
+    .returning({ flag: flagOverrides.flag });
   return deleted.length > 0;
 }

@@ -1,7 +1,7 @@
 import { and, asc, count, eq, isNull, or } from "drizzle-orm";
-import { AppError } from "../errors";
-import type { Db } from "./client";
-import { mcpServers, users, type McpServerRow } from "./schema";
+import { AppError } from "../errors.ts";
+import type { Db } from "./client.ts";
+import { mcpServers, users, type McpServerRow } from "./schema.ts";
 
 export type NewMcpServer = { id: string; userId: string; threadId: string | null; name: string; url: string; tokenCiphertext: string | null };
 

@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import type { Db } from "./client";
-import { rankedChunks, type ChunkQuery, type Corpus } from "./documents";
-import { messageChunks, messageIndexQueue, messages, threads } from "./schema";
+import type { Db } from "./client.ts";
+import { rankedChunks, type ChunkQuery, type Corpus } from "./documents.ts";
+import { messageChunks, messageIndexQueue, messages, threads } from "./schema.ts";
 
 /** A queued message, with what indexing needs: its text parts, owner and time. `queuedAt` is Postgres's own text, to match the row exactly. */
 export type PendingMessage = { threadId: string; messageId: string; ownerId: string; role: string; parts: unknown[]; createdAt: Date; queuedAt: string };
@@ -31,13 +31,29 @@ export async function indexMessages(db: Db, threadId: string, items: IndexedMess
     const [thread] = await tx.select({ id: threads.id }).from(threads).where(eq(threads.id, threadId)).for("key share");
     if (!thread) return;
     const alive = new Set(
-      (await tx.select({ id: messages.id }).from(messages).where(and(eq(messages.threadId, threadId), inArray(messages.id, ids))).for("key share")).map((r) => r.id),
+      (
+        await tx
+          .select({ id: messages.id })
+          .from(messages)
+          .where(and(eq(messages.threadId, threadId), inArray(messages.id, ids)))
+          .for("key share")
+      ).map((r) => r.id),
     );
     await tx.delete(messageChunks).where(and(eq(messageChunks.threadId, threadId), inArray(messageChunks.messageId, ids)));
     const values = items
       .filter((i) => alive.has(i.message.messageId))
       .flatMap(({ message: m, chunks }) =>
-        chunks.map((c, position) => ({ threadId, messageId: m.messageId, ownerId: m.ownerId, role: m.role, position, text: c.text, embedding: c.embedding, embedder, messageCreatedAt: m.createdAt })),
+        chunks.map((c, position) => ({
+          threadId,
+          messageId: m.messageId,
+          ownerId: m.ownerId,
+          role: m.role,
+          position,
+          text: c.text,
+          embedding: c.embedding,
+          embedder,
+          messageCreatedAt: m.createdAt,
+        })),
       );
     for (let i = 0; i < values.length; i += 500) await tx.insert(messageChunks).values(values.slice(i, i + 500));
     const done = sql.join(
@@ -80,5 +96,13 @@ export async function searchMessageChunks(db: Db, q: Omit<ChunkQuery, "scope"> &
       select distinct on (c.thread_id, c.message_id) c.id, c.thread_id, c.message_id, c.role, c.message_created_at, c.text, top.score::float8 as score
       from top join message_chunks c on c.id = top.id order by c.thread_id, c.message_id, top.score desc
     ) d join threads t on t.id = d.thread_id order by d.score desc, d.id limit ${q.limit}`);
-  return rows.map((r) => ({ threadId: r.thread_id, threadTitle: r.title, messageId: r.message_id, role: r.role, createdAt: new Date(r.created_at), text: r.text, score: Number(r.score) }));
+  return rows.map((r) => ({
+    threadId: r.thread_id,
+    threadTitle: r.title,
+    messageId: r.message_id,
+    role: r.role,
+    createdAt: new Date(r.created_at),
+    text: r.text,
+    score: Number(r.score),
+  }));
 }

@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
-import { messageTokens } from "../agent/tokens";
-import type { Db } from "./client";
-import { messageChunks, messageIndexQueue, messages, threadSummaries, threads } from "./schema";
+import { messageTokens } from "../agent/tokens.ts";
+import type { Db } from "./client.ts";
+import { messageChunks, messageIndexQueue, messages, threadSummaries, threads } from "./schema.ts";
 
 export type StoredMessage = {
   id: string;
@@ -11,10 +11,7 @@ export type StoredMessage = {
 };
 
 /** One change to a thread's transcript, in the order the thread agent made it. */
-export type MessageOp =
-  | { op: "upsert"; message: StoredMessage }
-  | { op: "delete"; ids: string[] }
-  | { op: "clear" };
+export type MessageOp = { op: "upsert"; message: StoredMessage } | { op: "delete"; ids: string[] } | { op: "clear" };
 
 /** The roles whose text search indexes (src/search/message-index.ts): what a person wrote or read. */
 export const INDEXED_ROLES = ["user", "assistant"] as const;
@@ -38,7 +35,10 @@ export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]
           .values({ threadId, id, ...row })
           .onConflictDoUpdate({ target: [messages.threadId, messages.id], set: row });
         if ((INDEXED_ROLES as readonly string[]).includes(role))
-          await tx.insert(messageIndexQueue).values({ threadId, messageId: id }).onConflictDoUpdate({ target: [messageIndexQueue.threadId, messageIndexQueue.messageId], set: { queuedAt: sql`clock_timestamp()` } });
+          await tx
+            .insert(messageIndexQueue)
+            .values({ threadId, messageId: id })
+            .onConflictDoUpdate({ target: [messageIndexQueue.threadId, messageIndexQueue.messageId], set: { queuedAt: sql`clock_timestamp()` } });
       } else if (change.op === "delete") {
         if (!change.ids.length) continue;
         // Messages first: their row locks wait for an indexing run holding them, whose chunks the next statement then sees.

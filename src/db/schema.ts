@@ -18,7 +18,9 @@ export const threads = pgTable(
   "threads",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     title: text("title"),
     // Who wrote the title: "user" (at creation or a rename; always wins) or "auto" (after the first exchange); null while untitled.
     titleSource: text("title_source"),
@@ -33,7 +35,9 @@ export const threads = pgTable(
 export const messages = pgTable(
   "messages",
   {
-    threadId: uuid("thread_id").notNull().references(() => threads.id, { onDelete: "cascade" }),
+    threadId: uuid("thread_id")
+      .notNull()
+      .references(() => threads.id, { onDelete: "cascade" }),
     id: text("id").notNull(),
     role: text("role").notNull(),
     parts: jsonb("parts").notNull(),
@@ -65,7 +69,9 @@ export const spendLedger = pgTable(
   {
     id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
     entryId: text("entry_id").notNull().unique(),
-    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     threadId: uuid("thread_id"),
     turnId: text("turn_id"),
     kind: text("kind").notNull(),
@@ -108,7 +114,9 @@ export const chunks = pgTable(
   "chunks",
   {
     id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
-    documentId: uuid("document_id").notNull().references(() => documents.id, { onDelete: "cascade" }),
+    documentId: uuid("document_id")
+      .notNull()
+      .references(() => documents.id, { onDelete: "cascade" }),
     // Copied from the document so both indexes filter by scope without a join.
     ownerId: uuid("owner_id"),
     position: integer("position").notNull(),
@@ -192,7 +200,9 @@ export const mcpServers = pgTable(
   "mcp_servers",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     threadId: uuid("thread_id").references(() => threads.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
     url: text("url").notNull(),
@@ -210,7 +220,9 @@ export type McpServerRow = typeof mcpServers.$inferSelect;
 export const threadSummaries = pgTable(
   "thread_summaries",
   {
-    threadId: uuid("thread_id").notNull().references(() => threads.id, { onDelete: "cascade" }),
+    threadId: uuid("thread_id")
+      .notNull()
+      .references(() => threads.id, { onDelete: "cascade" }),
     id: text("id").notNull(),
     throughMessageId: text("through_message_id").notNull(),
     fromSeq: bigint("from_seq", { mode: "number" }),
@@ -230,7 +242,9 @@ export const threadSummaries = pgTable(
 export const messageIndexQueue = pgTable(
   "message_index_queue",
   {
-    threadId: uuid("thread_id").notNull().references(() => threads.id, { onDelete: "cascade" }),
+    threadId: uuid("thread_id")
+      .notNull()
+      .references(() => threads.id, { onDelete: "cascade" }),
     messageId: text("message_id").notNull(),
     queuedAt: timestamp("queued_at", { withTimezone: true }).notNull().defaultNow(),
   },
@@ -248,7 +262,9 @@ export const messageChunks = pgTable(
   "message_chunks",
   {
     id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
-    threadId: uuid("thread_id").notNull().references(() => threads.id, { onDelete: "cascade" }),
+    threadId: uuid("thread_id")
+      .notNull()
+      .references(() => threads.id, { onDelete: "cascade" }),
     messageId: text("message_id").notNull(),
     ownerId: uuid("owner_id").notNull(),
     role: text("role").notNull(),
@@ -270,11 +286,9 @@ export const messageChunks = pgTable(
 // BM25 statistics and postings of message_chunks, per owner: a user's search reads only their own
 // postings (the key starts with owner_id), and one user's indexing never waits on another's row locks
 // (the documents' single corpus row would serialise every message write in the service).
-export const messageTerms = pgTable(
-  "message_terms",
-  { ownerId: uuid("owner_id").notNull(), lexeme: text("lexeme").notNull(), df: integer("df").notNull() },
-  (t) => [primaryKey({ columns: [t.ownerId, t.lexeme] })],
-);
+export const messageTerms = pgTable("message_terms", { ownerId: uuid("owner_id").notNull(), lexeme: text("lexeme").notNull(), df: integer("df").notNull() }, (t) => [
+  primaryKey({ columns: [t.ownerId, t.lexeme] }),
+]);
 
 export const messagePostings = pgTable(
   "message_postings",

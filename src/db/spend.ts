@@ -1,9 +1,19 @@
 import { and, eq, gte, sql } from "drizzle-orm";
-import type { Db } from "./client";
-import { spendLedger } from "./schema";
+import type { Db } from "./client.ts";
+import { spendLedger } from "./schema.ts";
 
 /** One model call's spend, as the user's authority records it. */
-export type SpendEntry = { entryId: string; userId: string; threadId: string | null; turnId: string | null; kind: string; model: string; inputTokens: number; outputTokens: number; at: number };
+export type SpendEntry = {
+  entryId: string;
+  userId: string;
+  threadId: string | null;
+  turnId: string | null;
+  kind: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  at: number;
+};
 
 /** Appends entries; an entry already there (a replay of the authority's outbox) is skipped. */
 export async function appendSpend(db: Db, entries: SpendEntry[]): Promise<void> {

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { Db } from "./client";
+import type { Db } from "./client.ts";
 
 export type ModelTotals = { model: string; turns: number; inputTokens: number; outputTokens: number };
 export type ToolTotals = { name: string; calls: number; errors: number };

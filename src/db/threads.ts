@@ -1,10 +1,13 @@
 import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
-import type { Db } from "./client";
-import { threads, type Thread } from "./schema";
+import type { Db } from "./client.ts";
+import { threads, type Thread } from "./schema.ts";
 
 /** A new thread; `id` when the caller chose it (a useChat client's chat id), else the database's. */
 export async function createThread(db: Db, input: { id?: string; userId: string; title?: string | null }): Promise<Thread> {
-  const [thread] = await db.insert(threads).values({ id: input.id, userId: input.userId, title: input.title ?? null, titleSource: input.title ? "user" : null }).returning();
+  const [thread] = await db
+    .insert(threads)
+    .values({ id: input.id, userId: input.userId, title: input.title ?? null, titleSource: input.title ? "user" : null })
+    .returning();
   return thread!;
 }
 
@@ -17,9 +20,7 @@ export type ThreadCursor = { createdAt: Date; id: string };
 
 /** A user's threads, newest first, `limit` at a time after `cursor` (keyset: stable while threads are added). */
 export async function listThreads(db: Db, userId: string, opts: { limit: number; cursor?: ThreadCursor }) {
-  const after = opts.cursor
-    ? or(lt(threads.createdAt, opts.cursor.createdAt), and(eq(threads.createdAt, opts.cursor.createdAt), lt(threads.id, opts.cursor.id)))
-    : undefined;
+  const after = opts.cursor ? or(lt(threads.createdAt, opts.cursor.createdAt), and(eq(threads.createdAt, opts.cursor.createdAt), lt(threads.id, opts.cursor.id))) : undefined;
   const rows = await db
     .select()
     .from(threads)

@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
-import type { Db } from "./client";
-import { users, type User } from "./schema";
+import type { Db } from "./client.ts";
+import { users, type User } from "./schema.ts";
 
 export type BudgetColumns = { tokenBudget?: number | null; dailyTokenBudget?: number | null; monthlyTokenBudget?: number | null };
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Config } from "../config";
+import type { Config } from "../config.ts";
 
 type Definition<T extends z.ZodType> = { schema: T; default: (config: Config) => z.infer<T>; description: string };
 const flag = <T extends z.ZodType>(schema: T, fallback: (config: Config) => z.infer<T>, description: string): Definition<T> => ({
@@ -12,7 +12,12 @@ const flag = <T extends z.ZodType>(schema: T, fallback: (config: Config) => z.in
 export const FLAG_DEFINITIONS = {
   hybrid_search: flag(z.boolean(), () => true, "The agent offers its model the hybrid_search tool."),
   chat_model: flag(
-    z.string().trim().min(1).max(200).regex(/^[\w.:/@-]+$/, "letters, digits and . : / @ - _ only"),
+    z
+      .string()
+      .trim()
+      .min(1)
+      .max(200)
+      .regex(/^[\w.:/@-]+$/, "letters, digits and . : / @ - _ only"),
     (c) => c.CHAT_MODEL,
     "Model id sent to the model server. Has no effect on the offline model.",
   ),
@@ -25,9 +30,30 @@ export const FLAG_DEFINITIONS = {
   approval_delete_document: flag(z.enum(["always", "never"]), () => "always" as const, "Whether delete_document waits for the thread owner's approval."),
   approval_mcp_tools: flag(z.enum(["always", "never"]), () => "always" as const, "Whether tools of the user's MCP servers wait for the thread owner's approval."),
   mcp_rate_limit: flag(z.number().int().min(1).max(10_000), (c) => c.MCP_RATE_LIMIT, "MCP tool calls a thread may make per MCP_RATE_WINDOW_SECONDS."),
-  approval_ttl_seconds: flag(z.number().int().min(1).max(7 * 86_400), (c) => c.APPROVAL_TTL_SECONDS, "How long a tool call waits for the owner's decision before it is denied."),
-  turn_max_output_tokens: flag(z.number().int().min(16).max(200_000), (c) => c.TURN_MAX_OUTPUT_TOKENS, "The longest reply one model call may write (maxOutputTokens); also what a turn reserves against the budgets beyond its context."),
-  context_budget_tokens: flag(z.number().int().min(0).max(10_000_000).refine((n) => n === 0 || n >= 1024, "0 (the model's own budget) or at least 1024"), () => 0, "Tokens a turn's context may take (history, summary, system prompt and tools, and the longest reply); 0: the model's budget from configuration (CONTEXT_BUDGETS)."),
+  approval_ttl_seconds: flag(
+    z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400),
+    (c) => c.APPROVAL_TTL_SECONDS,
+    "How long a tool call waits for the owner's decision before it is denied.",
+  ),
+  turn_max_output_tokens: flag(
+    z.number().int().min(16).max(200_000),
+    (c) => c.TURN_MAX_OUTPUT_TOKENS,
+    "The longest reply one model call may write (maxOutputTokens); also what a turn reserves against the budgets beyond its context.",
+  ),
+  context_budget_tokens: flag(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .refine((n) => n === 0 || n >= 1024, "0 (the model's own budget) or at least 1024"),
+    () => 0,
+    "Tokens a turn's context may take (history, summary, system prompt and tools, and the longest reply); 0: the model's budget from configuration (CONTEXT_BUDGETS).",
+  ),
   search_api_rate_limit: flag(z.number().int().min(1).max(10_000), (c) => c.SEARCH_API_RATE_LIMIT, "GET /api/v1/search calls a user may make per search_api_rate_window_seconds."),
   search_api_rate_window_seconds: flag(z.number().int().min(1).max(86_400), (c) => c.SEARCH_API_RATE_WINDOW_SECONDS, "The window of search_api_rate_limit."),
   ingest_rate_limit: flag(z.number().int().min(1).max(10_000), (c) => c.INGEST_RATE_LIMIT, "POST /api/v1/documents requests a user may make per ingest_rate_window_seconds."),

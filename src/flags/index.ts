@@ -1,13 +1,13 @@
-import { getConfig, type Config } from "../config";
-import { withDb, type Db } from "../db/client";
-import { overridesFor } from "../db/flags";
-import { toAppError } from "../errors";
-import { TtlCache } from "../cache/ttl-cache";
-import { log } from "../observability/log";
-import { defaultFlags, flagValues, resolveFlags, type Flags, type Override, type ResolvedFlags } from "./definitions";
+import { getConfig, type Config } from "../config.ts";
+import { withDb, type Db } from "../db/client.ts";
+import { overridesFor } from "../db/flags.ts";
+import { toAppError } from "../errors.ts";
+import { TtlCache } from "../cache/ttl-cache.ts";
+import { log } from "../observability/log.ts";
+import { defaultFlags, flagValues, resolveFlags, type Flags, type Override, type ResolvedFlags } from "./definitions.ts";
 
-export * from "./definitions";
-export { TtlCache } from "../cache/ttl-cache";
+export * from "./definitions.ts";
+export { TtlCache } from "../cache/ttl-cache.ts";
 
 /** Whose turn: the thread's owner and the thread (either may be unknown). */
 export type FlagTarget = { userId?: string; threadId?: string };
@@ -20,8 +20,7 @@ export const invalidateFlags = () => cache.clear();
 /** For tests, instead of waiting out FLAG_CACHE_SECONDS: every cached value is due for a refresh. */
 export const expireFlags = () => cache.expire();
 
-const logInvalid = (o: Override, error: unknown) =>
-  log("warn", "flag_override_invalid", { flag: o.flag, userId: o.userId, threadId: o.threadId, error: String(error) });
+const logInvalid = (o: Override, error: unknown) => log("warn", "flag_override_invalid", { flag: o.flag, userId: o.userId, threadId: o.threadId, error: String(error) });
 
 /** The flags as they are in Postgres now, with where each value came from (no cache: admin views read this). */
 export async function resolvedFlagsIn(db: Db, config: Config, target: FlagTarget): Promise<ResolvedFlags> {

@@ -1,15 +1,15 @@
 import type { AgentMcpOAuthProvider } from "agents";
 import type { MCPClientManager } from "agents/mcp/client";
 import type { ToolSet } from "ai";
-import { getConfig } from "../config";
-import type { McpServerRow } from "../db/schema";
-import type { Flags } from "../flags";
-import { describeError, log } from "../observability/log";
-import { isTransient, withTimeout } from "../resilience";
-import { threadMcpServers } from "./registry";
-import { openToken, tokenSecret } from "./secrets";
-import { McpFailure, mcpTools, MAX_TOOLS_PER_SERVER, type CatalogTool, type McpCaller } from "./tools";
-import { checkMcpUrl } from "./url-policy";
+import { getConfig } from "../config.ts";
+import type { McpServerRow } from "../db/schema.ts";
+import type { Flags } from "../flags/index.ts";
+import { describeError, log } from "../observability/log.ts";
+import { isTransient, withTimeout } from "../resilience.ts";
+import { threadMcpServers } from "./registry.ts";
+import { openToken, tokenSecret } from "./secrets.ts";
+import { McpFailure, mcpTools, MAX_TOOLS_PER_SERVER, type CatalogTool, type McpCaller } from "./tools.ts";
+import { checkMcpUrl } from "./url-policy.ts";
 
 type Host = { env: Env; threadId: () => string; mcp: MCPClientManager; storage: DurableObjectStorage };
 
@@ -34,7 +34,10 @@ export class ThreadMcpServers implements McpCaller {
   readonly #connecting = new Map<string, Promise<void>>();
   readonly #pausedUntil = new Map<string, number>();
 
-  constructor(private readonly host: Host) {}
+  private readonly host: Host;
+  constructor(host: Host) {
+    this.host = host;
+  }
 
   /** The tools of this thread's MCP servers for one turn. Never throws: without them the turn goes on. */
   async tools(ownerId: string, flags: Flags): Promise<ToolSet> {
@@ -176,7 +179,8 @@ export class ThreadMcpServers implements McpCaller {
     const connected = await mcp.connectToServer(id);
     if (connected.state !== "connected") {
       // A 401 ends in the SDK's OAuth path, which has nothing to go on here.
-      const error = connected.state === "failed" && !connected.error.includes("OAuth") ? connected.error : "the server refused the credentials: register it with a token it accepts";
+      const error =
+        connected.state === "failed" && !connected.error.includes("OAuth") ? connected.error : "the server refused the credentials: register it with a token it accepts";
       throw new McpFailure("mcp_unavailable", error, isTransient(new Error(error)));
     }
     const discovered = await mcp.discoverIfConnected(id, { timeoutMs: getConfig(this.host.env).MCP_TIMEOUT_MS });

@@ -1,14 +1,12 @@
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { getConfig } from "../config";
-import type { McpServerRow } from "../db/schema";
-import { withTimeout } from "../resilience";
-import { openToken, tokenSecret } from "./secrets";
-import { isSdkTimeout, McpFailure, MAX_TOOLS_PER_SERVER, mcpToolName } from "./tools";
-import { checkMcpUrl } from "./url-policy";
+import { getConfig } from "../config.ts";
+import type { McpServerRow } from "../db/schema.ts";
+import { withTimeout } from "../resilience.ts";
+import { openToken, tokenSecret } from "./secrets.ts";
+import { isSdkTimeout, McpFailure, MAX_TOOLS_PER_SERVER, mcpToolName } from "./tools.ts";
+import { checkMcpUrl } from "./url-policy.ts";
 
-export type ProbeResult =
-  | { status: "ok"; tools: { name: string; toolName: string; description: string | null }[] }
-  | { status: "mcp_unavailable" | "timeout"; message: string };
+export type ProbeResult = { status: "ok"; tools: { name: string; toolName: string; description: string | null }[] } | { status: "mcp_unavailable" | "timeout"; message: string };
 
 /**
  * A registered server tried from the Worker, as a thread agent would reach it (the URL policy, its

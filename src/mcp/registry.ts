@@ -1,10 +1,10 @@
-import { TtlCache } from "../cache/ttl-cache";
-import { getConfig } from "../config";
-import { withDb } from "../db/client";
-import { mcpServersForThread } from "../db/mcp-servers";
-import type { McpServerRow } from "../db/schema";
-import { toAppError } from "../errors";
-import { log } from "../observability/log";
+import { TtlCache } from "../cache/ttl-cache.ts";
+import { getConfig } from "../config.ts";
+import { withDb } from "../db/client.ts";
+import { mcpServersForThread } from "../db/mcp-servers.ts";
+import type { McpServerRow } from "../db/schema.ts";
+import { toAppError } from "../errors.ts";
+import { log } from "../observability/log.ts";
 
 const cache = new TtlCache<McpServerRow[] | null>();
 

@@ -1,5 +1,5 @@
-import type { Config } from "../config";
-import { AppError } from "../errors";
+import type { Config } from "../config.ts";
+import { AppError } from "../errors.ts";
 
 /**
  * MCP servers' bearer tokens at rest: AES-256-GCM under a key derived (HKDF-SHA-256) from the
@@ -10,7 +10,11 @@ const VERSION = "v1";
 const INFO = new TextEncoder().encode("threadline/mcp-server-token/v1");
 const keys = new Map<string, Promise<CryptoKey>>();
 
-const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+const b64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
 const unb64url = (s: string) => Uint8Array.from(atob(s.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0));
 
 function keyFor(secret: string): Promise<CryptoKey> {
@@ -18,7 +22,9 @@ function keyFor(secret: string): Promise<CryptoKey> {
   if (!key) {
     key = crypto.subtle
       .importKey("raw", new TextEncoder().encode(secret), "HKDF", false, ["deriveKey"])
-      .then((base) => crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: INFO }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]));
+      .then((base) =>
+        crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: INFO }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]),
+      );
     keys.set(secret, key);
   }
   return key;

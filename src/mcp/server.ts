@@ -2,21 +2,21 @@ import { McpServer, type CallToolResult } from "@modelcontextprotocol/server";
 import { createMcpHandler } from "agents/mcp/server";
 import type { Context } from "hono";
 import { z } from "zod";
-import { threadAgent } from "../agent/client";
-import { decodeCursor, encodeCursor } from "../api/cursor";
-import { limitBody, router, takeUserRate, type AppEnv } from "../api/http";
-import { threadJson } from "../api/threads";
-import { turnError } from "../api/turns";
-import { authenticate, bearerToken, documentScope, ownedThread, type Principal } from "../auth/access";
-import { withDb } from "../db/client";
-import { listMessages } from "../db/messages";
-import { listThreads } from "../db/threads";
-import { AppError, toAppError } from "../errors";
-import { MAX_MESSAGE_CHARS, messageText, type ThreadMessage } from "../messages";
-import { describeError, log } from "../observability/log";
-import { search } from "../search/search";
-import { searchDeps } from "../search/worker";
-import { isStorableString } from "../validation/storable";
+import { threadAgent } from "../agent/client.ts";
+import { decodeCursor, encodeCursor } from "../api/cursor.ts";
+import { limitBody, router, takeUserRate, type AppEnv } from "../api/http.ts";
+import { threadJson } from "../api/threads.ts";
+import { turnError } from "../api/turns.ts";
+import { authenticate, bearerToken, documentScope, ownedThread, type Principal } from "../auth/access.ts";
+import { withDb } from "../db/client.ts";
+import { listMessages } from "../db/messages.ts";
+import { listThreads } from "../db/threads.ts";
+import { AppError, toAppError } from "../errors.ts";
+import { MAX_MESSAGE_CHARS, messageText, type ThreadMessage } from "../messages.ts";
+import { describeError, log } from "../observability/log.ts";
+import { search } from "../search/search.ts";
+import { searchDeps } from "../search/deps.ts";
+import { isStorableString } from "../validation/storable.ts";
 
 type UserPrincipal = Extract<Principal, { kind: "user" }>;
 
@@ -91,7 +91,12 @@ function threadlineServer(c: Context<AppEnv>, principal: UserPrincipal): McpServ
         // What the thread's agent has not yet written to Postgres lands first (read-your-writes, as the API reads).
         await (await threadAgent(env, thread.id)).sync();
         const page = await withDb(env, (db) => listMessages(db, thread.id, { limit, cursor }));
-        const messages = page.messages.map((m) => ({ id: m.id, role: m.role, text: messageText(m as { parts: { type: string; text?: unknown }[] }), createdAt: m.createdAt.toISOString() }));
+        const messages = page.messages.map((m) => ({
+          id: m.id,
+          role: m.role,
+          text: messageText(m as { parts: { type: string; text?: unknown }[] }),
+          createdAt: m.createdAt.toISOString(),
+        }));
         return { thread: threadJson(thread), messages, nextCursor: page.nextCursor };
       }),
   );

@@ -1,8 +1,8 @@
 import { jsonSchema, tool, type ToolSet } from "ai";
-import { takeSlot, type LimiterStorage } from "../authority/sliding-window";
-import type { Config } from "../config";
-import { describeError, log } from "../observability/log";
-import { isTransient, withRetry } from "../resilience";
+import { takeSlot, type LimiterStorage } from "../authority/sliding-window.ts";
+import type { Config } from "../config.ts";
+import { describeError, log } from "../observability/log.ts";
+import { isTransient, withRetry } from "../resilience.ts";
 
 /** A tool as a server listed it (what a thread keeps of each server's catalog). */
 export type CatalogTool = { name: string; description?: string; inputSchema?: Record<string, unknown> };
@@ -18,12 +18,12 @@ type CallResult = { content?: unknown; structuredContent?: unknown; isError?: bo
 
 /** A failure reaching a server (not one it reported): `retryable` when trying again may help. */
 export class McpFailure extends Error {
-  constructor(
-    readonly status: "mcp_unavailable" | "timeout",
-    message: string,
-    readonly retryable = false,
-  ) {
+  readonly status: "mcp_unavailable" | "timeout";
+  readonly retryable: boolean;
+  constructor(status: "mcp_unavailable" | "timeout", message: string, retryable = false) {
     super(message);
+    this.status = status;
+    this.retryable = retryable;
     this.name = "McpFailure";
   }
 }
@@ -92,7 +92,11 @@ function mcpTool(caller: McpCaller, server: McpServerTools, t: CatalogTool, h: H
     execute: async (args, { abortSignal }): Promise<McpToolOutput> => {
       const slot = await takeSlot(h.storage, RATE_KEY, h.rateLimit, config.MCP_RATE_WINDOW_SECONDS);
       if (!slot.ok)
-        return { status: "rate_limited", retryAfterSeconds: slot.retryAfterSeconds, message: `MCP tools are rate limited on this thread (${h.rateLimit} calls per ${config.MCP_RATE_WINDOW_SECONDS} s); try again in ${slot.retryAfterSeconds} s.` };
+        return {
+          status: "rate_limited",
+          retryAfterSeconds: slot.retryAfterSeconds,
+          message: `MCP tools are rate limited on this thread (${h.rateLimit} calls per ${config.MCP_RATE_WINDOW_SECONDS} s); try again in ${slot.retryAfterSeconds} s.`,
+        };
       const deadline = Date.now() + config.MCP_TIMEOUT_MS;
       try {
         const result = await withRetry(

@@ -6,8 +6,21 @@ export const MAX_MCP_URL_LENGTH = 2048;
 // [network, prefix length]: this host, private (RFC 1918), shared (CGNAT), loopback, link-local (cloud
 // metadata), IETF protocol assignments, documentation, 6to4 relay, benchmarking, multicast, reserved, broadcast.
 const BLOCKED_V4: readonly [string, number][] = [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16], ["172.16.0.0", 12], ["192.0.0.0", 24],
-  ["192.0.2.0", 24], ["192.88.99.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15], ["198.51.100.0", 24], ["203.0.113.0", 24], ["224.0.0.0", 4], ["240.0.0.0", 4],
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.0.0.0", 24],
+  ["192.0.2.0", 24],
+  ["192.88.99.0", 24],
+  ["192.168.0.0", 16],
+  ["198.18.0.0", 15],
+  ["198.51.100.0", 24],
+  ["203.0.113.0", 24],
+  ["224.0.0.0", 4],
+  ["240.0.0.0", 4],
 ];
 const v4Number = (dotted: string) => dotted.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
 const BLOCKED_V4_RANGES = BLOCKED_V4.map(([net, bits]) => ({ start: v4Number(net), size: 2 ** (32 - bits) }));
@@ -84,7 +97,10 @@ export function checkMcpUrl(raw: string, allowedOrigins: readonly string[]): Url
 /** MCP_ALLOWED_ORIGINS: comma-separated origins (`http://127.0.0.1:8788`), each normalized; anything with a path is refused. */
 export function parseAllowedOrigins(raw: string): string[] | string {
   const origins: string[] = [];
-  for (const item of raw.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     let url: URL;
     try {
       url = new URL(item);

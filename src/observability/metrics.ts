@@ -1,4 +1,4 @@
-import { getConfig } from "../config";
+import { getConfig } from "../config.ts";
 
 /** One finished (or refused) turn, as numbers an operator aggregates. */
 export type TurnPoint = {

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import type { AppEnv } from "../api/http";
-import { log, requestIdFrom, type LogFields } from "./log";
+import type { AppEnv } from "../api/http.ts";
+import { log, requestIdFrom, type LogFields } from "./log.ts";
 
 const THREAD_PATH = /^\/(?:api\/v1\/(?:threads|chat)|agents\/thread-agent)\/([0-9a-f-]{36})(?:\/|$)/i;
 

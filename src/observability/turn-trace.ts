@@ -1,5 +1,5 @@
-import { log } from "./log";
-import { metrics } from "./metrics";
+import { log } from "./log.ts";
+import { metrics } from "./metrics.ts";
 
 export type TurnIds = { requestId: string; turnId: string; threadId: string; transport: "ws" | "http"; trigger: string };
 type ToolCall = { name: string; outcome: string; ms: number; cached?: boolean };
@@ -21,10 +21,12 @@ export class TurnTrace {
   /** The user's text, set only when the `log_message_content` flag is on for the turn. */
   content: string | undefined;
 
-  constructor(
-    private readonly env: Env,
-    readonly ids: TurnIds,
-  ) {}
+  private readonly env: Env;
+  readonly ids: TurnIds;
+  constructor(env: Env, ids: TurnIds) {
+    this.env = env;
+    this.ids = ids;
+  }
 
   chunk() {
     this.#firstChunkMs ??= Date.now() - this.#started;

@@ -1,4 +1,4 @@
-import { describeError, log } from "../observability/log";
+import { describeError, log } from "../observability/log.ts";
 
 /** The part of a KV namespace the search cache uses; Workers KV in the Worker, anything alike in Node. */
 export type Cache = Pick<KVNamespace, "get" | "put">;
@@ -41,11 +41,18 @@ export class KvVersion {
   #next: Batch | undefined;
   #running = false;
 
+  private readonly kv: Cache;
+  private readonly key: string;
+  private readonly clock: { now: () => number; sleep: (ms: number) => Promise<unknown> };
   constructor(
-    private readonly kv: Cache,
-    private readonly key: string,
-    private readonly clock: { now: () => number; sleep: (ms: number) => Promise<unknown> } = { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
-  ) {}
+    kv: Cache,
+    key: string,
+    clock: { now: () => number; sleep: (ms: number) => Promise<unknown> } = { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+  ) {
+    this.kv = kv;
+    this.key = key;
+    this.clock = clock;
+  }
 
   async read(): Promise<string> {
     if (this.#own && this.clock.now() - this.#own.at < OWN_WRITE_TRUSTED_MS) return this.#own.value;

@@ -5,7 +5,7 @@ export const DEFAULT_CHUNKING: ChunkOptions = { maxChars: 2000, overlapChars: 30
 
 // A sentence ends at . ! ? (optionally closed by quotes or brackets) before whitespace and a capital or
 // digit, or at a blank line; not after a common abbreviation ("Dr. Smith", "et al. 2004").
-const SENTENCE_END = /(?<!\b(?:Dr|Mr|Mrs|Ms|Prof|St|vs|Fig|Figs|No|al|e\.g|i\.e|approx|ca)\.)(?<=[.!?]["')\]]*)\s+(?=["'(\[]?[\p{Lu}\p{N}])|\n\s*\n/u;
+const SENTENCE_END = /(?<!\b(?:Dr|Mr|Mrs|Ms|Prof|St|vs|Fig|Figs|No|al|e\.g|i\.e|approx|ca)\.)(?<=[.!?]["')\]]*)\s+(?=["'([]?[\p{Lu}\p{N}])|\n\s*\n/u;
 
 export function sentences(text: string): string[] {
   return text

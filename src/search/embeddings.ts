@@ -1,6 +1,6 @@
 import { createOpenAI } from "@ai-sdk/openai";
 import { embedMany } from "ai";
-import type { Config } from "../config";
+import type { Config } from "../config.ts";
 
 /** Turns texts into unit vectors of a fixed width; `name` is stored with every vector it makes. */
 export type Embedder = {
@@ -31,13 +31,29 @@ export function embedderFor(config: Config): Embedder {
 }
 
 export const STOPWORDS = new Set(
-  "a about above after again against all am an and any are as at be because been before being below between both but by can did do does doing down during each few for from further had has have having he her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only or other our ours ourselves out over own same she should so some such than that the their theirs them themselves then there these they this those through to too under until up very was we were what when where which while who whom why will with you your yours yourself yourselves".split(" "),
+  "a about above after again against all am an and any are as at be because been before being below between both but by can did do does doing down during each few for from further had has have having he her here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only or other our ours ourselves out over own same she should so some such than that the their theirs them themselves then there these they this those through to too under until up very was we were what when where which while who whom why will with you your yours yourself yourselves".split(
+    " ",
+  ),
 );
 
 /** A crude suffix stripper: enough to make "cells"/"cell" and "regulated"/"regulates" meet. */
 export function stem(w: string): string {
   if (w.length <= 4) return w;
-  for (const [suffix, repl] of [["ational", "ate"], ["ization", "ize"], ["iveness", "ive"], ["fulness", "ful"], ["ousness", "ous"], ["ities", "ity"], ["ies", "y"], ["ing", ""], ["edly", ""], ["ed", ""], ["ly", ""], ["es", ""], ["s", ""]] as const) {
+  for (const [suffix, repl] of [
+    ["ational", "ate"],
+    ["ization", "ize"],
+    ["iveness", "ive"],
+    ["fulness", "ful"],
+    ["ousness", "ous"],
+    ["ities", "ity"],
+    ["ies", "y"],
+    ["ing", ""],
+    ["edly", ""],
+    ["ed", ""],
+    ["ly", ""],
+    ["es", ""],
+    ["s", ""],
+  ] as const) {
     if (w.endsWith(suffix) && w.length - suffix.length >= 3 && !(suffix === "s" && w.endsWith("ss"))) return w.slice(0, -suffix.length) + repl;
   }
   return w;

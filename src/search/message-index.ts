@@ -1,8 +1,8 @@
-import { indexMessages, pendingMessages } from "../db/message-search";
-import { messageText } from "../messages";
-import { userScope } from "./cache";
-import { chunkText } from "./chunking";
-import { embed, invalidate, type SearchDeps } from "./search";
+import { indexMessages, pendingMessages } from "../db/message-search.ts";
+import { messageText } from "../messages.ts";
+import { userScope } from "./cache.ts";
+import { chunkText } from "./chunking.ts";
+import { embed, invalidate, type SearchDeps } from "./search.ts";
 
 const BATCH = 50;
 /** Batches one run indexes at most; the next write or retry goes on from there. */

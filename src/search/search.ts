@@ -1,15 +1,15 @@
-import type { Config } from "../config";
-import type { Db } from "../db/client";
-import { checkQuota, deleteDocument, footprint, insertDocuments, searchChunks, type ChunkHit, type Quota, type Scope, type SearchMode } from "../db/documents";
-import { searchMessageChunks } from "../db/message-search";
-import type { DocumentRow } from "../db/schema";
-import { AppError, toAppError } from "../errors";
-import { describeError, log } from "../observability/log";
-import { cacheKey, GLOBAL_SCOPE, kvCacheVersions, normalizeQuery, userScope, type Cache, type CacheVersions } from "./cache";
-import { chunkText } from "./chunking";
-import type { Embedder } from "./embeddings";
-import { withRetry, withTimeout } from "../resilience";
-import { snippet } from "./snippet";
+import type { Config } from "../config.ts";
+import type { Db } from "../db/client.ts";
+import { checkQuota, deleteDocument, footprint, insertDocuments, searchChunks, type ChunkHit, type Quota, type Scope, type SearchMode } from "../db/documents.ts";
+import { searchMessageChunks } from "../db/message-search.ts";
+import type { DocumentRow } from "../db/schema.ts";
+import { AppError, toAppError } from "../errors.ts";
+import { describeError, log } from "../observability/log.ts";
+import { cacheKey, GLOBAL_SCOPE, kvCacheVersions, normalizeQuery, userScope, type Cache, type CacheVersions } from "./cache.ts";
+import { chunkText } from "./chunking.ts";
+import type { Embedder } from "./embeddings.ts";
+import { withRetry, withTimeout } from "../resilience.ts";
+import { snippet } from "./snippet.ts";
 
 /** What search and ingestion need, so the same code runs in the Worker (Hyperdrive, KV) and in Node (bench). */
 export type SearchDeps = {
@@ -49,7 +49,8 @@ async function resilient<T>(deps: SearchDeps, fn: (db: Db) => Promise<T>): Promi
     return await withTimeout(attempt, deps.config.SEARCH_TIMEOUT_MS, () => new AppError("search_unavailable", `search timed out after ${deps.config.SEARCH_TIMEOUT_MS} ms`));
   } catch (err) {
     const error = toAppError(err);
-    if (error.code === "search_unavailable" || error.code === "database_unavailable") throw new AppError("search_unavailable", "search is unavailable: the database could not be reached", { cause: err });
+    if (error.code === "search_unavailable" || error.code === "database_unavailable")
+      throw new AppError("search_unavailable", "search is unavailable: the database could not be reached", { cause: err });
     throw error;
   }
 }
@@ -69,10 +70,7 @@ export async function embed(deps: SearchDeps, texts: string[]) {
 const versionsOf = (deps: SearchDeps) => deps.versions ?? (deps.cache && kvCacheVersions(deps.cache));
 
 /** The scopes a search reads, whose versions key its cache entry. */
-const scopesRead = (corpus: SearchCorpus, scope: Scope) => [
-  ...(corpus === "messages" ? [] : [GLOBAL_SCOPE]),
-  ...(scope.ownerId ? [userScope(scope.ownerId)] : []),
-];
+const scopesRead = (corpus: SearchCorpus, scope: Scope) => [...(corpus === "messages" ? [] : [GLOBAL_SCOPE]), ...(scope.ownerId ? [userScope(scope.ownerId)] : [])];
 
 /**
  * Tells the cache a scope changed, after the change committed. Never throws: a change that is
@@ -176,7 +174,10 @@ const documentScope = (ownerId: string | null) => (ownerId ? userScope(ownerId) 
 export async function ingestDocuments(deps: SearchDeps, ownerId: string | null, docs: DocumentInput[], quota?: Quota): Promise<DocumentRow[]> {
   const chunked = docs.map((d) => ({ ...d, texts: chunkText(d.text) }));
   if (ownerId && quota) await deps.db((db) => checkQuota(db, ownerId, footprint(chunked.map((d) => d.texts.length)), quota));
-  const vectors = await embed(deps, chunked.flatMap((d) => d.texts.map((t) => embeddingInput(d.title, t))));
+  const vectors = await embed(
+    deps,
+    chunked.flatMap((d) => d.texts.map((t) => embeddingInput(d.title, t))),
+  );
   let next = 0;
   const rows = chunked.map((d) => ({ ...d, chunks: d.texts.map((text) => ({ text, embedding: vectors[next++]! })) }));
   // Deadlocks on the shared BM25 statistics are transient: the whole transaction is retried.

@@ -1,4 +1,4 @@
-import { stem, STOPWORDS } from "./embeddings";
+import { stem, STOPWORDS } from "./embeddings.ts";
 
 /** A passage of a text around what a query matched, and where in it (UTF-16 offsets, end exclusive) the matching words are. */
 export type Snippet = { snippet: string; highlights: [number, number][] };
@@ -48,6 +48,8 @@ export function snippet(text: string, query: string, maxChars = 200): Snippet {
   const prefix = start > 0 ? "…" : "";
   const body = flat.slice(start, end).trim();
   const lead = start + (flat.slice(start, end).length - flat.slice(start, end).trimStart().length);
-  const highlights = hits.filter((h) => h.start >= lead && h.end <= lead + body.length).map((h): [number, number] => [h.start - lead + prefix.length, h.end - lead + prefix.length]);
+  const highlights = hits
+    .filter((h) => h.start >= lead && h.end <= lead + body.length)
+    .map((h): [number, number] => [h.start - lead + prefix.length, h.end - lead + prefix.length]);
   return { snippet: prefix + body + (end < flat.length ? "…" : ""), highlights };
 }

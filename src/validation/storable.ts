@@ -24,8 +24,7 @@ function pathOf(place: Place): string {
   const keys: (string | number)[] = [];
   for (let p = place; p; p = p.parent) keys.push(p.key);
   let path = "";
-  for (const key of keys.reverse())
-    path += typeof key === "number" ? `[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? (path ? `.${key}` : key) : `[${JSON.stringify(key)}]`;
+  for (const key of keys.reverse()) path += typeof key === "number" ? `[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? (path ? `.${key}` : key) : `[${JSON.stringify(key)}]`;
   return path;
 }
 
@@ -101,11 +100,7 @@ export function toStorable<T>(value: T): T {
     open.delete(frame.source);
     const newKeys = frame.keys.map((k) => (typeof k === "string" ? storableString(k) : k));
     const changed = frame.changed || newKeys.some((k, i) => k !== frame.keys[i]);
-    const result = !changed
-      ? frame.source
-      : Array.isArray(frame.source)
-        ? frame.out
-        : Object.fromEntries(newKeys.map((k, i) => [k, frame.out[i]]));
+    const result = !changed ? frame.source : Array.isArray(frame.source) ? frame.out : Object.fromEntries(newKeys.map((k, i) => [k, frame.out[i]]));
     const parent = stack.at(-1);
     if (!parent) done = result;
     else {

@@ -21,7 +21,8 @@ describe.skipIf(!run)("tool approvals and MCP servers in the web page, in Chromi
   const contexts: BrowserContext[] = [];
   afterEach(async ({ task }) => {
     if (task.result?.state === "fail")
-      for (const [i, page] of contexts.flatMap((c) => c.pages()).entries()) await shot(page, `FAILED-approvals-${task.name.slice(0, 40).replace(/\W+/g, "-")}-${i}`).catch(() => {});
+      for (const [i, page] of contexts.flatMap((c) => c.pages()).entries())
+        await shot(page, `FAILED-approvals-${task.name.slice(0, 40).replace(/\W+/g, "-")}-${i}`).catch(() => {});
     await Promise.all(contexts.splice(0).map((c) => c.close()));
   });
   afterAll(async () => {
@@ -90,7 +91,11 @@ describe.skipIf(!run)("tool approvals and MCP servers in the web page, in Chromi
     expect(await outcome(card)).toBe("Approved · saved");
 
     // Nobody decides: when its time is up the call is denied, and the card says it expired.
-    const flag = await fetch(`${base}/api/v1/admin/threads/${thread}/flags/approval_ttl_seconds`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ value: 3 }) });
+    const flag = await fetch(`${base}/api/v1/admin/threads/${thread}/flags/approval_ttl_seconds`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ value: 3 }),
+    });
     expect(flag.status).toBe(200);
     await send(page, "remember that the boiler is serviced in May");
     const third = page.locator('[data-tool="save_note"]').nth(1);
@@ -147,7 +152,9 @@ describe.skipIf(!run)("tool approvals and MCP servers in the web page, in Chromi
     await card.getByRole("button", { name: "Approve" }).click();
     await expect.poll(() => outcome(card), { timeout: 20_000 }).toBe("Approved · done");
     await expect.poll(() => assistant(page).innerText(), { timeout: 20_000 }).toContain("facts about: what is the capital of Portugal?");
-    expect(((await (await fetch(`${root}/calls`)).json()) as { calls: unknown[] }).calls).toEqual([{ tool: "lookup", args: { query: "what is the capital of Portugal?" }, authorization: "Bearer s3cret-token" }]);
+    expect(((await (await fetch(`${root}/calls`)).json()) as { calls: unknown[] }).calls).toEqual([
+      { tool: "lookup", args: { query: "what is the capital of Portugal?" }, authorization: "Bearer s3cret-token" },
+    ]);
 
     await page.getByRole("button", { name: "MCP servers" }).click();
     await list.getByRole("button", { name: "Remove facts" }).click();

@@ -183,7 +183,10 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     expect(await page.locator("article.message.assistant").count()).toBe(1);
     expect(await page.locator('[data-tool="hybrid_search"]').count()).toBe(1);
     const stored = (await u.api("GET", `/api/v1/threads/${thread}/messages`)).messages.at(-1);
-    const storedText = stored.parts.filter((p: { type: string }) => p.type === "text").map((p: { text: string }) => p.text).join("");
+    const storedText = stored.parts
+      .filter((p: { type: string }) => p.type === "text")
+      .map((p: { text: string }) => p.text)
+      .join("");
     // The page shows the stored markdown rendered: a quote without its "> ", a citation [1] as its number.
     const rendered = storedText.replace(/^> /gm, "").replace(/\[(\d+)\]/g, "$1");
     expect((await assistant(page).locator(".markdown").innerText()).replace(/\s+/g, " ").trim()).toBe(rendered.replace(/\s+/g, " ").trim());
@@ -297,7 +300,11 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     const banner = page.getByTestId("rate-limit-banner");
     await expect.poll(() => banner.innerText(), { timeout: 10_000 }).toMatch(/faster than this server allows\. You can send again in \d+ s\./);
     // The countdown starts from the server's own wait, not from when the page opened.
-    const refused = await fetch(`${base}/api/v1/threads/${thread}/messages`, { method: "POST", headers: { authorization: `Bearer ${u.apiKey}`, "content-type": "application/json" }, body: JSON.stringify({ text: "x" }) });
+    const refused = await fetch(`${base}/api/v1/threads/${thread}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${u.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ text: "x" }),
+    });
     expect(refused.status).toBe(429);
     const serverWait = Number(refused.headers.get("retry-after"));
     const shown = Number(/again in (\d+) s/.exec(await banner.innerText())![1]);

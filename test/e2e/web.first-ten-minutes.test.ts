@@ -53,7 +53,11 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
 
   test("the first screen: a message box and suggested questions; the first send makes the thread; the next visit opens it", async () => {
     const u = await user("first");
-    await u.api("POST", "/api/v1/documents", { title: "Tea guide", text: "Steep green tea for two minutes at 80 degrees.", metadata: { questions: ["How long do I steep green tea?"] } });
+    await u.api("POST", "/api/v1/documents", {
+      title: "Tea guide",
+      text: "Steep green tea for two minutes at 80 degrees.",
+      metadata: { questions: ["How long do I steep green tea?"] },
+    });
     const context = await newContext({ viewport: { width: 1280, height: 800 } });
     const page = await openChat(context, base, u);
     await expect.poll(() => page.getByRole("heading", { name: "What would you like to know?" }).isVisible()).toBe(true);
@@ -106,7 +110,9 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
     // While it streams, the cursor follows the last line's text (not a line of its own).
     await expect.poll(() => assistant(page).getAttribute("data-streaming"), { timeout: 15_000 }).toBe("true");
     await expect
-      .poll(() => page.evaluate<string>("getComputedStyle([...document.querySelectorAll('article.message.assistant .markdown > *')].at(-1), '::after').content"), { timeout: 15_000 })
+      .poll(() => page.evaluate<string>("getComputedStyle([...document.querySelectorAll('article.message.assistant .markdown > *')].at(-1), '::after').content"), {
+        timeout: 15_000,
+      })
       .toBe('""');
     await shot(page, "markdown-streaming");
     await done(page);

@@ -35,7 +35,9 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     contexts.push(context);
     const page = await context.newPage();
     // Anything the page tries that its Content-Security-Policy refuses (a remote image, an inline script) is kept here.
-    await page.addInitScript("window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`))");
+    await page.addInitScript(
+      "window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`))",
+    );
     return page;
   }
   const violations = (page: Page) => page.evaluate<string[]>("window.__csp");

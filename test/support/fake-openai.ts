@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { offlineEmbedder } from "../../src/search/embeddings.ts";
 import { readBody, sendJson } from "./node-http.ts";
 
@@ -27,7 +27,11 @@ export type FakeOpenAIOptions = { port?: number; firstTokenDelayMs?: number; chu
 export type FakeOpenAI = { url: string; stop: () => Promise<void>; requests: RecordedRequest[] };
 export type RecordedRequest = { path: string; userText: string; at: number; model: string; tools: string[]; aborted?: boolean; chars: number };
 
-type Plan = { kind: "text"; text: string; slow?: boolean; late?: boolean; broken?: boolean } | { kind: "tool"; name: string; args: string } | { kind: "fail" } | { kind: "overflow"; chars: number };
+type Plan =
+  | { kind: "text"; text: string; slow?: boolean; late?: boolean; broken?: boolean }
+  | { kind: "tool"; name: string; args: string }
+  | { kind: "fail" }
+  | { kind: "overflow"; chars: number };
 
 export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
   const requests: RecordedRequest[] = [];
@@ -48,13 +52,22 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       const url = new URL(req.url ?? "/", "http://x");
       if (req.method === "GET" && url.pathname === "/__requests") {
         const contains = url.searchParams.get("contains") ?? "";
-        return sendJson(res, 200, requests.filter((r) => r.userText.includes(contains)));
+        return sendJson(
+          res,
+          200,
+          requests.filter((r) => r.userText.includes(contains)),
+        );
       }
       const body = JSON.parse((await readBody(req)) || "{}");
       if (url.pathname.endsWith("/embeddings")) {
         const input: string[] = Array.isArray(body.input) ? body.input : [body.input];
         const vectors = await offlineEmbedder(body.dimensions ?? 1536).embed(input);
-        return sendJson(res, 200, { object: "list", model: body.model, data: vectors.map((embedding, index) => ({ object: "embedding", index, embedding })), usage: { prompt_tokens: input.length, total_tokens: input.length } });
+        return sendJson(res, 200, {
+          object: "list",
+          model: body.model,
+          data: vectors.map((embedding, index) => ({ object: "embedding", index, embedding })),
+          usage: { prompt_tokens: input.length, total_tokens: input.length },
+        });
       }
       if (url.pathname.endsWith("/responses")) {
         const conv = fromResponses(body);
@@ -80,7 +93,11 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
-    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -218,9 +235,12 @@ async function streamChat(res: ServerResponse, p: Plan, model: string, o: FakeOp
   res.end();
 }
 
-
-
 /** OpenAI's answer to a prompt over the model's window (Chat Completions and Responses alike). */
 const overflowError = (chars: number) => ({
-  error: { message: `This model's maximum context length is exceeded: your messages resulted in ${chars} characters. Please reduce the length of the messages.`, type: "invalid_request_error", param: "messages", code: "context_length_exceeded" },
+  error: {
+    message: `This model's maximum context length is exceeded: your messages resulted in ${chars} characters. Please reduce the length of the messages.`,
+    type: "invalid_request_error",
+    param: "messages",
+    code: "context_length_exceeded",
+  },
 });

@@ -1,11 +1,11 @@
 import { exports } from "cloudflare:workers";
-import { env } from "./env";
+import { env } from "./env.ts";
 import { afterEach } from "vitest";
 import { asc, eq } from "drizzle-orm";
-import { withDb } from "../../src/db/client";
-import { messages } from "../../src/db/schema";
-import { deleteUser } from "../../src/db/users";
-import { TEST_EMAIL_DOMAIN } from "../../src/db/users";
+import { withDb } from "../../src/db/client.ts";
+import { messages } from "../../src/db/schema.ts";
+import { deleteUser } from "../../src/db/users.ts";
+import { TEST_EMAIL_DOMAIN } from "../../src/db/users.ts";
 
 export const BASE = "http://threadline.test";
 
@@ -37,8 +37,11 @@ export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolea
 
 /** A turn over HTTP in JSON mode: the response holds the finished turn. */
 export const httpTurn = (threadId: string, text: string, token: string | null = ADMIN_TOKEN) =>
-  fetchApp(`/api/v1/threads/${threadId}/messages`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text }) }, token);
-
+  fetchApp(
+    `/api/v1/threads/${threadId}/messages`,
+    { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ text }) },
+    token,
+  );
 
 export const uniqueEmail = () => `${crypto.randomUUID()}@${TEST_EMAIL_DOMAIN}`;
 
@@ -85,7 +88,10 @@ export async function removeUser(id: string) {
  */
 export async function messageRows(threadId: string, opts: { sync: boolean } = { sync: true }) {
   // A thread just deleted has a wiped (destroyed) agent: nothing left to drain.
-  if (opts.sync) await env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId)).sync().catch(() => {});
+  if (opts.sync)
+    await env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId))
+      .sync()
+      .catch(() => {});
   return withDb(env, (db) => db.select().from(messages).where(eq(messages.threadId, threadId)).orderBy(asc(messages.seq)));
 }
 
@@ -93,8 +99,7 @@ export async function messageRows(threadId: string, opts: { sync: boolean } = { 
  * Cuts, hangs or restores Postgres for the "faults" project, whose Hyperdrive goes through a TCP
  * proxy: down refuses connections, hung accepts them and never answers. Answers how many it holds.
  */
-export const setDatabase = async (state: "up" | "down" | "hang") =>
-  (await (await fetch(`${env.FAULT_CONTROL_URL}/${state}`, { method: "POST" })).json()) as { held: number };
+export const setDatabase = async (state: "up" | "down" | "hang") => (await (await fetch(`${env.FAULT_CONTROL_URL}/${state}`, { method: "POST" })).json()) as { held: number };
 /** While hung: connections Postgres holds unanswered, and those their clients gave up on (timed out). */
 export const heldConnections = async () => (await (await fetch(`${env.FAULT_CONTROL_URL}/`)).json()) as { held: number; abandoned: number };
 
@@ -110,7 +115,9 @@ export class ChatClient {
   readonly closed: Promise<{ code: number; reason: string }>;
   #waiters: (() => void)[] = [];
 
-  private constructor(readonly ws: WebSocket) {
+  readonly ws: WebSocket;
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
     ws.addEventListener("message", (e) => {
       this.frames.push(JSON.parse(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer)));
       for (const w of this.#waiters.splice(0)) w();
@@ -163,7 +170,10 @@ export class ChatClient {
     await this.waitFor((f) => f.type === "cf_agent_use_chat_response" && f.id === requestId && f.done);
     const frames = this.frames.filter((f) => f.type === "cf_agent_use_chat_response" && f.id === requestId);
     const chunks = frames.filter((f) => f.body).flatMap((f) => (f.error ? [] : [JSON.parse(f.body)]));
-    const text = chunks.filter((c) => c.type === "text-delta").map((c) => c.delta).join("");
+    const text = chunks
+      .filter((c) => c.type === "text-delta")
+      .map((c) => c.delta)
+      .join("");
     return { frames, chunks, text, error: frames.find((f) => f.error) };
   }
 

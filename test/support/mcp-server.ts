@@ -1,6 +1,6 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
 import { z } from "zod";
 import { readBody, sendJson } from "./node-http.ts";
 
@@ -17,7 +17,13 @@ import { readBody, sendJson } from "./node-http.ts";
  */
 export type McpTestServer = { url: string; stop: () => Promise<void> };
 
-type Instance = { mode: "up" | "down" | "hang" | "hang-list"; token: string | null; requests: number; abandoned: number; calls: { tool: string; args: unknown; authorization: string | null }[] };
+type Instance = {
+  mode: "up" | "down" | "hang" | "hang-list";
+  token: string | null;
+  requests: number;
+  abandoned: number;
+  calls: { tool: string; args: unknown; authorization: string | null }[];
+};
 
 export async function startMcpTestServer(): Promise<McpTestServer> {
   const instances = new Map<string, Instance>();
@@ -96,5 +102,3 @@ function toolServer(inst: Instance, authorization: string | null, res: ServerRes
   });
   return mcp;
 }
-
-

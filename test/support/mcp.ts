@@ -1,5 +1,5 @@
-import { env } from "./env";
-import { fetchApp, postJson, sendJson } from "./helpers";
+import { env } from "./env.ts";
+import { fetchApp, postJson, sendJson } from "./helpers.ts";
 
 const base = (env as typeof env & { MCP_TEST_SERVER_URL: string }).MCP_TEST_SERVER_URL;
 

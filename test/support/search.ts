@@ -1,12 +1,12 @@
 import { env } from "cloudflare:workers";
 import { afterEach } from "vitest";
-import { hybridSearch } from "../../src/agent/tools/hybrid-search";
-import type { Config } from "../../src/config";
-import { getThread } from "../../src/db/threads";
-import type { LimiterStorage } from "../../src/authority/sliding-window";
-import type { SearchDeps } from "../../src/search/search";
-import { searchDeps } from "../../src/search/worker";
-import { fetchApp, postJson } from "./helpers";
+import { hybridSearch } from "../../src/agent/tools/hybrid-search.ts";
+import type { Config } from "../../src/config.ts";
+import { getThread } from "../../src/db/threads.ts";
+import type { LimiterStorage } from "../../src/authority/sliding-window.ts";
+import type { SearchDeps } from "../../src/search/search.ts";
+import { searchDeps } from "../../src/search/deps.ts";
+import { fetchApp, postJson } from "./helpers.ts";
 
 /** A word no other test's documents contain, so concurrent tests never see each other's hits. */
 export const uniqueWord = () => `zq${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;

@@ -57,10 +57,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ down, hung, held: held.size, abandoned }));
   });
-  await Promise.all([
-    new Promise<void>((r) => server.listen(0, "127.0.0.1", r)),
-    new Promise<void>((r) => control.listen(0, "127.0.0.1", r)),
-  ]);
+  await Promise.all([new Promise<void>((r) => server.listen(0, "127.0.0.1", r)), new Promise<void>((r) => control.listen(0, "127.0.0.1", r))]);
   return {
     port: (server.address() as { port: number }).port,
     controlUrl: `http://127.0.0.1:${(control.address() as { port: number }).port}`,

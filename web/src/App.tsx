@@ -245,7 +245,17 @@ function Workspace({ apiKey, user, onSignOut }: { apiKey: string; user: User; on
 }
 
 /** The first screen of a new thread: a message box and questions to start with; the thread is made on the first send. */
-function NewThread({ suggestions, onSend, hasDocuments, onAddDocuments }: { suggestions: string[]; onSend: (text: string) => Promise<void>; hasDocuments: boolean; onAddDocuments: () => void }) {
+function NewThread({
+  suggestions,
+  onSend,
+  hasDocuments,
+  onAddDocuments,
+}: {
+  suggestions: string[];
+  onSend: (text: string) => Promise<void>;
+  hasDocuments: boolean;
+  onAddDocuments: () => void;
+}) {
   const [draft, setDraft] = useState("");
   const [busy, setBusy] = useState(false);
   const send = async (text: string) => {

@@ -1,7 +1,21 @@
 import { useAgentChat } from "@cloudflare/ai-chat/react";
 import { useAgent } from "agents/react";
 import type { UIMessage } from "ai";
-import { Component, Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type Dispatch, type FormEvent, type KeyboardEvent, type ReactNode, type SetStateAction } from "react";
+import {
+  Component,
+  Suspense,
+  useCallback,
+  useEffect,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+  type Dispatch,
+  type FormEvent,
+  type KeyboardEvent,
+  type ReactNode,
+  type SetStateAction,
+} from "react";
 import { api, ApiError, threadTitle, type ApprovalInfo, type DocumentInfo, type McpServer, type Thread } from "./api.ts";
 import { SendIcon, StopIcon } from "./Icons.tsx";
 import { FailedNote, MessageView, preloadMarkdown, ToolContext } from "./Message.tsx";
@@ -183,7 +197,19 @@ function ConnectionBanner({ state, trouble }: { state: Connection; trouble?: str
   );
 }
 
-function Conversation({ agent, apiKey, thread, connection, autoFocus, firstMessage, focusMessageId, suggestions, documents, servers, onTitle }: ConversationProps & { agent: Agent; connection: Connection }) {
+function Conversation({
+  agent,
+  apiKey,
+  thread,
+  connection,
+  autoFocus,
+  firstMessage,
+  focusMessageId,
+  suggestions,
+  documents,
+  servers,
+  onTitle,
+}: ConversationProps & { agent: Agent; connection: Connection }) {
   const [draft, setDraft] = useState("");
   const [refusal, setRefusal] = useState<Refusal | null>(null);
   const [now, setNow] = useState(() => Date.now());
@@ -226,7 +252,10 @@ function Conversation({ agent, apiKey, thread, connection, autoFocus, firstMessa
   useEffect(() => {
     if (!held) return;
     let live = true;
-    api.approvals(apiKey, thread.id).then((list) => live && setApprovals(new Map(list.map((a) => [a.approvalId, a]))), () => {});
+    api.approvals(apiKey, thread.id).then(
+      (list) => live && setApprovals(new Map(list.map((a) => [a.approvalId, a]))),
+      () => {},
+    );
     return () => void (live = false);
   }, [held, busy, apiKey, thread.id]);
   const decideRef = useRef(addToolApprovalResponse);
@@ -336,7 +365,8 @@ function Conversation({ agent, apiKey, thread, connection, autoFocus, firstMessa
   const last = messages.at(-1);
   const offline = messages.some((m) => (m.metadata as Partial<AssistantMetadata> | undefined)?.offline);
   // A reply with nothing to show yet (or ever: one that failed before its first word) is not drawn; the dots stand for it while it is coming.
-  const blank = (m: UIMessage) => m.role === "assistant" && !(m.metadata as Partial<AssistantMetadata> | undefined)?.outcome && !m.parts.some((p) => (p.type === "text" && p.text) || p.type.startsWith("tool-"));
+  const blank = (m: UIMessage) =>
+    m.role === "assistant" && !(m.metadata as Partial<AssistantMetadata> | undefined)?.outcome && !m.parts.some((p) => (p.type === "text" && p.text) || p.type.startsWith("tool-"));
   const waiting = busy && (last?.role === "user" || (last !== undefined && blank(last)));
   // A reply that failed without a word written is not stored: the failure shows here, once, in this tab; a
   // question with no reply (that failure, seen from a reload) offers the same retry.
@@ -347,7 +377,11 @@ function Conversation({ agent, apiKey, thread, connection, autoFocus, firstMessa
   return (
     <ToolContext.Provider value={tools}>
       {offline && (
-        <p className="offline-note" data-testid="offline-note" title="Threadline's built-in offline model answers by quoting your documents, without AI. Set OPENAI_API_KEY for a real model.">
+        <p
+          className="offline-note"
+          data-testid="offline-note"
+          title="Threadline's built-in offline model answers by quoting your documents, without AI. Set OPENAI_API_KEY for a real model."
+        >
           <span className="badge offline">Offline model</span> quotes your documents, no AI
         </p>
       )}
@@ -380,9 +414,11 @@ function Conversation({ agent, apiKey, thread, connection, autoFocus, firstMessa
               )}
             </div>
           )}
-          {messages.filter((m) => !blank(m)).map((m) => (
-            <MessageView key={m.id} message={m} streaming={busy && m === last && m.role === "assistant"} onRetry={m === last && !busy ? retry : undefined} />
-          ))}
+          {messages
+            .filter((m) => !blank(m))
+            .map((m) => (
+              <MessageView key={m.id} message={m} streaming={busy && m === last && m.role === "assistant"} onRetry={m === last && !busy ? retry : undefined} />
+            ))}
           {waiting && (
             <p className="typing" aria-hidden="true">
               <span className="dots">
@@ -455,7 +491,11 @@ function RefusalBanner({ refusal, retryIn, connection, onDismiss }: { refusal: R
         ? "Your token budget is spent, so no new replies can start. Ask an administrator for more."
         : `Not sent: ${refusal.message}`;
   return (
-    <div className={`banner ${refusal.code === "rate_limited" ? "warn" : "error"}`} role="alert" data-testid={refusal.code === "rate_limited" ? "rate-limit-banner" : "error-banner"}>
+    <div
+      className={`banner ${refusal.code === "rate_limited" ? "warn" : "error"}`}
+      role="alert"
+      data-testid={refusal.code === "rate_limited" ? "rate-limit-banner" : "error-banner"}
+    >
       <span>{text}</span>
       <button type="button" className="quiet" onClick={onDismiss} aria-label="Dismiss">
         ✕

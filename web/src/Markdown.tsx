@@ -13,7 +13,7 @@ function remarkCitations() {
   const walk = (node: Node) => {
     if (!node.children || node.type === "link" || node.type === "linkReference") return;
     node.children = node.children.flatMap((child): Node[] => {
-      if (child.type !== "text") return walk(child), [child];
+      if (child.type !== "text") return (walk(child), [child]);
       const parts = child.value!.split(/\[(\d{1,2})\](?!\()/);
       if (parts.length === 1) return [child];
       return parts.flatMap((p, i): Node[] => (i % 2 ? [{ type: "link", url: `#cite-${p}`, children: [{ type: "text", value: p }] }] : p ? [{ type: "text", value: p }] : []));
@@ -23,9 +23,46 @@ function remarkCitations() {
 }
 
 const LANGUAGES: Record<string, ShjLanguage> = {
-  js: "js", javascript: "js", jsx: "js", mjs: "js", ts: "ts", typescript: "ts", tsx: "ts", py: "py", python: "py", sh: "bash", bash: "bash", shell: "bash", zsh: "bash", console: "bash",
-  json: "json", jsonc: "json", sql: "sql", html: "html", xml: "xml", css: "css", yaml: "yaml", yml: "yaml", toml: "toml", go: "go", rs: "rs", rust: "rs", c: "c", cpp: "c", java: "java",
-  lua: "lua", md: "md", markdown: "md", diff: "diff", docker: "docker", dockerfile: "docker", http: "http", ini: "ini", make: "make", makefile: "make", regex: "regex",
+  js: "js",
+  javascript: "js",
+  jsx: "js",
+  mjs: "js",
+  ts: "ts",
+  typescript: "ts",
+  tsx: "ts",
+  py: "py",
+  python: "py",
+  sh: "bash",
+  bash: "bash",
+  shell: "bash",
+  zsh: "bash",
+  console: "bash",
+  json: "json",
+  jsonc: "json",
+  sql: "sql",
+  html: "html",
+  xml: "xml",
+  css: "css",
+  yaml: "yaml",
+  yml: "yaml",
+  toml: "toml",
+  go: "go",
+  rs: "rs",
+  rust: "rs",
+  c: "c",
+  cpp: "c",
+  java: "java",
+  lua: "lua",
+  md: "md",
+  markdown: "md",
+  diff: "diff",
+  docker: "docker",
+  dockerfile: "docker",
+  http: "http",
+  ini: "ini",
+  make: "make",
+  makefile: "make",
+  regex: "regex",
 };
 
 function CodeBlock({ lang, code }: { lang: string | undefined; code: string }) {
@@ -36,7 +73,20 @@ function CodeBlock({ lang, code }: { lang: string | undefined; code: string }) {
     if (!known) return setTokens(null);
     let live = true;
     const out: ReactNode[] = [];
-    void tokenize(code, known, (text, type) => void out.push(type ? <span key={out.length} className={`tok-${type}`}>{text}</span> : text)).then(
+    void tokenize(
+      code,
+      known,
+      (text, type) =>
+        void out.push(
+          type ? (
+            <span key={out.length} className={`tok-${type}`}>
+              {text}
+            </span>
+          ) : (
+            text
+          ),
+        ),
+    ).then(
       () => live && setTokens(out),
       () => live && setTokens(null),
     );

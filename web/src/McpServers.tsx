@@ -25,14 +25,23 @@ export const McpServersPanel = forwardRef<HTMLDialogElement, Props>(function Mcp
   const [tests, setTests] = useState<Record<string, Test>>({});
   const [removing, setRemoving] = useState<string | null>(null);
   const close = () => (ref as { current: HTMLDialogElement | null }).current?.close();
-  const field = (k: keyof typeof empty) => ({ id: `mcp-${k}`, value: form[k], onChange: (e: ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setForm((f) => ({ ...f, [k]: e.target.value })) });
+  const field = (k: keyof typeof empty) => ({
+    id: `mcp-${k}`,
+    value: form[k],
+    onChange: (e: ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setForm((f) => ({ ...f, [k]: e.target.value })),
+  });
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
     setResult(null);
     try {
-      const s = await api.addMcpServer(apiKey, { name: form.name.trim(), url: form.url.trim(), ...(form.token && { token: form.token }), ...(form.threadId && { threadId: form.threadId }) });
+      const s = await api.addMcpServer(apiKey, {
+        name: form.name.trim(),
+        url: form.url.trim(),
+        ...(form.token && { token: form.token }),
+        ...(form.threadId && { threadId: form.threadId }),
+      });
       setResult({ ok: true, text: `Added ${s.name}. Test it to see its tools.` });
       setForm(empty);
       await onChange();

@@ -146,7 +146,13 @@ function ToolCard({ part, offset, open, cited, onToggle }: { part: ToolPart; off
   const output = part.output as SearchOutput | undefined;
   const hits = output?.status === "ok" ? output.results : [];
   const summary =
-    part.state === "output-error" ? "search failed" : output && output.status !== "ok" ? "search unavailable" : running ? "searching…" : `${hits.length} passage${hits.length === 1 ? "" : "s"}`;
+    part.state === "output-error"
+      ? "search failed"
+      : output && output.status !== "ok"
+        ? "search unavailable"
+        : running
+          ? "searching…"
+          : `${hits.length} passage${hits.length === 1 ? "" : "s"}`;
   return (
     <section className="tool-card" data-tool="hybrid_search" data-open={open || undefined} aria-label="Document search">
       <button type="button" className="tool-head" aria-expanded={open} aria-controls={id} onClick={onToggle}>
@@ -160,7 +166,9 @@ function ToolCard({ part, offset, open, cited, onToggle }: { part: ToolPart; off
       </button>
       <div id={id} hidden={!open}>
         {part.state === "output-error" && <p className="form-error">Search failed: {part.errorText}</p>}
-        {output && output.status !== "ok" && <p className="form-error">{output.message ?? (output.status === "rate_limited" ? "Search is rate limited." : "Search is unavailable.")}</p>}
+        {output && output.status !== "ok" && (
+          <p className="form-error">{output.message ?? (output.status === "rate_limited" ? "Search is rate limited." : "Search is unavailable.")}</p>
+        )}
         {output?.status === "ok" &&
           (hits.length === 0 ? (
             <p className="muted">No matching passages.</p>
@@ -200,7 +208,11 @@ function describe(name: string, input: Record<string, unknown>, { documents, ser
   }
   if (name.startsWith("mcp_")) {
     // mcp_<server>_<tool>: a server name may hold "_" itself, so the longest of the user's that fits wins.
-    const server = servers.map((s) => s.name).filter((n) => name.startsWith(`mcp_${n}_`)).sort((a, b) => b.length - a.length)[0] ?? name.slice(4).split("_")[0]!;
+    const server =
+      servers
+        .map((s) => s.name)
+        .filter((n) => name.startsWith(`mcp_${n}_`))
+        .sort((a, b) => b.length - a.length)[0] ?? name.slice(4).split("_")[0]!;
     return `Call ${name.slice(5 + server.length)} on MCP server ${server}`;
   }
   return `Run ${name}`;
@@ -268,8 +280,14 @@ function ActionCard({ part, name, approvalId }: { part: ToolPart; name: string; 
       )}
       {failure && <p className="form-error">{failure}</p>}
       <div id={id} hidden={!open}>
-        <pre className="tool-json" aria-label="Input">{json(part.input)}</pre>
-        {part.state === "output-available" && !failure && <pre className="tool-json" aria-label="Result">{json(part.output)}</pre>}
+        <pre className="tool-json" role="group" aria-label="Input">
+          {json(part.input)}
+        </pre>
+        {part.state === "output-available" && !failure && (
+          <pre className="tool-json" role="group" aria-label="Result">
+            {json(part.output)}
+          </pre>
+        )}
       </div>
     </section>
   );

@@ -5,7 +5,17 @@ import { SearchIcon } from "./Icons.tsx";
 type State = { kind: "idle" } | { kind: "searching" } | { kind: "results"; hits: MessageHit[] } | { kind: "error"; message: string };
 
 /** A search box over the user's conversations; while it holds a query, its results stand in for the thread list. */
-export function SearchThreads({ apiKey, threads, onOpen, children }: { apiKey: string; threads: Thread[]; onOpen: (threadId: string, messageId: string) => void; children: ReactNode }) {
+export function SearchThreads({
+  apiKey,
+  threads,
+  onOpen,
+  children,
+}: {
+  apiKey: string;
+  threads: Thread[];
+  onOpen: (threadId: string, messageId: string) => void;
+  children: ReactNode;
+}) {
   const [q, setQ] = useState("");
   const [state, setState] = useState<State>({ kind: "idle" });
   useEffect(() => {
@@ -21,7 +31,8 @@ export function SearchThreads({ apiKey, threads, onOpen, children }: { apiKey: s
           setState({
             kind: "error",
             // A server without message search refuses the scope it does not know.
-            message: err instanceof ApiError && err.status === 422 ? "Searching conversations is not available on this server yet." : err instanceof Error ? err.message : String(err),
+            message:
+              err instanceof ApiError && err.status === 422 ? "Searching conversations is not available on this server yet." : err instanceof Error ? err.message : String(err),
           }),
       );
     }, 300);
@@ -38,7 +49,14 @@ export function SearchThreads({ apiKey, threads, onOpen, children }: { apiKey: s
         <label htmlFor="thread-search" className="visually-hidden">
           Search conversations
         </label>
-        <input id="thread-search" type="search" placeholder="Search conversations" value={q} onChange={(e) => setQ(e.target.value)} onKeyDown={(e) => e.key === "Escape" && setQ("")} />
+        <input
+          id="thread-search"
+          type="search"
+          placeholder="Search conversations"
+          value={q}
+          onChange={(e) => setQ(e.target.value)}
+          onKeyDown={(e) => e.key === "Escape" && setQ("")}
+        />
       </div>
       {state.kind === "idle" ? (
         children

@@ -87,7 +87,14 @@ function ThreadItem({ thread, current, onSelect, onRename, onDelete }: { thread:
       ) : (
         <>
           {/* Named by its title alone; the date is its description, so a screen reader says the two apart. */}
-          <button type="button" className="thread-link" aria-current={current ? "page" : undefined} aria-label={name} aria-describedby={`when-${thread.id}`} onClick={() => onSelect(thread.id)}>
+          <button
+            type="button"
+            className="thread-link"
+            aria-current={current ? "page" : undefined}
+            aria-label={name}
+            aria-describedby={`when-${thread.id}`}
+            onClick={() => onSelect(thread.id)}
+          >
             <span className="thread-title">{name}</span>
             <time id={`when-${thread.id}`} className="thread-date" dateTime={thread.updatedAt}>
               {when(thread.updatedAt)}

@@ -61,7 +61,8 @@ export const api = {
     call<{ results: MessageHit[] }>(key, "GET", `/search?scope=messages&limit=20&q=${encodeURIComponent(q)}`).then((r) => r.results.filter((h) => h.threadId && h.messageId)),
   approvals: (key: string, threadId: string) => call<{ approvals: ApprovalInfo[] }>(key, "GET", `/threads/${threadId}/approvals?status=all`).then((r) => r.approvals),
   listMcpServers: (key: string) => call<{ items: McpServer[] }>(key, "GET", "/mcp-servers").then((r) => r.items),
-  addMcpServer: (key: string, body: { name: string; url: string; token?: string; threadId?: string }) => call<{ server: McpServer }>(key, "POST", "/mcp-servers", body).then((r) => r.server),
+  addMcpServer: (key: string, body: { name: string; url: string; token?: string; threadId?: string }) =>
+    call<{ server: McpServer }>(key, "POST", "/mcp-servers", body).then((r) => r.server),
   removeMcpServer: (key: string, id: string) => call<void>(key, "DELETE", `/mcp-servers/${id}`),
   testMcpServer: (key: string, id: string) => call<{ result: McpProbe }>(key, "POST", `/mcp-servers/${id}/test`).then((r) => r.result),
 };
@@ -81,6 +82,6 @@ export function suggestions(docs: DocumentInfo[], max = 4): string[] {
     const q = (d.metadata as { questions?: unknown } | null)?.questions;
     return Array.isArray(q) ? q.filter((x): x is string => typeof x === "string").slice(0, 1) : [];
   });
-  const about = docs.filter((d) => !asked.length).map((d) => `What does “${d.title}” say?`);
+  const about = asked.length ? [] : docs.map((d) => `What does “${d.title}” say?`);
   return [...asked, ...about].slice(0, max);
 }

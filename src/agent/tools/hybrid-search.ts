@@ -1,12 +1,12 @@
 import { tool } from "ai";
 import { z } from "zod";
-import { toAppError } from "../../errors";
-import type { SearchToolOutput } from "../../messages";
-import { log } from "../../observability/log";
-import { takeSlot } from "../../authority/sliding-window";
-import { search, type SearchDeps } from "../../search/search";
-import { searchDeps } from "../../search/worker";
-import type { ToolContext } from "./context";
+import { toAppError } from "../../errors.ts";
+import type { SearchToolOutput } from "../../messages.ts";
+import { log } from "../../observability/log.ts";
+import { takeSlot } from "../../authority/sliding-window.ts";
+import { search, type SearchDeps } from "../../search/search.ts";
+import { searchDeps } from "../../search/deps.ts";
+import type { ToolContext } from "./context.ts";
 
 export const MAX_TOOL_RESULTS = 20;
 
@@ -20,8 +20,7 @@ export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx
   const { config } = deps;
   const callsAllowed = ctx.flags?.search_rate_limit ?? config.SEARCH_RATE_LIMIT;
   return tool({
-    description:
-      "Search the user's documents and the shared knowledge base (keyword and semantic search combined). Returns the best-matching passages with their document titles.",
+    description: "Search the user's documents and the shared knowledge base (keyword and semantic search combined). Returns the best-matching passages with their document titles.",
     inputSchema: z.strictObject({
       query: z.string().trim().min(1).max(500).describe("What to look for, in natural language or keywords"),
       limit: z.number().int().min(1).max(MAX_TOOL_RESULTS).default(5).describe(`How many passages to return (at most ${MAX_TOOL_RESULTS})`),

@@ -1,9 +1,9 @@
 import type { ToolSet } from "ai";
-import { getConfig } from "../../config";
-import type { ToolContext } from "./context";
-import { currentTime } from "./current-time";
-import { hybridSearch } from "./hybrid-search";
-import { noteTools } from "./notes";
+import { getConfig } from "../../config.ts";
+import type { ToolContext } from "./context.ts";
+import { currentTime } from "./current-time.ts";
+import { hybridSearch } from "./hybrid-search.ts";
+import { noteTools } from "./notes.ts";
 
 export type { ToolContext };
 
@@ -27,7 +27,10 @@ const policy = (setting: "always" | "never" | undefined): ApprovalPolicy => (set
  */
 export function agentTools(ctx: ToolContext, mcp: ToolSet = {}): OfferedTools {
   const c = getConfig(ctx.env);
-  const notes = noteTools({ ...ctx, flags: { max_documents_per_user: ctx.flags?.max_documents_per_user ?? c.MAX_DOCUMENTS_PER_USER, max_chunks_per_user: ctx.flags?.max_chunks_per_user ?? c.MAX_CHUNKS_PER_USER } });
+  const notes = noteTools({
+    ...ctx,
+    flags: { max_documents_per_user: ctx.flags?.max_documents_per_user ?? c.MAX_DOCUMENTS_PER_USER, max_chunks_per_user: ctx.flags?.max_chunks_per_user ?? c.MAX_CHUNKS_PER_USER },
+  });
   return {
     tools: { current_time: currentTime, ...(ctx.flags?.hybrid_search !== false && { hybrid_search: hybridSearch(ctx) }), ...notes, ...mcp },
     approval: {

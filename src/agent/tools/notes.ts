@@ -1,11 +1,11 @@
 import { tool } from "ai";
 import { z } from "zod";
-import { toAppError } from "../../errors";
-import type { Flags } from "../../flags";
-import { log } from "../../observability/log";
-import { ingestDocuments, removeDocument, type SearchDeps } from "../../search/search";
-import { searchDeps } from "../../search/worker";
-import type { ToolContext } from "./context";
+import { toAppError } from "../../errors.ts";
+import type { Flags } from "../../flags/index.ts";
+import { log } from "../../observability/log.ts";
+import { ingestDocuments, removeDocument, type SearchDeps } from "../../search/search.ts";
+import { searchDeps } from "../../search/deps.ts";
+import type { ToolContext } from "./context.ts";
 
 /** How a tool that acts ends: done, or a failure the model can read and explain (never a thrown error that ends the turn). */
 type Acted = { status: "ok"; [k: string]: unknown } | { status: "not_found" | "quota_exceeded" | "unavailable" | "invalid"; message: string };
@@ -24,7 +24,8 @@ const failure = (threadId: string, tool: string, err: unknown): Acted => {
 export function noteTools(ctx: ToolContext & { flags: Pick<Flags, "max_documents_per_user" | "max_chunks_per_user"> }, deps: SearchDeps = searchDeps(ctx.env)) {
   return {
     save_note: tool({
-      description: "Save a note to the user's knowledge base (a document only they can see, which later searches find). Use it when the user asks to save, note or remember something.",
+      description:
+        "Save a note to the user's knowledge base (a document only they can see, which later searches find). Use it when the user asks to save, note or remember something.",
       inputSchema: z.strictObject({
         title: z.string().trim().min(1).max(200).describe("A short title for the note"),
         text: z.string().trim().min(1).max(20_000).describe("The note's text, as the user would want to find it again"),
@@ -45,7 +46,9 @@ export function noteTools(ctx: ToolContext & { flags: Pick<Flags, "max_documents
       execute: async ({ documentId }): Promise<Acted> => {
         try {
           const removed = await removeDocument(deps, documentId.toLowerCase(), { ownerId: await ctx.ownerId() });
-          return removed ? { status: "ok", documentId, deleted: true } : { status: "not_found", message: "No document of the user's has that id; shared documents cannot be deleted." };
+          return removed
+            ? { status: "ok", documentId, deleted: true }
+            : { status: "not_found", message: "No document of the user's has that id; shared documents cannot be deleted." };
         } catch (err) {
           return failure(ctx.threadId, "delete_document", err);
         }

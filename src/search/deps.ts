@@ -1,9 +1,9 @@
-import { userAuthority } from "../authority/client";
-import { getConfig } from "../config";
-import { withDb } from "../db/client";
-import { GLOBAL_SCOPE, kvVersion, versionKey, type Cache, type CacheVersions } from "./cache";
-import { embedderFor } from "./embeddings";
-import type { SearchDeps } from "./search";
+import { userAuthority } from "../authority/client.ts";
+import { getConfig } from "../config.ts";
+import { withDb } from "../db/client.ts";
+import { GLOBAL_SCOPE, kvVersion, versionKey, type Cache, type CacheVersions } from "./cache.ts";
+import { embedderFor } from "./embeddings.ts";
+import type { SearchDeps } from "./search.ts";
 
 /**
  * Cache versions in the Worker: a user's in their authority (a Durable Object: any number of writes
