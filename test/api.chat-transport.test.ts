@@ -109,9 +109,12 @@ describe("useChat's DefaultChatTransport on /api/v1/chat", () => {
       (s) => !s.streaming,
     );
     expect(status.streaming).toBe(false);
-    // The turn's model request (it offers tools; a title request, should one come, does not) was hung up on.
+    // The turn's model request (it offers tools; a title request, should one come, does not) was hung up
+    // on, or never sent: the reply's start goes out before the model is asked, so a client can leave first.
     const turnRequests = async () => (await fakeRequests(text)).filter((r) => r.tools.length > 0);
-    expect(await eventually(turnRequests, (r) => r.length === 1 && r[0]!.aborted === true)).toEqual([expect.objectContaining({ aborted: true })]);
+    const sent = await eventually(turnRequests, (r) => r.every((x) => x.aborted));
+    expect(sent.length).toBeLessThanOrEqual(1);
+    expect(sent.filter((r) => !r.aborted)).toEqual([]);
     // The reply never began: it is kept empty, marked stopped.
     const rows = await eventually(
       () => messageRows(threadId),

@@ -88,7 +88,11 @@ export class ChatTurns {
     if (result.status === "completed") return this.host.titles.afterTurn(messages);
     const outcome: Partial<AssistantMetadata> = result.status === "aborted" ? { outcome: "stopped" } : { outcome: "error", error: result.error ?? "The reply failed." };
     const i = messages.findIndex((m) => m.id === result.message.id);
-    if (i >= 0) await this.host.persist(messages.with(i, { ...messages[i]!, metadata: { ...(messages[i]!.metadata as object), ...outcome } }));
+    // A reply stopped before its first part is not kept by the SDK: it is kept here, empty, so the thread says it was stopped
+    // (one that failed before its first part is not: the turn's error says so, and the thread stays without it).
+    const reply = i >= 0 ? messages[i] : result.status === "aborted" ? result.message : undefined;
+    const marked = reply && { ...reply, metadata: { ...(reply.metadata as object), ...outcome } };
+    if (marked) await this.host.persist(i >= 0 ? messages.with(i, marked) : [...messages, marked]);
     if (result.status === "error") await clearChatTerminal(this.host.storage);
   }
 }

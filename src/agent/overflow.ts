@@ -1,4 +1,4 @@
-import { APICallError, wrapLanguageModel } from "ai";
+import { APICallError, type UIMessageChunk, wrapLanguageModel } from "ai";
 import type { LanguageModelV4 } from "@ai-sdk/provider";
 
 // OpenAI answers 400 with code context_length_exceeded ("This model's maximum context length is ...");
@@ -37,4 +37,42 @@ export function watchFirstCall(model: LanguageModelV4): { model: LanguageModelV4
     },
   });
   return { model: watched, first };
+}
+
+/**
+ * The reply's stream, retried once compacted when the provider refuses the first call as too long.
+ * Nothing waits for the model (the reply starts at once, as a bare AIChatAgent's does): the refusal
+ * is the first attempt's error chunk, which comes after the first call has failed, so its verdict is
+ * known then. Refused, that error is dropped and the retry's chunks follow, less the `start` (and a
+ * `start-step`) the client already has.
+ */
+export function retryOnOverflow(
+  stream: ReadableStream<UIMessageChunk>,
+  first: Promise<"ok" | "overflow">,
+  retry: () => Promise<ReadableStream<UIMessageChunk>>,
+): ReadableStream<UIMessageChunk> {
+  let reader = stream.getReader();
+  let retried = false;
+  const sent = new Set<string>();
+  const skip = new Set<string>();
+  return new ReadableStream<UIMessageChunk>({
+    async pull(out) {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return out.close();
+        if (skip.delete(value.type)) continue;
+        // Settled before its error chunk was made: a race against a settled "ok" only reads it.
+        if (!retried && value.type === "error" && (await Promise.race([first, Promise.resolve("ok" as const)])) === "overflow") {
+          retried = true;
+          await reader.cancel().catch(() => {});
+          reader = (await retry()).getReader();
+          for (const type of ["start", "start-step"]) if (sent.has(type)) skip.add(type);
+          continue;
+        }
+        sent.add(value.type);
+        return out.enqueue(value);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
 }

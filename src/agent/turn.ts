@@ -20,7 +20,7 @@ import { describeError, log } from "../observability/log.ts";
 import type { TurnTrace } from "../observability/turn-trace.ts";
 import type { Compaction, TurnWindow } from "./compaction.ts";
 import { chatModel } from "./model.ts";
-import { isContextOverflow, watchFirstCall } from "./overflow.ts";
+import { isContextOverflow, retryOnOverflow, watchFirstCall } from "./overflow.ts";
 import { agentTools } from "./tools/index.ts";
 
 export const SYSTEM_PROMPT =
@@ -109,24 +109,29 @@ export async function runTurn(t: TurnInput): Promise<Response> {
     });
     return { result, first: watched.first };
   };
-  let window: TurnWindow = { context: t.context, summary: t.summary, compaction: t.compaction };
-  let { result, first } = await start(window, Boolean(t.compact));
-  if (t.compact && (await first) === "overflow") {
-    window = await t.compact();
-    ({ result } = await start(window, false));
-  }
-  const stream = result.toUIMessageStream({
-    messageMetadata: ({ part }): AssistantMetadata | undefined => {
-      if (part.type === "start") return { model: id, offline };
-      if (part.type === "finish") return { model: id, offline, usage: usageOf(part.totalUsage) };
-      return undefined;
-    },
-    onError: (error) => {
-      log("error", "model_error", { threadId: t.threadId, requestId: t.turnId, error: describeError(error) });
-      return modelErrorText(error);
-    },
-  });
-  return createUIMessageStreamResponse({ stream: withCompaction(stream, window.compaction) });
+  const ui = (result: ReturnType<typeof streamText>, retryable: boolean) =>
+    result.toUIMessageStream({
+      messageMetadata: ({ part }): AssistantMetadata | undefined => {
+        if (part.type === "start") return { model: id, offline };
+        if (part.type === "finish") return { model: id, offline, usage: usageOf(part.totalUsage) };
+        return undefined;
+      },
+      onError: (error) => {
+        // A refusal the turn retries compacted is not the turn's error.
+        if (!(retryable && isContextOverflow(error))) log("error", "model_error", { threadId: t.threadId, requestId: t.turnId, error: describeError(error) });
+        return modelErrorText(error);
+      },
+    });
+  const window: TurnWindow = { context: t.context, summary: t.summary, compaction: t.compaction };
+  const first = await start(window, Boolean(t.compact));
+  const stream = withCompaction(ui(first.result, Boolean(t.compact)), window.compaction);
+  const compact = t.compact;
+  if (!compact) return createUIMessageStreamResponse({ stream });
+  const retried = async () => {
+    const smaller = await compact();
+    return withCompaction(ui((await start(smaller, false)).result, false), smaller.compaction);
+  };
+  return createUIMessageStreamResponse({ stream: retryOnOverflow(stream, first.first, retried) });
 }
 
 /** The turn's stream with its compaction, if any, as a data part right after the reply starts (kept in the reply's parts, so a reload shows it too). */

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, inject } from "vitest";
 import { buildWeb, callApi, startWorker, type DevWorker } from "../../scripts/lib/dev-server.ts";
 import { freePort } from "../../scripts/lib/postgres.ts";
 import { TEST_EMAIL_DOMAIN } from "../../src/db/users.ts";
@@ -98,4 +99,51 @@ export async function signIn(page: Page, base: string, user: TestUser): Promise<
   await page.getByLabel("API key").fill(user.apiKey);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
+
+/**
+ * For a test file: the stack (with `vars`) started before its tests; after each test a screenshot of
+ * every page of a failed one and every browser context closed; after all, every user it made removed
+ * and the stack stopped (then `after`).
+ */
+export function stackForFile(name: string, vars: () => Record<string, string> | Promise<Record<string, string>>, after?: () => Promise<unknown>) {
+  let stack: Stack | undefined;
+  const users: TestUser[] = [];
+  const contexts: BrowserContext[] = [];
+  beforeAll(async () => {
+    stack = await startStack(inject("databaseUrl"), await vars());
+  });
+  afterEach(async ({ task }) => {
+    if (task.result?.state === "fail")
+      for (const [i, page] of contexts.flatMap((c) => c.pages()).entries()) await shot(page, `FAILED-${name}-${task.name.slice(0, 40).replace(/\W+/g, "-")}-${i}`).catch(() => {});
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+  });
+  afterAll(async () => {
+    await Promise.all(users.map((u) => u.remove()));
+    await stack?.stop();
+    await after?.();
+  });
+  const started = () =>
+    stack ??
+    (() => {
+      throw new Error("the stack starts in beforeAll");
+    })();
+  return {
+    get stack() {
+      return started();
+    },
+    get base() {
+      return started().worker.url;
+    },
+    async newContext(options?: Parameters<Browser["newContext"]>[0]) {
+      const context = await started().browser.newContext(options);
+      contexts.push(context);
+      return context;
+    },
+    async newUser(label: string) {
+      const u = await makeUser(started().worker.url, label);
+      users.push(u);
+      return u;
+    },
+  };
 }

@@ -1,42 +1,21 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
-import type { BrowserContext, Page } from "playwright-core";
-import { ADMIN_TOKEN, chromiumAvailable, makeUser, openChat, shot, startStack, type Stack, type TestUser } from "./support.ts";
+import { describe, expect, inject, test } from "vitest";
+import type { Page } from "playwright-core";
+import { ADMIN_TOKEN, chromiumAvailable, openChat, shot, stackForFile } from "./support.ts";
 
 // The offline model (no key) asked to remember something calls save_note, and asked a question calls every
 // tool that takes a query, an MCP server's too (the suite's test MCP server, on 127.0.0.1: the allow-list
 // lets the URL policy pass it): each call waits for the owner's decision in the page.
 let mcpUrl: string;
-let stack: Stack;
-let base: string;
-const users: TestUser[] = [];
 
 const run = chromiumAvailable();
 
 describe.skipIf(!run)("tool approvals and MCP servers in the web page, in Chromium", () => {
-  beforeAll(async () => {
+  const e2e = stackForFile("approvals", () => {
     mcpUrl = inject("mcpServerUrl");
-    stack = await startStack(inject("databaseUrl"), { TURN_RATE_LIMIT: "30", MCP_ALLOWED_ORIGINS: mcpUrl, MCP_TIMEOUT_MS: "5000" });
-    base = stack.worker.url;
+    return { TURN_RATE_LIMIT: "30", MCP_ALLOWED_ORIGINS: mcpUrl, MCP_TIMEOUT_MS: "5000" };
   });
-  const contexts: BrowserContext[] = [];
-  afterEach(async ({ task }) => {
-    if (task.result?.state === "fail")
-      for (const [i, page] of contexts.flatMap((c) => c.pages()).entries())
-        await shot(page, `FAILED-approvals-${task.name.slice(0, 40).replace(/\W+/g, "-")}-${i}`).catch(() => {});
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    await Promise.all(users.map((u) => u.remove()));
-    await stack?.stop();
-  });
-  const newContext = async (options?: Parameters<Stack["browser"]["newContext"]>[0]) => {
-    const context = await stack.browser.newContext(options);
-    contexts.push(context);
-    return context;
-  };
   async function user(label: string, title: string) {
-    const u = await makeUser(base, label);
-    users.push(u);
+    const u = await e2e.newUser(label);
     return { u, thread: (await u.api("POST", "/api/v1/threads", { title })).thread.id as string };
   }
   const composer = (page: Page) => page.getByRole("textbox", { name: "Message" });
@@ -50,7 +29,7 @@ describe.skipIf(!run)("tool approvals and MCP servers in the web page, in Chromi
   test("save_note waits on a card that survives a reload; Approve saves and the reply goes on; a delete denied is Declined; unanswered it Expires", async () => {
     const { u, thread } = await user("approve", "e2e approvals");
     const [receipts] = (await u.api("POST", "/api/v1/documents", { title: "Old receipts", text: "Receipts from the spring trip." })).documents;
-    const page = await openChat(await newContext({ viewport: { width: 1280, height: 900 } }), base, u, thread);
+    const page = await openChat(await e2e.newContext({ viewport: { width: 1280, height: 900 } }), e2e.base, u, thread);
     await send(page, "Remember that the office wifi password is tangerine42");
     const card = page.locator('[data-tool="save_note"]').first();
     await expect.poll(() => card.locator(".tool-what").innerText(), { timeout: 20_000 }).toBe("Save a note: the office wifi password is tangerine42");
@@ -91,7 +70,7 @@ describe.skipIf(!run)("tool approvals and MCP servers in the web page, in Chromi
     expect(await outcome(card)).toBe("Approved · saved");
 
     // Nobody decides: when its time is up the call is denied, and the card says it expired.
-    const flag = await fetch(`${base}/api/v1/admin/threads/${thread}/flags/approval_ttl_seconds`, {
+    const flag = await fetch(`${e2e.base}/api/v1/admin/threads/${thread}/flags/approval_ttl_seconds`, {
       method: "PUT",
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
       body: JSON.stringify({ value: 3 }),
@@ -111,7 +90,7 @@ describe.skipIf(!run)("tool approvals and MCP servers in the web page, in Chromi
     const root = `${mcpUrl}/s/${crypto.randomUUID()}`;
     // The server wants the token: a test that lists its tools shows the token reached it.
     await fetch(`${root}/state`, { method: "POST", body: JSON.stringify({ token: "s3cret-token" }) });
-    const page = await openChat(await newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true }), base, u, thread);
+    const page = await openChat(await e2e.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true }), e2e.base, u, thread);
     await page.getByRole("button", { name: "MCP servers" }).click();
     const dialog = page.getByRole("dialog", { name: "Your MCP servers" });
     await expect.poll(() => dialog.getByText("No MCP servers yet").isVisible()).toBe(true);

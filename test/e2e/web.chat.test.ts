@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
-import type { BrowserContext, Locator, Page } from "playwright-core";
-import { ADMIN_TOKEN, chromiumAvailable, makeUser, openChat, shot, startStack, type Stack, type TestUser } from "./support.ts";
+import { describe, expect, test } from "vitest";
+import type { Locator, Page } from "playwright-core";
+import { ADMIN_TOKEN, chromiumAvailable, openChat, shot, stackForFile } from "./support.ts";
 
 // Slow offline replies (a few seconds each) leave time to reload or cut the connection mid-reply;
 // two turns a minute per user makes the rate limit reachable in one test. Each test has its own user.
@@ -12,37 +12,13 @@ const DOC = {
 };
 const QUESTION = "When was the Fresnel lens of the Skerry Point lighthouse last cleaned and polished by the keepers?";
 
-let stack: Stack;
-let base: string;
-const users: TestUser[] = [];
-
 const run = chromiumAvailable();
 
 describe.skipIf(!run)("web chat in Chromium", () => {
-  beforeAll(async () => {
-    stack = await startStack(inject("databaseUrl"), VARS);
-    base = stack.worker.url;
-  });
-  // Every page of a failed test is kept as a screenshot; every context is closed.
-  const contexts: BrowserContext[] = [];
-  afterEach(async ({ task }) => {
-    if (task.result?.state === "fail")
-      for (const [i, page] of contexts.flatMap((c) => c.pages()).entries()) await shot(page, `FAILED-${task.name.slice(0, 40).replace(/\W+/g, "-")}-${i}`).catch(() => {});
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-  });
-  const newContext = async (options?: Parameters<Stack["browser"]["newContext"]>[0]) => {
-    const context = await stack.browser.newContext(options);
-    contexts.push(context);
-    return context;
-  };
-  afterAll(async () => {
-    await Promise.all(users.map((u) => u.remove()));
-    await stack?.stop();
-  });
+  const e2e = stackForFile("chat", () => VARS);
 
   async function user(label: string, opts: { doc?: boolean; thread?: boolean } = {}) {
-    const u = await makeUser(base, label);
-    users.push(u);
+    const u = await e2e.newUser(label);
     if (opts.doc) await u.api("POST", "/api/v1/documents", DOC);
     const thread = opts.thread ? ((await u.api("POST", "/api/v1/threads", { title: `e2e ${label}` })).thread.id as string) : undefined;
     return { u, thread };
@@ -68,22 +44,22 @@ describe.skipIf(!run)("web chat in Chromium", () => {
   }
 
   test("the Worker serves the page at / and keeps JSON 404s under /api and /agents", async () => {
-    const page = await fetch(`${base}/`);
+    const page = await fetch(`${e2e.base}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
     expect(await page.text()).toContain('<div id="root"></div>');
     for (const path of ["/api/v1/nope", "/agents/thread-agent/00000000-0000-4000-8000-000000000000", "/api/v1/threads/00000000-0000-4000-8000-000000000000"]) {
-      const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const res = await fetch(`${e2e.base}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       expect(res.status, path).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code, path).toMatch(/not_found/);
     }
-    expect((await fetch(`${base}/health`)).headers.get("content-type")).toContain("application/json");
+    expect((await fetch(`${e2e.base}/health`)).headers.get("content-type")).toContain("application/json");
   });
 
   test("upload a document, create a thread, send: the reply streams in with a search card citing it; rename and delete", async () => {
     const { u } = await user("stream");
-    const context = await newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await openChat(context, base, u);
+    const context = await e2e.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await openChat(context, e2e.base, u);
 
     // The documents panel reads a picked file (its name becomes the title) and sends it to the ingestion API.
     await page.getByRole("button", { name: "Documents" }).click();
@@ -167,8 +143,8 @@ describe.skipIf(!run)("web chat in Chromium", () => {
 
   test("a reload in the middle of a reply resumes the stream", async () => {
     const { u, thread } = await user("reload", { doc: true, thread: true });
-    const context = await newContext();
-    const page = await openChat(context, base, u, thread);
+    const context = await e2e.newContext();
+    const page = await openChat(context, e2e.base, u, thread);
     await send(page, QUESTION);
     await expect.poll(() => assistant(page).locator(".markdown").innerText(), { timeout: 15_000 }).toContain("Offline model:");
     expect(await assistant(page).getAttribute("data-streaming")).toBe("true");
@@ -194,7 +170,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
 
   test("a connection lost mid-reply reconnects and resumes the stream", async () => {
     const { u, thread } = await user("drop", { doc: true, thread: true });
-    const context = await newContext();
+    const context = await e2e.newContext();
     const page = await context.newPage();
     // The first WebSocket is cut by the network after the reply's first words; later ones pass.
     let sockets = 0;
@@ -209,7 +185,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
         }
       });
     });
-    await page.goto(`${base}/?thread=${thread}#key=${encodeURIComponent(u.apiKey)}`);
+    await page.goto(`${e2e.base}/?thread=${thread}#key=${encodeURIComponent(u.apiKey)}`);
     await send(page, QUESTION);
     await expect.poll(() => sockets, { timeout: 20_000 }).toBeGreaterThan(1);
     const text = await finished(assistant(page));
@@ -220,7 +196,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
 
   test("a connection lost until the reply has finished shows the whole reply once it is back", async () => {
     const { u, thread } = await user("outage", { doc: true, thread: true });
-    const context = await newContext();
+    const context = await e2e.newContext();
     const page = await context.newPage();
     // The network drops after the reply's first words and stays down until the server has finished the turn.
     let sockets = 0;
@@ -238,7 +214,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
         }
       });
     });
-    await page.goto(`${base}/?thread=${thread}#key=${encodeURIComponent(u.apiKey)}`);
+    await page.goto(`${e2e.base}/?thread=${thread}#key=${encodeURIComponent(u.apiKey)}`);
     await send(page, QUESTION);
     await expect.poll(() => down).toBe(true);
     await expect.poll(() => page.getByTestId("connection-banner").innerText()).toContain("Connection lost");
@@ -256,9 +232,9 @@ describe.skipIf(!run)("web chat in Chromium", () => {
 
   test("two tabs on one thread both update", async () => {
     const { u, thread } = await user("tabs", { doc: true, thread: true });
-    const context = await newContext({ viewport: { width: 1000, height: 700 } });
-    const a = await openChat(context, base, u, thread);
-    const b = await openChat(context, base, u, thread);
+    const context = await e2e.newContext({ viewport: { width: 1000, height: 700 } });
+    const a = await openChat(context, e2e.base, u, thread);
+    const b = await openChat(context, e2e.base, u, thread);
     await expect.poll(() => b.getByText("Ask anything about your documents.").isVisible()).toBe(true);
     await expect.poll(() => a.getByText("Ask anything about your documents.").isVisible()).toBe(true);
 
@@ -282,7 +258,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     const { u, thread } = await user("ratelimit", { thread: true });
     // Use up the user's turns over HTTP (the limit is per user, across threads and transports).
     for (let i = 0; i < 2; i++) {
-      const res = await fetch(`${base}/api/v1/threads/${thread}/messages`, {
+      const res = await fetch(`${e2e.base}/api/v1/threads/${thread}/messages`, {
         method: "POST",
         headers: { authorization: `Bearer ${u.apiKey}`, "content-type": "application/json" },
         body: JSON.stringify({ text: `warm-up ${i}` }),
@@ -291,8 +267,8 @@ describe.skipIf(!run)("web chat in Chromium", () => {
       // Read to the end: the page opens on two finished turns (joining mid-turn is another test's subject).
       await res.text();
     }
-    const context = await newContext();
-    const page = await openChat(context, base, u, thread);
+    const context = await e2e.newContext();
+    const page = await openChat(context, e2e.base, u, thread);
     await expect.poll(() => page.locator("article.message.assistant").count(), { timeout: 20_000 }).toBe(2);
     await expect.poll(() => assistant(page).innerText()).toContain('I searched your documents for "warm-up 1" and found nothing about it.');
     await expect.poll(() => assistant(page).getAttribute("data-streaming")).toBeNull();
@@ -300,7 +276,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     const banner = page.getByTestId("rate-limit-banner");
     await expect.poll(() => banner.innerText(), { timeout: 10_000 }).toMatch(/faster than this server allows\. You can send again in \d+ s\./);
     // The countdown starts from the server's own wait, not from when the page opened.
-    const refused = await fetch(`${base}/api/v1/threads/${thread}/messages`, {
+    const refused = await fetch(`${e2e.base}/api/v1/threads/${thread}/messages`, {
       method: "POST",
       headers: { authorization: `Bearer ${u.apiKey}`, "content-type": "application/json" },
       body: JSON.stringify({ text: "x" }),
@@ -320,7 +296,7 @@ describe.skipIf(!run)("web chat in Chromium", () => {
 
   test("the look, in light and dark, at 1280 px and 375 px", async () => {
     const { u, thread } = await user("looks", { doc: true, thread: true });
-    const res = await fetch(`${base}/api/v1/threads/${thread}/messages`, {
+    const res = await fetch(`${e2e.base}/api/v1/threads/${thread}/messages`, {
       method: "POST",
       headers: { authorization: `Bearer ${u.apiKey}`, "content-type": "application/json", accept: "application/json" },
       body: JSON.stringify({ text: QUESTION }),
@@ -329,8 +305,8 @@ describe.skipIf(!run)("web chat in Chromium", () => {
     await res.text();
     for (const colorScheme of ["light", "dark"] as const)
       for (const width of [1280, 375]) {
-        const context = await newContext({ viewport: { width, height: width > 400 ? 800 : 740 }, colorScheme, isMobile: width < 400 });
-        const page = await openChat(context, base, u, thread);
+        const context = await e2e.newContext({ viewport: { width, height: width > 400 ? 800 : 740 }, colorScheme, isMobile: width < 400 });
+        const page = await openChat(context, e2e.base, u, thread);
         await finished(assistant(page));
         expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(width);
         await shot(page, `look-${colorScheme}-${width}`);
@@ -340,9 +316,9 @@ describe.skipIf(!run)("web chat in Chromium", () => {
 
   test("keyboard only, on a phone-sized screen", async () => {
     const { u } = await user("keyboard", { doc: true });
-    const context = await newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
+    const context = await e2e.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
     const page = await context.newPage();
-    await page.goto(base);
+    await page.goto(e2e.base);
     // Sign in: the key field has focus and a label.
     await expect.poll(() => activeId(page)).toBe("api-key");
     await page.keyboard.type(u.apiKey);

