@@ -14,8 +14,8 @@ export function isContextOverflow(err: unknown): boolean {
 
 /**
  * The model, watched: `first` settles with how its first call began, "ok" once the server answered
- * (streaming) or "overflow" when it refused the prompt as too long. streamText starts that call at
- * once, so a turn can wait for it before anything reaches the client, and retry with a smaller context.
+ * (streaming) or "overflow" when it refused the prompt as too long; it has settled by the time the
+ * refusal reaches the reply's stream as an error chunk (see retryOnOverflow).
  */
 export function watchFirstCall(model: LanguageModelV4): { model: LanguageModelV4; first: Promise<"ok" | "overflow"> } {
   let settle!: (v: "ok" | "overflow") => void;

@@ -67,7 +67,7 @@ export async function runTurn(t: TurnInput): Promise<Response> {
   const { tools: own, approval } = agentTools({ env: t.env, threadId: t.threadId, storage: t.storage, ownerId: async () => t.ownerId, flags: t.flags }, t.mcp);
   const tools: ToolSet = { ...t.clientTools, ...own };
   const spend = spendRecorder(t, id);
-  // A first call the provider refuses as too long is retried once, compacted further, before anything reaches the client.
+  // A first call the provider refuses as too long is retried once, compacted further (retryOnOverflow: in the stream, so nothing waits for the model).
   const start = async ({ context, summary }: TurnWindow, retryable: boolean) => {
     const watched = watchFirstCall(model);
     const result = streamText({
