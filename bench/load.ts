@@ -6,9 +6,9 @@
 // once the agents' outboxes have drained, that Postgres holds exactly the messages of the turns.
 import { randomUUID } from "node:crypto";
 import { cpus, loadavg } from "node:os";
-import { parseArgs } from "node:util";
 import pg from "pg";
 import { z } from "zod";
+import { cliArgs } from "./cli.ts";
 import { startStack, type Stack } from "./load-stack.ts";
 import { connectAgent, sendTurn, type Marks } from "./ws-client.ts";
 
@@ -35,13 +35,7 @@ const Args = z
   .object(shape)
   .refine((a) => !a.url || /^https?:\/\/127\.0\.0\.1(:\d+)?\/?$/.test(a.url), "--url must be a loopback server (127.0.0.1)")
   .refine((a) => !(a.url && a["fault-after-ms"] !== undefined), "a fault run needs the benchmark's own stack (no --url): it cuts Postgres through its proxy");
-const strings = Object.fromEntries(Object.keys(shape).map((k) => [k, { type: "string" as const }]));
-const parsed = Args.safeParse(parseArgs({ options: strings, strict: true }).values);
-if (!parsed.success) {
-  console.error(z.prettifyError(parsed.error));
-  process.exit(2);
-}
-const a = parsed.data;
+const a = cliArgs(Object.keys(shape), Args);
 
 const log = (s: string) => console.log(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

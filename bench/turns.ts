@@ -9,11 +9,11 @@ import { execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { parseArgs } from "node:util";
 import pg from "pg";
 import { z } from "zod";
 import { DEMO_DOCUMENTS } from "../scripts/lib/demo.ts";
 import { startFakeModel, type FakeModel } from "./fake-model.ts";
+import { cliArgs } from "./cli.ts";
 import { startStack, type Stack } from "./load-stack.ts";
 import { connectAgent, sendTurn, type Marks } from "./ws-client.ts";
 
@@ -42,13 +42,7 @@ const Args = z
   .object(shape)
   .transform((a) => ({ ...a, sizes: a.sizes.split(",").map(Number) }))
   .refine((a) => a.sizes.every((n) => n >= 1 && n <= 1000), "sizes: 1 to 1000 threads");
-const strings = Object.fromEntries(Object.keys(shape).map((k) => [k, { type: "string" as const }]));
-const parsed = Args.safeParse(parseArgs({ options: strings, strict: true }).values);
-if (!parsed.success) {
-  console.error(z.prettifyError(parsed.error));
-  process.exit(2);
-}
-const a = parsed.data;
+const a = cliArgs(Object.keys(shape), Args);
 
 const log = (s: string) => console.log(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

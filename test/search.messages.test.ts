@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { withDb } from "../src/db/client.ts";
+import type { MessageResult as MessageHit } from "../src/search/search.ts";
 import { messageChunks, messageCorpus, messageIndexQueue, messagePostings } from "../src/db/schema.ts";
 import { eq } from "drizzle-orm";
 import { env } from "./support/env.ts";
@@ -9,17 +10,6 @@ import { documentsForEachTest, uniqueWord } from "./support/search.ts";
 const newThread = threadsForEachTest();
 const ingest = documentsForEachTest();
 
-type MessageHit = {
-  type: "message";
-  threadId: string;
-  threadTitle: string | null;
-  messageId: string;
-  role: string;
-  createdAt: string;
-  snippet: string;
-  highlights: [number, number][];
-  score: number;
-};
 type Hit = MessageHit | { type: "document"; documentId: string; title: string };
 type Found = { results: Hit[]; cached: boolean; scope: string };
 

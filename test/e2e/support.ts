@@ -123,11 +123,10 @@ export function stackForFile(name: string, vars: () => Record<string, string> | 
     await stack?.stop();
     await after?.();
   });
-  const started = () =>
-    stack ??
-    (() => {
-      throw new Error("the stack starts in beforeAll");
-    })();
+  const started = () => {
+    if (!stack) throw new Error("the stack starts in beforeAll");
+    return stack;
+  };
   return {
     get stack() {
       return started();
