@@ -169,9 +169,15 @@ describe.skipIf(!run)("web chat security in Chromium", () => {
     await page.getByRole("button", { name: /^e2e reconnect/ }).click();
     await page.locator("article.message.assistant").nth(2).waitFor();
     await page.getByRole("textbox", { name: "Message" }).fill("half a thought");
-    await page.evaluate("document.querySelector('.messages').scrollTop = 40");
     // Scroll events are dispatched with the next frame: the page must know the reader scrolled up before the cut.
-    await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))");
+    // A transcript update landing in that frame (the connect's catch-up) scrolls to the end first: scrolled up again then.
+    await expect
+      .poll(() =>
+        page.evaluate<number>(
+          "(async () => { const el = document.querySelector('.messages'); el.scrollTop = 40; await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))); return el.scrollTop; })()",
+        ),
+      )
+      .toBe(40);
     cut();
     await expect.poll(() => sockets).toBe(2);
     await expect.poll(() => page.getByTestId("connection-banner").count()).toBe(0);
