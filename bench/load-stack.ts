@@ -48,7 +48,7 @@ async function startPostgres(maxConnections: number) {
   const asPostgres = (cmd: string) => execFileSync("su", ["postgres", "-c", cmd], { stdio: "pipe" });
   asPostgres(`${PG_BIN}/initdb -D ${dir}/data -A trust -U postgres`);
   // Durability settings off: this measures the service, not the disk of a shared machine.
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=${maxConnections} -c fsync=off -c synchronous_commit=off`;
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=${maxConnections} -c fsync=off -c synchronous_commit=off -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all`;
   asPostgres(`${PG_BIN}/pg_ctl -D ${dir}/data -l ${dir}/log -w -o '${opts}' start`);
   return {
     host: "127.0.0.1",

@@ -1,5 +1,5 @@
 // npm run bench:turns -- [--sizes 20,100] [--turns 3] [--rounds 2] [--first-token-ms 200 --chunk-ms 10]
-//   [--api chat|responses] [--fresh 10] [--json FILE]
+//   [--api chat|responses] [--fresh 10] [--statements N] [--json FILE]
 // Threadline's turn path against a bare AIChatAgent (bench/bare), alternately in one run on one
 // machine: for each size, baseline and Threadline take turns (B, T, B, T, ...), each run on threads
 // of its own, N threads concurrently, their turns sequential. Every turn calls hybrid_search once
@@ -36,6 +36,8 @@ const shape = {
   "lag-timeout-ms": int(1_000).default(30_000),
   "setup-concurrency": int(1).max(200).default(20),
   "admin-token": z.string().default("dev-admin-token"),
+  /** Prints each run's top Postgres statements (pg_stat_statements): where its Postgres time goes. */
+  statements: int(0).max(100).default(0),
   json: z.string().optional(),
 };
 const Args = z
@@ -197,6 +199,17 @@ async function pgStats(watch: RowWatch) {
   return { sessions: Number(row.sessions), transactions: Number(row.xact) - (watch.queries - 1), rows: row.rows ?? {} };
 }
 
+/** The run's top statements by total time, per turn: calls, ms executing, rows (the row watch's own polls included). */
+async function printStatements(system: System, turns: number) {
+  const r = await db!.query<{ calls: string; ms: number; rows: string; query: string }>(
+    "select calls, total_exec_time as ms, rows, query from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database()) order by total_exec_time desc limit $1",
+    [a.statements],
+  );
+  log(`[bench] ${system}: top statements per turn (calls / exec ms / rows):`);
+  for (const s of r.rows)
+    log(`  ${(Number(s.calls) / turns).toFixed(2)} / ${(s.ms / turns).toFixed(2)} / ${(Number(s.rows) / turns).toFixed(1)}  ${s.query.replace(/\s+/g, " ").slice(0, 160)}`);
+}
+
 const rowDeltas = (before: Record<string, string>, after: Record<string, string>) =>
   Object.fromEntries(Object.entries(after).flatMap(([t, n]) => (Number(n) - Number(before[t] ?? 0) ? [[t, Number(n) - Number(before[t] ?? 0)]] : [])));
 
@@ -224,6 +237,7 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   const turns: Turn[] = [];
   const tag = `${system[0]}${round}-${randomUUID().slice(0, 6)}`;
   const pg0 = await pgStats(watch);
+  if (a.statements) await db!.query("create extension if not exists pg_stat_statements; select pg_stat_statements_reset()");
   const cpu0 = cpu(system);
   const start = now();
   await Promise.all(
@@ -253,6 +267,7 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   const rowsIn = () => done.every((t) => watch.seen.get(t.userId) !== undefined && watch.seen.get(t.assistantId ?? "") !== undefined);
   while (!stopping && !rowsIn() && now() < lagDeadline) await sleep(a["poll-ms"]);
   const pg1 = await pgStats(watch);
+  if (a.statements) await printStatements(system, turns.length);
   const modelAt = new Map<string, number[]>();
   for (const r of model!.requests) if (r.userText.startsWith(`turn ${tag}-`)) modelAt.set(r.userText, [...(modelAt.get(r.userText) ?? []), r.at - performance.timeOrigin]);
   const withRows = turns.map((t) => {

@@ -74,7 +74,7 @@ const configSchema = z.object({
   MAX_SOCKETS_PER_THREAD: optional(z.coerce.number().int().min(1).max(10_000)).transform((v) => v ?? 32),
   MAX_SOCKETS_PER_USER: optional(z.coerce.number().int().min(1).max(100_000)).transform((v) => v ?? 100),
   // How long an isolate reuses resolved feature flags: the most a flag change waits to take effect (0: read every time).
-  FLAG_CACHE_SECONDS: optional(z.coerce.number().int().min(0).max(300)).transform((v) => v ?? 10),
+  FLAG_CACHE_SECONDS: optional(z.coerce.number().int().min(0).max(300)).transform((v) => v ?? 30),
   // The transport without a HYPERDRIVE binding: this Postgres over Neon's serverless driver (WebSocket).
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
   // Local and test use only: host:port of a plain WebSocket-to-TCP proxy in front of a plain Postgres (no TLS).

@@ -1,4 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
+import { userAuthority } from "../src/authority/client.ts";
 import { describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { eq } from "drizzle-orm";
@@ -47,7 +48,7 @@ describe("thread titles", () => {
     expect(list.items.find((i) => i.id === t.threadId)?.title).toBe("Espresso dosing for a");
     // The title's model call is charged to the owner like any other, and is not a turn.
     const entries = await eventually(
-      () => withDb(env, (db) => db.select().from(spendLedger).where(eq(spendLedger.userId, t.userId))),
+      async () => (await userAuthority(env, t.userId).flushLedger(), withDb(env, (db) => db.select().from(spendLedger).where(eq(spendLedger.userId, t.userId)))),
       (e) => e.length === 2,
     );
     expect(entries.map((e) => e.kind).sort()).toEqual(["title", "turn"]);

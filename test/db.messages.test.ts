@@ -1,7 +1,11 @@
 import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
 import { withDb } from "../src/db/client.ts";
-import { applyMessageOps, listMessages, type MessageOp } from "../src/db/messages.ts";
+import { eq } from "drizzle-orm";
+import { applyMessageOps, listMessages, type MessageChunks, type MessageOp } from "../src/db/messages.ts";
+import { EMBEDDING_DIMENSIONS, messageChunks, messageCorpus, messageIndexQueue } from "../src/db/schema.ts";
+import { offlineEmbedder } from "../src/search/embeddings.ts";
+import { messageChunkTexts } from "../src/search/message-index.ts";
 import { toAppError } from "../src/errors.ts";
 import { threadsForEachTest, messageRows } from "./support/helpers.ts";
 
@@ -15,7 +19,48 @@ async function thread() {
 const text = (id: string, role: "user" | "assistant", t: string): MessageOp => ({ op: "upsert", message: { id, role, parts: [{ type: "text", text: t }] } });
 const apply = (threadId: string, ops: MessageOp[]) => withDb(env, (db) => applyMessageOps(db, threadId, ops));
 
+/** A batch with every indexed message's chunks, as the agent embeds them (vectors of the offline embedder). */
+const indexed = async (threadId: string, ops: MessageOp[]) => {
+  const chunks = new Map<number, MessageChunks>();
+  for (const [i, o] of ops.entries())
+    if (o.op === "upsert") {
+      const texts = messageChunkTexts(o.message.parts);
+      const vectors = await offlineEmbedder(EMBEDDING_DIMENSIONS).embed(texts);
+      chunks.set(
+        i,
+        texts.map((text, k) => ({ text, embedding: vectors[k]! })),
+      );
+    }
+  return withDb(env, (db) => applyMessageOps(db, threadId, ops, { chunks, embedder: "offline-test" }));
+};
+const indexRows = (threadId: string) =>
+  withDb(env, async (db) => ({
+    chunks: (await db.select({ id: messageChunks.messageId, text: messageChunks.text }).from(messageChunks).where(eq(messageChunks.threadId, threadId)))
+      .map((c) => `${c.id}: ${c.text}`)
+      .sort(),
+    queued: (await db.select().from(messageIndexQueue).where(eq(messageIndexQueue.threadId, threadId))).length,
+  }));
+
 describe("writing a thread's messages", () => {
+  it("indexes a batch's messages in its transaction, in op order: a message written twice has its last text, a deleted one none", async () => {
+    const { threadId, userId } = await newThread();
+    expect(await indexed(threadId, [text("m1", "user", "Tides at dawn.")])).toMatchObject({ queued: false, title: null });
+    await apply(threadId, [text("q1", "user", "Queued without vectors.")]);
+    expect((await indexRows(threadId)).queued).toBe(1);
+    await indexed(threadId, [
+      text("m1", "user", "Tides at dusk."),
+      text("m2", "assistant", "Gone soon."),
+      { op: "delete", ids: ["m2"] },
+      text("m3", "assistant", "First draft."),
+      text("m3", "assistant", "Final answer."),
+      text("q1", "user", "Queued, then indexed."),
+    ]);
+    expect(await indexRows(threadId)).toEqual({ chunks: ["m1: Tides at dusk.", "m3: Final answer.", "q1: Queued, then indexed."], queued: 0 });
+    // The owner's statistics follow: one chunk per live message.
+    const [corpus] = await withDb(env, (db) => db.select().from(messageCorpus).where(eq(messageCorpus.ownerId, userId)));
+    expect(corpus?.chunks).toBe(3);
+  });
+
   it("is idempotent: replaying a batch rewrites rows in place and keeps their order", async () => {
     const threadId = await thread();
     const batch = [text("m1", "user", "hi"), text("m2", "assistant", "hello")];

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { expireFlags } from "../src/flags/index.ts";
+import { env } from "./support/env.ts";
 import { ChatClient, sendJson, setDatabase, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
@@ -12,8 +13,8 @@ describe("flags while Postgres is down", () => {
     const [t, fresh] = await Promise.all([newThread(), newThread()]);
     expect((await sendJson("PUT", `/api/v1/admin/users/${t.userId}/flags/turn_rate_limit`, { value: 2 })).status).toBe(200);
     expect((await sendJson("PUT", `/api/v1/admin/threads/${fresh.threadId}/flags/chat_model`, { value: "never-read" })).status).toBe(200);
-    // Both connect while Postgres is up.
-    const [client, other] = await Promise.all([ChatClient.connect(t.threadId, t.apiKey), ChatClient.connect(fresh.threadId, fresh.apiKey)]);
+    // One connects while Postgres is up (a connection reads its thread's flags), the other once it is down.
+    const client = await ChatClient.connect(t.threadId, t.apiKey);
     expect((await client.response(client.sendChat("before").requestId)).error).toBeUndefined();
 
     await setDatabase("down");
@@ -26,10 +27,23 @@ describe("flags while Postgres is down", () => {
     expect(third.error).toMatchObject({ code: "rate_limited" });
 
     // A thread whose flags were never read gets the defaults (its chat_model override is out of reach).
+    const other = await ChatClient.connect(fresh.threadId, fresh.apiKey);
     const reply = await other.response(other.sendChat("defaults").requestId);
     expect(reply.error).toBeUndefined();
     expect(reply.chunks.find((c) => c.type === "start")).toMatchObject({ messageMetadata: { model: "fake-model" } });
     client.close();
     other.close();
+  });
+
+  it("a connection reads its thread's flags ahead of its first turn: that turn has them though Postgres is down by then", async () => {
+    const t = await newThread();
+    expect((await sendJson("PUT", `/api/v1/admin/threads/${t.threadId}/flags/chat_model`, { value: "read-at-connect" })).status).toBe(200);
+    const client = await ChatClient.connect(t.threadId, t.apiKey);
+    await env.ThreadAgent.get(env.ThreadAgent.idFromName(t.threadId)).warmed();
+    await setDatabase("down");
+    const reply = await client.response(client.sendChat("first turn").requestId);
+    expect(reply.error).toBeUndefined();
+    expect(reply.chunks.find((c) => c.type === "start")).toMatchObject({ messageMetadata: { model: "read-at-connect" } });
+    client.close();
   });
 });

@@ -18,6 +18,8 @@ type Usage = {
 };
 const usage = async (key: string) => (await (await fetchApp("/api/v1/users/me/usage", {}, key)).json()) as Usage;
 const ledger = (userId: string) => withDb(env, (db) => db.select().from(spendLedger).where(eq(spendLedger.userId, userId)));
+/** The ledger in Postgres once the user's authority has written what it holds (it batches for LEDGER_DELAY_MS). */
+const flushedLedger = async (userId: string) => (await userAuthority(env, userId).flushLedger(), ledger(userId));
 const setFlag = (userId: string, flag: string, value: unknown) => sendJson("PUT", `/api/v1/admin/users/${userId}/flags/${flag}`, { value });
 
 describe("spend: an append-only ledger and budgets that are real caps", () => {
@@ -58,7 +60,7 @@ describe("spend: an append-only ledger and budgets that are real caps", () => {
     expect((await client.response("regen")).error).toBeUndefined();
     client.close();
     const entries = await eventually(
-      () => ledger(userId),
+      () => flushedLedger(userId),
       (e) => e.length >= 4,
     );
     expect(entries.map((e) => e.kind).sort()).toEqual(["regenerate", "turn", "turn", "turn"]);

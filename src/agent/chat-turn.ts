@@ -3,6 +3,7 @@ import { clearChatTerminal, createToolsFromClientSchemas } from "agents/chat";
 import type { UIMessage } from "ai";
 import { flagsFor } from "../flags/index.ts";
 import type { ThreadMcpServers } from "../mcp/client.ts";
+import { threadMcpServers } from "../mcp/registry.ts";
 import type { AssistantMetadata } from "../messages.ts";
 import { TurnTrace } from "../observability/turn-trace.ts";
 import { contextFor } from "./context.ts";
@@ -41,6 +42,22 @@ export class ChatTurns {
   private readonly host: Host;
   constructor(host: Host) {
     this.host = host;
+  }
+
+  /**
+   * A client connected: what its first turn reads of Postgres (the flags, the MCP servers: each
+   * once per FLAG_CACHE_SECONDS, then cached) is read now, in the background, not on that turn's path.
+   */
+  warm(): Promise<void> {
+    const { env } = this.host;
+    const threadId = this.host.threadId();
+    return this.host
+      .ownerId()
+      .then((userId) => Promise.all([flagsFor(env, { userId, threadId }), threadMcpServers(env, userId, threadId)]))
+      .then(
+        () => {},
+        () => {},
+      );
   }
 
   async run(options?: OnChatMessageOptions): Promise<Response> {

@@ -1,9 +1,8 @@
-import type { MessageOp } from "../db/messages.ts";
-import { insertSummaries } from "../db/messages.ts";
+import { type AppliedOps, applyMessageOps, INDEXED_ROLES, insertSummaries, type MessageChunks, type MessageOp } from "../db/messages.ts";
 import { describeError, log } from "../observability/log.ts";
 import { userScope } from "../search/cache.ts";
-import { indexThreadMessages } from "../search/message-index.ts";
-import { invalidate, type SearchDeps } from "../search/search.ts";
+import { indexThreadMessages, messageChunkTexts } from "../search/message-index.ts";
+import { embed, invalidate, type SearchDeps } from "../search/search.ts";
 import type { ContextWindow } from "./context-window.ts";
 import { Outbox } from "./outbox.ts";
 
@@ -16,12 +15,17 @@ type Host = {
   schedule: (seconds: number) => Promise<void>;
 };
 
+/** How long a write waits for its messages' embeddings before it queues them instead. */
+const EMBED_TIMEOUT_MS = 3000;
+
 /**
- * What follows a thread's writes to Postgres, in its agent, in the background: its queued messages
- * are indexed for search (src/search/message-index.ts), its summaries copied beside the messages,
- * and the owner's cached searches invalidated when messages went (a delete or a clear; their index
- * rows cascade). The queue lives in Postgres, written with each message, so an outage of Postgres
- * or the embedder only delays this: a failed run is tried again with the outbox's backoff.
+ * A thread's writes to Postgres with their search index: the outbox's batch goes in one transaction
+ * with its messages' chunks, embedded just before (one connection and one transaction a turn, where
+ * indexing after the write took two more of each and a queue row in and out: bench/README.md). A
+ * message the embedder could not take in time is queued in that transaction instead, and indexed
+ * here in the background (src/search/message-index.ts), as are the thread's summaries copied beside
+ * its messages; a failed run is tried again with the outbox's backoff. The owner's cached searches
+ * are invalidated when what they read changed.
  */
 export class MessageIndexer {
   #running: Promise<void> | undefined;
@@ -33,10 +37,35 @@ export class MessageIndexer {
     this.host = host;
   }
 
-  /** A batch of changes reached Postgres. */
-  async written(ops: readonly MessageOp[]): Promise<void> {
-    if (ops.some((o) => o.op === "delete" || o.op === "clear")) await this.invalidate();
-    this.kick();
+  /** Applies the outbox's batch (throws as Postgres does: the outbox keeps the batch for its retry). */
+  async write(ops: MessageOp[]): Promise<AppliedOps> {
+    const deps = this.host.deps();
+    const chunks = await this.#embed(deps, ops);
+    const applied = await deps.db((db) => applyMessageOps(db, this.host.threadId(), ops, chunks && { chunks, embedder: deps.embedder.name }));
+    if (chunks?.size || ops.some((o) => o.op === "delete" || o.op === "clear")) await this.invalidate();
+    if (applied.queued || this.host.window.unsynced().length) this.kick();
+    return applied;
+  }
+
+  /** The chunks of every indexed message in `ops`, embedded in one call; undefined when the embedder fails or is slow (they are queued). */
+  async #embed(deps: SearchDeps, ops: MessageOp[]): Promise<Map<number, MessageChunks> | undefined> {
+    const texts = new Map<number, string[]>();
+    for (const [i, o] of ops.entries()) if (o.op === "upsert" && (INDEXED_ROLES as readonly string[]).includes(o.message.role)) texts.set(i, messageChunkTexts(o.message.parts));
+    if (!texts.size) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const all = [...texts.values()].flat();
+      const vectors = all.length
+        ? await Promise.race([embed(deps, all), new Promise<never>((_, no) => (timer = setTimeout(() => no(new Error("embedding timed out")), EMBED_TIMEOUT_MS)))])
+        : [];
+      let next = 0;
+      return new Map([...texts].map(([i, t]) => [i, t.map((text) => ({ text, embedding: vectors[next++]! }))]));
+    } catch (err) {
+      log("warn", "message_embed_failed", { threadId: this.host.threadId(), messages: texts.size, error: describeError(err) });
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   kick(): void {

@@ -23,6 +23,8 @@ export type QuarantinedOp = { seq: number; op: MessageOp; error: string; created
  */
 export class Outbox {
   #flushing: Promise<void> | undefined;
+  /** The last row a flush asked for (seqs only grow; a requeued row keeps its old one). */
+  #wanted = 0;
 
   private readonly sql: SqlStorage;
   private readonly write: (ops: MessageOp[]) => Promise<void>;
@@ -58,10 +60,25 @@ export class Outbox {
     return { backlog: this.backlog, oldestAt: this.oldestAt, quarantined: this.quarantinedCount, attempt: retry?.attempt ?? 0, nextRetryAt: retry?.next_at ?? null };
   }
 
-  /** Drains the outbox, one drain at a time; rejects with a transient write error, keeping the rows that did not land. */
+  /**
+   * Drains what the outbox holds when it is called, one drain at a time; rejects with a transient
+   * write error, keeping the rows that did not land. A flush asked for during a drain extends it to
+   * what was recorded by then: a row recorded later waits for its own flush (so the next turn's
+   * message, recorded while the last turn's batch is in flight, goes with its own turn's reply: one
+   * transaction a turn, where it took two).
+   */
   flush(): Promise<void> {
-    this.#flushing ??= this.#drain().finally(() => (this.#flushing = undefined));
+    this.#wanted = Math.max(this.#wanted, this.#lastSeq());
+    this.#flushing ??= this.#drainWanted().finally(() => (this.#flushing = undefined));
     return this.#flushing;
+  }
+
+  async #drainWanted(): Promise<void> {
+    for (let upTo = 0; upTo !== this.#wanted; ) await this.#drain((upTo = this.#wanted));
+  }
+
+  #lastSeq(): number {
+    return Number(this.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM tl_outbox").one().seq ?? 0);
   }
 
   /** Forgets every pending change: for a thread that no longer exists in Postgres. */
@@ -107,9 +124,11 @@ export class Outbox {
     return this.sql.exec("DELETE FROM tl_quarantine WHERE seq = ?", seq).rowsWritten > 0;
   }
 
-  async #drain(): Promise<void> {
+  async #drain(upTo: number): Promise<void> {
     for (;;) {
-      const rows = this.sql.exec<{ seq: number; op: string; created_at: number }>("SELECT seq, op, created_at FROM tl_outbox ORDER BY seq LIMIT ?", BATCH).toArray();
+      const rows = this.sql
+        .exec<{ seq: number; op: string; created_at: number }>("SELECT seq, op, created_at FROM tl_outbox WHERE seq <= ? ORDER BY seq LIMIT ?", upTo, BATCH)
+        .toArray();
       if (!rows.length) return;
       try {
         await this.write(rows.map((r) => JSON.parse(r.op) as MessageOp));

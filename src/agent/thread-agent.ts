@@ -4,7 +4,6 @@ import { CHAT_MESSAGE_TYPES } from "agents/chat";
 import type { UIMessage } from "ai";
 import { forwardedPrincipal } from "../auth/access.ts";
 import { withDb } from "../db/client.ts";
-import { applyMessageOps } from "../db/messages.ts";
 import { getThread } from "../db/threads.ts";
 import { AppError, toAppError } from "../errors.ts";
 import { ThreadMcpServers } from "../mcp/client.ts";
@@ -59,10 +58,10 @@ export class ThreadAgent extends AIChatAgent<Env> {
   readonly #owner = new Owner({ storage: this.ctx.storage, recorded: () => withDb(this.env, (db) => getThread(db, this.name)).then((t) => t?.userId) });
   readonly #taps = new FrameTaps();
   readonly #send = this.#taps.sender(this.#chatProtocol);
-  // What reached Postgres is then indexed for search, in the background (./message-index.ts).
+  // Each batch goes to Postgres with its search index (./message-index.ts); what Postgres then says of the thread's title goes to ./titles.
   readonly outbox = new Outbox(
     this.ctx.storage.sql,
-    (ops) => withDb(this.env, (db) => applyMessageOps(db, this.name, ops)).then(() => void this.#index.written(ops)),
+    (ops) => this.#index.write(ops).then((applied) => this.#titles.observed(applied)),
     () => this.name,
   );
   // `retryOutbox`, `retryIndex` and `expireApproval` are names the scheduler stores: they must keep them.
@@ -95,6 +94,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     abort: (id) => this.abortRequest(id),
     persist: (m) => this.persistMessages(m),
   });
+  #warming: Promise<void> | undefined;
   /** Turns do not wait for MCP connections the SDK restores on wake: a tool call waits for its own server (src/mcp/client.ts). */
   override waitForMcpConnections = false;
 
@@ -110,6 +110,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     this.onConnect = async (connection, c) => {
       await onConnect(connection, c);
       this.#sockets.opened(c.request);
+      this.#warming = this.#turns.warm();
     };
     const onClose = this.onClose.bind(this);
     this.onClose = async (connection, code, reason, wasClean) => {
@@ -233,6 +234,10 @@ export class ThreadAgent extends AIChatAgent<Env> {
   }
   ownerId() {
     return this.#owner.id();
+  }
+  /** Waits for what the last connection read ahead of its first turn (tests). */
+  async warmed() {
+    await this.#warming;
   }
   /** Waits for the indexing run in progress, if any (tests). */
   async indexed() {

@@ -1,7 +1,8 @@
 import { streamText, type UIMessage } from "ai";
 import { getConfig } from "../config.ts";
 import { withDb } from "../db/client.ts";
-import { getThread, setAutoTitle } from "../db/threads.ts";
+import type { AppliedOps } from "../db/messages.ts";
+import { setAutoTitle } from "../db/threads.ts";
 import { flagsFor } from "../flags/index.ts";
 import { markdownToText, messageText } from "../messages.ts";
 import { describeError, log } from "../observability/log.ts";
@@ -91,14 +92,17 @@ type Host = {
 
 /**
  * Titles a thread after its first exchange, once, in the background (never on a turn's path): when
- * Postgres says its owner never titled it, writes a title (SUMMARY_MODEL or the turn's model;
- * offline, the heuristic; the heuristic too when the model fails) with a conditional update that
- * a title of the owner's always wins over, before or after, and tells every client on the thread.
- * Until it is done (Postgres down, say), every later turn tries again.
+ * Postgres says its owner never titled it (as the outbox's write of the exchange reports: no read of
+ * its own), writes a title (SUMMARY_MODEL or the turn's model; offline, the heuristic; the heuristic
+ * too when the model fails) with a conditional update that a title of the owner's always wins over,
+ * before or after, and tells every client on the thread. Until it is done (Postgres down, say),
+ * every later write tries again.
  */
 export class Titles {
   #running: Promise<void> | undefined;
   #done = false;
+  #exchange: { user: string; reply: string } | undefined;
+  #thread: Pick<AppliedOps, "title" | "titleSource"> | undefined;
 
   private readonly host: Host;
   constructor(host: Host) {
@@ -111,19 +115,30 @@ export class Titles {
   }
 
   afterTurn(messages: readonly UIMessage[]): void {
-    if (this.#done || this.#running) return;
-    const exchange = firstExchange(messages);
-    if (!exchange) return;
-    this.#running = this.#title(exchange).finally(() => (this.#running = undefined));
+    if (this.#done || this.#exchange) return;
+    this.#exchange = firstExchange(messages);
+    this.#start();
+  }
+
+  /** The thread's title as the outbox's last write found it in Postgres (the write of the exchange comes after the turn, or before). */
+  observed(thread: Pick<AppliedOps, "title" | "titleSource">): void {
+    this.#thread = thread;
+    this.#start();
+  }
+
+  #start() {
+    const [exchange, thread] = [this.#exchange, this.#thread];
+    if (this.#done || this.#running || !exchange || !thread) return;
+    this.#thread = undefined;
+    this.#running = this.#title(exchange, thread).finally(() => (this.#running = undefined));
     this.host.waitUntil(this.#running);
   }
 
-  async #title(exchange: { user: string; reply: string }) {
+  async #title(exchange: { user: string; reply: string }, thread: Pick<AppliedOps, "title" | "titleSource">) {
     const threadId = this.host.threadId();
     try {
       if (await this.host.storage.get(DONE_KEY)) return void (this.#done = true);
-      const thread = await withDb(this.host.env, (db) => getThread(db, threadId));
-      if (thread && thread.title === null && thread.titleSource === null) {
+      if (thread.title === null && thread.titleSource === null) {
         const title = await this.#write(exchange);
         const titled = await withDb(this.host.env, (db) => setAutoTitle(db, threadId, title));
         if (titled) {

@@ -9,7 +9,8 @@ import { readBody, sendJson } from "./node-http.ts";
  * - a user message that mentions "time", with a `current_time` tool offered, gets a tool call;
  * - a user message that mentions "search", with a `hybrid_search` tool offered, gets a call searching for the message;
  * - a user message holding "[call:<tool> <JSON arguments>]", with that tool offered, gets a call of it with those arguments;
- * - POST /v1/embeddings answers with the offline embedder's deterministic vectors;
+ * - POST /v1/embeddings answers with the offline embedder's deterministic vectors, but a 500 the first two times a text
+ *   containing "[embed-flaky]" is asked; GET /__embeddings?contains=<text> lists the texts of each request that held it;
  * - a request whose last item is a tool result gets "Tool result: <output>";
  * - a user message containing "[fail]" gets a 500, and one containing "[slow]" streams a chunk every 100 ms;
  * - a user message containing "[flaky]" gets a 500 the first three times it is asked (what one model call's retries spend), then its answer;
@@ -40,6 +41,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     if (requests.length > 10_000) requests.splice(0, requests.length - 10_000);
   };
   const asked = new Map<string, number>();
+  const embedded: string[][] = [];
   const flaky = (c: Conversation): Plan | undefined => {
     if (!c.userText.includes("[flaky]") || c.lastIsToolResult) return undefined;
     const n = (asked.get(c.userText) ?? 0) + 1;
@@ -50,6 +52,14 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
   const server: Server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? "/", "http://x");
+      if (req.method === "GET" && url.pathname === "/__embeddings") {
+        const contains = url.searchParams.get("contains") ?? "";
+        return sendJson(
+          res,
+          200,
+          embedded.filter((texts) => texts.some((t) => t.includes(contains))),
+        );
+      }
       if (req.method === "GET" && url.pathname === "/__requests") {
         const contains = url.searchParams.get("contains") ?? "";
         return sendJson(
@@ -61,6 +71,14 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       const body = JSON.parse((await readBody(req)) || "{}");
       if (url.pathname.endsWith("/embeddings")) {
         const input: string[] = Array.isArray(body.input) ? body.input : [body.input];
+        embedded.push(input);
+        if (embedded.length > 10_000) embedded.splice(0, embedded.length - 10_000);
+        const flakyText = input.find((t) => t.includes("[embed-flaky]"));
+        if (flakyText) {
+          const n = (asked.get(flakyText) ?? 0) + 1;
+          asked.set(flakyText, n);
+          if (n <= 2) return sendJson(res, 500, { error: { message: "fake embedder failure", type: "server_error" } });
+        }
         const vectors = await offlineEmbedder(body.dimensions ?? 1536).embed(input);
         return sendJson(res, 200, {
           object: "list",

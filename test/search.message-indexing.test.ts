@@ -1,0 +1,79 @@
+import { sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { withDb } from "../src/db/client.ts";
+import { env } from "./support/env.ts";
+import { ChatClient, eventually, fetchApp, httpTurn, messageRows, threadsForEachTest } from "./support/helpers.ts";
+import { uniqueWord } from "./support/search.ts";
+
+const newThread = threadsForEachTest();
+
+/** One snapshot of a thread's messages, its indexed messages and its queue (one statement: one moment). */
+const snapshot = (threadId: string) =>
+  withDb(env, async (db) => {
+    const { rows } = await db.execute<{ messages: number; indexed: number; queued: number }>(sql`
+      select (select count(*)::int from messages where thread_id = ${threadId}::uuid) as messages,
+        (select count(distinct message_id)::int from message_chunks where thread_id = ${threadId}::uuid) as indexed,
+        (select count(*)::int from message_index_queue where thread_id = ${threadId}::uuid) as queued`);
+    return rows[0]!;
+  });
+/** The moment both of a turn's messages are in Postgres (polled every few ms). */
+const written = (threadId: string) =>
+  eventually(
+    () => snapshot(threadId),
+    (s) => s.messages === 2,
+    20_000,
+    5,
+  );
+const embeddingCalls = async (contains: string) =>
+  (await (await fetch(`${env.OPENAI_FAKE_URL.replace(/\/v1$/, "")}/__embeddings?contains=${encodeURIComponent(contains)}`)).json()) as string[][];
+const search = async (q: string, key: string) =>
+  ((await (await fetchApp(`/api/v1/search?${new URLSearchParams({ q, scope: "messages" })}`, {}, key)).json()) as { results: { messageId: string }[] }).results;
+
+describe("message indexing", () => {
+  it("a turn's messages are indexed in the transaction that writes them: one embedding call, nothing queued", async () => {
+    const t = await newThread();
+    const w = uniqueWord();
+    expect((await httpTurn(t.threadId, `Where is the ${w} harbour?`, t.apiKey)).status).toBe(200);
+    expect(await written(t.threadId)).toEqual({ messages: 2, indexed: 2, queued: 0 });
+    const calls = await embeddingCalls(`Where is the ${w} harbour?`);
+    expect(calls).toEqual([[`Where is the ${w} harbour?`, `Echo: Where is the ${w} harbour?`]]);
+    expect((await search(w, t.apiKey)).length).toBe(2);
+  });
+
+  it("messages the embedder fails are queued with the write and indexed when it is back", async () => {
+    const t = await newThread();
+    const w = uniqueWord();
+    expect((await httpTurn(t.threadId, `[embed-flaky] A note on ${w} tides.`, t.apiKey)).status).toBe(200);
+    expect(await written(t.threadId)).toEqual({ messages: 2, indexed: 0, queued: 2 });
+    // The background run fails once more, then its retry (the outbox's backoff: about a second) indexes both.
+    expect(
+      await eventually(
+        () => snapshot(t.threadId),
+        (s) => s.queued === 0,
+        20_000,
+        50,
+      ),
+    ).toEqual({ messages: 2, indexed: 2, queued: 0 });
+    expect((await embeddingCalls(`[embed-flaky] A note on ${w}`)).length).toBe(3);
+    expect((await search(w, t.apiKey)).length).toBe(2);
+  });
+});
+
+describe("the outbox's batches", () => {
+  it("turns back to back: each turn's two messages go to Postgres in one transaction", async () => {
+    const t = await newThread("Batches");
+    const client = await ChatClient.connect(t.threadId, t.apiKey);
+    // The next turn's message is recorded while the last turn's batch is still being written: it waits for its own turn's batch.
+    for (let k = 0; k < 6; k++) await client.response(client.sendChat(`Turn ${k} of the batches.`).requestId);
+    client.close();
+    await messageRows(t.threadId);
+    const rows = await withDb(
+      env,
+      async (db) => (await db.execute<{ role: string; tx: string }>(sql`select role, xmin::text as tx from messages where thread_id = ${t.threadId}::uuid order by seq`)).rows,
+    );
+    expect(rows.map((r) => r.role)).toEqual(Array.from({ length: 6 }, () => ["user", "assistant"]).flat());
+    // Never split across two (two turns may share one, when the second ends while the first's is in flight).
+    const split = rows.flatMap((r, i) => (r.role === "user" && rows[i + 1]!.tx !== r.tx ? [i / 2] : []));
+    expect(split).toEqual([]);
+  });
+});
