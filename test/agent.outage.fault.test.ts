@@ -82,7 +82,15 @@ describe("chat through a Postgres outage", () => {
     // even failed yet (that takes the 5 s connect timeout). So nothing between the frame and the reply waited for them.
     const { outbox } = await env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId)).status();
     expect(outbox).toMatchObject({ backlog: 2, retryAttempt: 0 });
-    expect((await heldConnections()).held).toBeGreaterThan(0);
+    // (The write embeds its messages first, then asks Postgres.)
+    expect(
+      (
+        await eventually(
+          () => heldConnections(),
+          (h) => h.held > 0,
+        )
+      ).held,
+    ).toBeGreaterThan(0);
     client.close();
     await setDatabase("up");
     expect(
