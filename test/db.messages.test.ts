@@ -2,10 +2,11 @@ import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
 import { withDb } from "../src/db/client.ts";
 import { eq } from "drizzle-orm";
-import { applyMessageOps, listMessages, type MessageChunks, type MessageOp } from "../src/db/messages.ts";
+import { applyMessageOps, listMessages, type MessageOp } from "../src/db/messages.ts";
 import { EMBEDDING_DIMENSIONS, messageChunks, messageCorpus, messageIndexQueue } from "../src/db/schema.ts";
 import { offlineEmbedder } from "../src/search/embeddings.ts";
-import { messageChunkTexts } from "../src/search/message-index.ts";
+import { searchDeps } from "../src/search/deps.ts";
+import { embedMessages } from "../src/search/message-index.ts";
 import { toAppError } from "../src/errors.ts";
 import { threadsForEachTest, messageRows } from "./support/helpers.ts";
 
@@ -19,19 +20,15 @@ async function thread() {
 const text = (id: string, role: "user" | "assistant", t: string): MessageOp => ({ op: "upsert", message: { id, role, parts: [{ type: "text", text: t }] } });
 const apply = (threadId: string, ops: MessageOp[]) => withDb(env, (db) => applyMessageOps(db, threadId, ops));
 
-/** A batch with every indexed message's chunks, as the agent embeds them (vectors of the offline embedder). */
+/** A batch with every message's chunks, as the agent embeds them (vectors of the offline embedder). */
 const indexed = async (threadId: string, ops: MessageOp[]) => {
-  const chunks = new Map<number, MessageChunks>();
-  for (const [i, o] of ops.entries())
-    if (o.op === "upsert") {
-      const texts = messageChunkTexts(o.message.parts);
-      const vectors = await offlineEmbedder(EMBEDDING_DIMENSIONS).embed(texts);
-      chunks.set(
-        i,
-        texts.map((text, k) => ({ text, embedding: vectors[k]! })),
-      );
-    }
-  return withDb(env, (db) => applyMessageOps(db, threadId, ops, { chunks, embedder: "offline-test" }));
+  const upserts = [...ops.entries()].flatMap(([i, o]) => (o.op === "upsert" ? [{ i, parts: o.message.parts }] : []));
+  const deps = { ...searchDeps(env), embedder: offlineEmbedder(EMBEDDING_DIMENSIONS) };
+  const chunks = await embedMessages(
+    deps,
+    upserts.map((u) => u.parts),
+  );
+  return withDb(env, (db) => applyMessageOps(db, threadId, ops, { chunks: new Map(upserts.map((u, k) => [u.i, chunks[k]!])), embedder: "offline-test" }));
 };
 const indexRows = (threadId: string) =>
   withDb(env, async (db) => ({

@@ -1,8 +1,10 @@
-import { type AppliedOps, applyMessageOps, INDEXED_ROLES, insertSummaries, type MessageChunks, type MessageOp } from "../db/messages.ts";
+import type { MessageChunks } from "../db/message-search.ts";
+import { type AppliedOps, applyMessageOps, INDEXED_ROLES, insertSummaries, type MessageOp } from "../db/messages.ts";
 import { describeError, log } from "../observability/log.ts";
 import { userScope } from "../search/cache.ts";
-import { indexThreadMessages, messageChunkTexts } from "../search/message-index.ts";
-import { embed, invalidate, type SearchDeps } from "../search/search.ts";
+import { embedMessages, indexThreadMessages } from "../search/message-index.ts";
+import { invalidate, type SearchDeps } from "../search/search.ts";
+import { withTimeout } from "../resilience.ts";
 import type { ContextWindow } from "./context-window.ts";
 import { Outbox } from "./outbox.ts";
 
@@ -47,24 +49,25 @@ export class MessageIndexer {
     return applied;
   }
 
-  /** The chunks of every indexed message in `ops`, embedded in one call; undefined when the embedder fails or is slow (they are queued). */
+  /** The chunks of every indexed message in `ops` (by its place), embedded in one call; undefined when the embedder fails or is slow (they are queued). */
   async #embed(deps: SearchDeps, ops: MessageOp[]): Promise<Map<number, MessageChunks> | undefined> {
-    const texts = new Map<number, string[]>();
-    for (const [i, o] of ops.entries()) if (o.op === "upsert" && (INDEXED_ROLES as readonly string[]).includes(o.message.role)) texts.set(i, messageChunkTexts(o.message.parts));
-    if (!texts.size) return undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const indexed = [...ops.entries()].flatMap(([i, o]) =>
+      o.op === "upsert" && (INDEXED_ROLES as readonly string[]).includes(o.message.role) ? [{ i, parts: o.message.parts }] : [],
+    );
+    if (!indexed.length) return undefined;
     try {
-      const all = [...texts.values()].flat();
-      const vectors = all.length
-        ? await Promise.race([embed(deps, all), new Promise<never>((_, no) => (timer = setTimeout(() => no(new Error("embedding timed out")), EMBED_TIMEOUT_MS)))])
-        : [];
-      let next = 0;
-      return new Map([...texts].map(([i, t]) => [i, t.map((text) => ({ text, embedding: vectors[next++]! }))]));
+      const chunks = await withTimeout(
+        embedMessages(
+          deps,
+          indexed.map((m) => m.parts),
+        ),
+        EMBED_TIMEOUT_MS,
+        () => new Error("embedding timed out"),
+      );
+      return new Map(indexed.map((m, k) => [m.i, chunks[k]!]));
     } catch (err) {
-      log("warn", "message_embed_failed", { threadId: this.host.threadId(), messages: texts.size, error: describeError(err) });
+      log("warn", "message_embed_failed", { threadId: this.host.threadId(), messages: indexed.length, error: describeError(err) });
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

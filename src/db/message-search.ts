@@ -15,7 +15,29 @@ export async function pendingMessages(db: Db, threadId: string, limit: number): 
   return rows.map((r) => ({ threadId, messageId: r.message_id, ownerId: r.owner_id, role: r.role, parts: r.parts, createdAt: new Date(r.created_at), queuedAt: r.queued_at }));
 }
 
-export type IndexedMessage = { message: PendingMessage; chunks: { text: string; embedding: number[] }[] };
+/** A message's indexed chunks, embedded before the transaction that writes them (src/search/message-index.ts). */
+export type MessageChunks = { text: string; embedding: number[] }[];
+export type IndexedMessage = { message: PendingMessage; chunks: MessageChunks };
+
+type ChunkRow = typeof messageChunks.$inferInsert;
+/** The `message_chunks` rows of one message. */
+export const chunkRows = (m: { threadId: string; messageId: string; ownerId: string; role: string; createdAt: Date }, chunks: MessageChunks, embedder: string): ChunkRow[] =>
+  chunks.map((c, position) => ({
+    threadId: m.threadId,
+    messageId: m.messageId,
+    ownerId: m.ownerId,
+    role: m.role,
+    position,
+    text: c.text,
+    embedding: c.embedding,
+    embedder,
+    messageCreatedAt: m.createdAt,
+  }));
+
+/** Inserts chunk rows, 500 a statement (each statement runs the statistics triggers once). */
+export async function insertChunkRows(tx: Pick<Db, "insert">, rows: ChunkRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) await tx.insert(messageChunks).values(rows.slice(i, i + 500));
+}
 
 /**
  * Replaces the indexed chunks of these messages in one transaction and takes them off the queue,
@@ -40,22 +62,10 @@ export async function indexMessages(db: Db, threadId: string, items: IndexedMess
       ).map((r) => r.id),
     );
     await tx.delete(messageChunks).where(and(eq(messageChunks.threadId, threadId), inArray(messageChunks.messageId, ids)));
-    const values = items
-      .filter((i) => alive.has(i.message.messageId))
-      .flatMap(({ message: m, chunks }) =>
-        chunks.map((c, position) => ({
-          threadId,
-          messageId: m.messageId,
-          ownerId: m.ownerId,
-          role: m.role,
-          position,
-          text: c.text,
-          embedding: c.embedding,
-          embedder,
-          messageCreatedAt: m.createdAt,
-        })),
-      );
-    for (let i = 0; i < values.length; i += 500) await tx.insert(messageChunks).values(values.slice(i, i + 500));
+    await insertChunkRows(
+      tx,
+      items.filter((i) => alive.has(i.message.messageId)).flatMap(({ message, chunks }) => chunkRows(message, chunks, embedder)),
+    );
     const done = sql.join(
       items.map((i) => sql`(${i.message.messageId}, ${i.message.queuedAt}::timestamptz)`),
       sql`, `,

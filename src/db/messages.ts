@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { messageTokens } from "../agent/tokens.ts";
 import type { Db } from "./client.ts";
+import { chunkRows, insertChunkRows, type MessageChunks } from "./message-search.ts";
 import { messageChunks, messageIndexQueue, messages, threadSummaries, threads } from "./schema.ts";
 
 export type StoredMessage = {
@@ -16,8 +17,6 @@ export type MessageOp = { op: "upsert"; message: StoredMessage } | { op: "delete
 /** The roles whose text search indexes (src/search/message-index.ts): what a person wrote or read. */
 export const INDEXED_ROLES = ["user", "assistant"] as const;
 
-/** A message's indexed chunks, embedded before the transaction that writes it (src/agent/message-index.ts). */
-export type MessageChunks = { text: string; embedding: number[] }[];
 /** What applying a batch leaves: the thread's title as Postgres has it, and whether messages wait in its index queue. */
 export type AppliedOps = { title: string | null; titleSource: string | null; queued: boolean };
 
@@ -46,7 +45,7 @@ export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]
         : [],
     );
     // The batch's chunks, in one statement at the end (its statistics triggers then run once: each insert cost ~15 ms at 100 threads).
-    const newChunks = new Map<string, (typeof messageChunks.$inferInsert)[]>();
+    const newChunks = new Map<string, ReturnType<typeof chunkRows>>();
     for (const [i, change] of ops.entries()) {
       if (change.op === "upsert") {
         const { id, role, parts, metadata } = change.message;
@@ -60,20 +59,7 @@ export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]
         const chunks = index?.chunks.get(i);
         if (chunks && thread) {
           if (indexedBefore.delete(id)) await tx.delete(messageChunks).where(and(eq(messageChunks.threadId, threadId), eq(messageChunks.messageId, id)));
-          newChunks.set(
-            id,
-            chunks.map((c, position) => ({
-              threadId,
-              messageId: id,
-              ownerId: thread.ownerId,
-              role,
-              position,
-              text: c.text,
-              embedding: c.embedding,
-              embedder: index!.embedder,
-              messageCreatedAt: written!.createdAt,
-            })),
-          );
+          newChunks.set(id, chunkRows({ threadId, messageId: id, ownerId: thread.ownerId, role, createdAt: written!.createdAt }, chunks, index!.embedder));
         } else {
           newChunks.delete(id);
           await tx
@@ -86,7 +72,10 @@ export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]
         // Messages first: their row locks wait for an indexing run holding them, whose chunks the next statement then sees.
         await tx.delete(messages).where(and(eq(messages.threadId, threadId), inArray(messages.id, change.ids)));
         for (const table of [messageChunks, messageIndexQueue]) await tx.delete(table).where(and(eq(table.threadId, threadId), inArray(table.messageId, change.ids)));
-        for (const id of change.ids) indexedBefore.delete(id), newChunks.delete(id);
+        for (const id of change.ids) {
+          indexedBefore.delete(id);
+          newChunks.delete(id);
+        }
       } else if (change.op === "clear") {
         await tx.delete(messages).where(eq(messages.threadId, threadId));
         for (const table of [messageChunks, messageIndexQueue, threadSummaries]) await tx.delete(table).where(eq(table.threadId, threadId));
@@ -96,8 +85,7 @@ export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]
         throw new Error(`unknown outbox op ${JSON.stringify((change as { op: unknown }).op)}`);
       }
     }
-    const values = [...newChunks.values()].flat();
-    for (let i = 0; i < values.length; i += 500) await tx.insert(messageChunks).values(values.slice(i, i + 500));
+    await insertChunkRows(tx, [...newChunks.values()].flat());
     // Queued by an earlier write whose embedding failed: these are newer.
     if (newChunks.size) await tx.delete(messageIndexQueue).where(and(eq(messageIndexQueue.threadId, threadId), inArray(messageIndexQueue.messageId, [...newChunks.keys()])));
     const { rows } = await tx.execute<{ title: string | null; title_source: string | null; queued: boolean }>(sql`

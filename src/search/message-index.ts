@@ -1,4 +1,4 @@
-import { indexMessages, pendingMessages } from "../db/message-search.ts";
+import { indexMessages, type MessageChunks, pendingMessages } from "../db/message-search.ts";
 import { messageText } from "../messages.ts";
 import { userScope } from "./cache.ts";
 import { chunkText } from "./chunking.ts";
@@ -9,7 +9,16 @@ const BATCH = 50;
 const MAX_BATCHES = 20;
 
 /** The text of a message, chunked as documents' is: what search indexes of it. */
-export const messageChunkTexts = (parts: unknown[]): string[] => chunkText(messageText({ parts: parts as { type: string; text?: unknown }[] }));
+const messageChunkTexts = (parts: unknown[]): string[] => chunkText(messageText({ parts: parts as { type: string; text?: unknown }[] }));
+
+/** Each message's chunks (by its parts) with their vectors, in one embedder call (none when no message has text). */
+export async function embedMessages(deps: SearchDeps, parts: unknown[][]): Promise<MessageChunks[]> {
+  const texts = parts.map(messageChunkTexts);
+  const all = texts.flat();
+  const vectors = all.length ? await embed(deps, all) : [];
+  let next = 0;
+  return texts.map((t) => t.map((text) => ({ text, embedding: vectors[next++]! })));
+}
 
 /**
  * Indexes a thread's queued messages (queued in the transaction that wrote them to Postgres when
@@ -23,10 +32,11 @@ export async function indexThreadMessages(deps: SearchDeps, threadId: string): P
   for (let round = 0; round < MAX_BATCHES; round++) {
     const pending = await deps.db((db) => pendingMessages(db, threadId, BATCH));
     if (!pending.length) return indexed;
-    const texts = pending.map((m) => messageChunkTexts(m.parts));
-    const vectors = await embed(deps, texts.flat());
-    let next = 0;
-    const items = pending.map((message, i) => ({ message, chunks: texts[i]!.map((text) => ({ text, embedding: vectors[next++]! })) }));
+    const chunks = await embedMessages(
+      deps,
+      pending.map((m) => m.parts),
+    );
+    const items = pending.map((message, i) => ({ message, chunks: chunks[i]! }));
     await deps.db((db) => indexMessages(db, threadId, items, deps.embedder.name));
     indexed += pending.length;
     for (const owner of new Set(pending.map((m) => m.ownerId))) await invalidate(deps, userScope(owner));
