@@ -30,7 +30,7 @@ const shape = {
   api: z.enum(["chat", "responses"]).default("chat"),
   fresh: int(0).max(200).default(10),
   warmup: int(0).max(100).default(5),
-  "poll-ms": int(1).max(1000).default(10),
+  "poll-ms": int(1).max(1000).default(50),
   "max-connections": int(10).max(10_000).default(400),
   "turn-timeout-ms": int(1_000).default(60_000),
   "lag-timeout-ms": int(1_000).default(30_000),

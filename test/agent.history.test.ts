@@ -30,6 +30,30 @@ describe("a thread agent that wakes without the history Postgres has", () => {
   });
 });
 
+describe("a thread with a second client watching", () => {
+  it("sends that client the whole transcript as a turn starts, never the new message alone; a lone client's turns keep the whole thread too", async () => {
+    const { apiKey, threadId } = await newThread();
+    const a = await ChatClient.connect(threadId, apiKey);
+    // Alone on the thread: the request carries the new message only (src/agent/gate.ts); the thread still keeps everything.
+    const first = a.sendChat("one");
+    await a.response(first.requestId);
+    const b = await ChatClient.connect(threadId, apiKey);
+    const seen = b.frames.length;
+    const second = a.sendChat("two");
+    await Promise.all([a.response(second.requestId), b.waitFor((f) => f.type === "cf_agent_use_chat_response" && f.id === second.requestId && f.done)]);
+    const lists = b.frames
+      .slice(seen)
+      .filter((f) => f.type === "cf_agent_chat_messages")
+      .map((f) => (f.messages as { id: string }[]).map((m) => m.id));
+    expect(lists.length).toBeGreaterThan(0);
+    for (const ids of lists) expect(ids.slice(0, 3)).toEqual([first.message.id, expect.any(String), second.message.id]);
+    const rows = await messageRows(threadId);
+    expect(rows.map((r) => r.id)).toEqual([first.message.id, lists[0]![1], second.message.id, expect.any(String)]);
+    a.close();
+    b.close();
+  });
+});
+
 describe("two clients sending on one thread at the same moment", () => {
   it("queues the turns: both are answered, each its own message, in one order everywhere", async () => {
     const { apiKey, threadId } = await newThread();

@@ -60,12 +60,27 @@ export async function admitTurn(
 /** What the gate settled for a turn it let through, until its model call starts. */
 export type Admitted = { userMessageId?: string; flags: Flags; trace: TurnTrace; kind: "turn" | "regenerate" };
 
-type GateHost = { env: Env; threadId: () => string; messages: () => readonly UIMessage[]; ownerId: () => Promise<string>; systemChars: number };
+type GateHost = {
+  env: Env;
+  threadId: () => string;
+  messages: () => readonly UIMessage[];
+  ownerId: () => Promise<string>;
+  systemChars: number;
+  /** How many WebSocket clients the thread has (the requester's included when it is one). */
+  sockets: () => number;
+};
 
 /**
  * The turn gate of one thread: admissions one at a time (the SDK's TurnQueue), so turns keep their
  * arrival order through the awaits; each gets the server's transcript, its flags and one admission
  * call, and comes out as the chat frame the protocol then runs, or as the refusal.
+ *
+ * The frame carries the transcript the protocol is to keep: for a submit, the stored one and the new
+ * message. The protocol parses all of it, compares every message with the stored one, and sends it
+ * to the other clients as the thread's messages, twice. With no other client on the thread the frame
+ * carries the new message alone, which the protocol appends (a message it does not know deletes
+ * nothing): a turn's work no longer grows with the thread (bench/README.md, "Turns"). A client that
+ * connects in between gets the whole thread again as the turn ends.
  */
 export class TurnGate {
   readonly #queue = new TurnQueue();
@@ -76,8 +91,9 @@ export class TurnGate {
     this.host = host;
   }
 
-  async admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace, keyHash: string | undefined): Promise<string | AppError> {
-    const result = await this.#queue.enqueue(frame.id, () => this.#admit(frame, body, trace, keyHash));
+  /** `fromSocket`: the request came on one of the thread's WebSockets (else over HTTP). */
+  async admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace, keyHash: string | undefined, fromSocket: boolean): Promise<string | AppError> {
+    const result = await this.#queue.enqueue(frame.id, () => this.#admit(frame, body, trace, keyHash, fromSocket));
     const outcome = result.status === "completed" ? result.value : new AppError("conflict", "the thread was reset while this turn waited");
     if (outcome instanceof AppError) {
       if (outcome.status >= 500) log("error", "turn_gate_failed", { threadId: this.host.threadId(), code: outcome.code, error: describeError(outcome.cause ?? outcome) });
@@ -93,7 +109,7 @@ export class TurnGate {
     return turn;
   }
 
-  async #admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace, keyHash: string | undefined): Promise<string | AppError> {
+  async #admit(frame: ChatRequestFrame, body: ChatRequestBody, trace: TurnTrace, keyHash: string | undefined, fromSocket: boolean): Promise<string | AppError> {
     const { env } = this.host;
     const threadId = this.host.threadId();
     const transcript = serverTranscript(this.host.messages(), body);
@@ -112,6 +128,8 @@ export class TurnGate {
     if (flags.log_message_content && transcript.userMessageId) trace.content = messageText(body.messages.at(-1)!).slice(0, 2000);
     this.#admitted.set(frame.id, { userMessageId: transcript.userMessageId, flags, trace, kind: body.trigger === "regenerate-message" ? "regenerate" : "turn" });
     const { messages: _client, trigger, ...rest } = body;
-    return JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages: transcript.messages, trigger }) } });
+    const watched = this.host.sockets() > (fromSocket ? 1 : 0);
+    const messages = transcript.userMessageId && !watched ? transcript.messages.slice(-1) : transcript.messages;
+    return JSON.stringify({ ...frame, init: { ...frame.init, body: JSON.stringify({ ...rest, messages, trigger }) } });
   }
 }

@@ -57,7 +57,7 @@ export class HttpTurns {
     const body: ChatRequestBody = { messages, trigger };
     const frame: ChatRequestFrame = { type: CHAT_MESSAGE_TYPES.USE_CHAT_REQUEST, id: requestId, init: { method: "POST", body: "" } };
     const trace = new TurnTrace(this.host.env, { requestId: input.httpRequestId ?? requestId, turnId: requestId, threadId: this.host.threadId(), transport: "http", trigger });
-    const admitted = await gate.admit(frame, body, trace, input.keyHash);
+    const admitted = await gate.admit(frame, body, trace, input.keyHash, false);
     if (admitted instanceof AppError) return { ok: false, error: admitted.toRefusal() };
     // A client gone before the reply began (useChat's stop(), a closed tab) stops the turn; one gone later may come back to resume it.
     const { stream, connection, finish } = taps.open(requestId, (begun) => void (begun || this.cancel(requestId)));

@@ -17,8 +17,13 @@ type Host = {
   schedule: (seconds: number) => Promise<void>;
 };
 
-/** How long a write waits for its messages' embeddings before it queues them instead. */
-const EMBED_TIMEOUT_MS = 3000;
+/**
+ * How long a write waits for its messages' embeddings before it queues them instead. A queued
+ * message costs an embedding call and two connections more, so a slow embedder is waited for: at 3 s,
+ * 100 threads on 2 cores queued most messages and doubled Postgres' work (5.4 connections a turn
+ * against 2: bench/README.md, "Turns"). A failing one is queued once the call's retries are spent (about 6 s).
+ */
+const EMBED_TIMEOUT_MS = 15_000;
 
 /**
  * A thread's writes to Postgres with their search index: the outbox's batch goes in one transaction

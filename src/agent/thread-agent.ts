@@ -72,7 +72,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   readonly #decisions = new Decisions({ ...this.#thread, approvals: this.approvals, send: this.#send, schedule: (s, payload) => this.schedule(s, "expireApproval", payload) });
   readonly #titles = new Titles({ ...this.#thread, broadcast: (frame) => this.broadcast(frame) });
   readonly #mcpServers = new ThreadMcpServers({ ...this.#thread, mcp: this.mcp });
-  readonly #gate = new TurnGate({ ...this.#thread, systemChars: SYSTEM_PROMPT.length });
+  readonly #gate = new TurnGate({ ...this.#thread, systemChars: SYSTEM_PROMPT.length, sockets: () => this.#sockets.count });
   readonly #sockets = new Sockets({ ...this.#thread, connections: (tag) => this.getConnections(tag) });
   readonly #http = new HttpTurns({
     ...this.#thread,
@@ -166,7 +166,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
       return this.#sync.during(() => this.#chatProtocol(connection, message));
     }
     const trace = new TurnTrace(this.env, { requestId: read.frame.id, turnId: read.frame.id, threadId: this.name, transport: "ws", trigger: read.body.trigger });
-    const admitted = await this.#gate.admit(read.frame, read.body, trace, keyOf(connection));
+    const admitted = await this.#gate.admit(read.frame, read.body, trace, keyOf(connection), true);
     if (admitted instanceof AppError) return connection.send(chatErrorFrame(read.frame.id, admitted, sentIds(read.body)));
     return this.#sync.during(() => this.#chatProtocol(connection, admitted));
   }

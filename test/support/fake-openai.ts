@@ -9,8 +9,8 @@ import { readBody, sendJson } from "./node-http.ts";
  * - a user message that mentions "time", with a `current_time` tool offered, gets a tool call;
  * - a user message that mentions "search", with a `hybrid_search` tool offered, gets a call searching for the message;
  * - a user message holding "[call:<tool> <JSON arguments>]", with that tool offered, gets a call of it with those arguments;
- * - POST /v1/embeddings answers with the offline embedder's deterministic vectors, but a 500 the first two times a text
- *   containing "[embed-flaky]" is asked; GET /__embeddings?contains=<text> lists the texts of each request that held it;
+ * - POST /v1/embeddings answers with the offline embedder's deterministic vectors, but a 500 the first three times a text
+ *   containing "[embed-flaky]" is asked (what one embedding call's retries spend); GET /__embeddings?contains=<text> lists the texts of each request that held it;
  * - a request whose last item is a tool result gets "Tool result: <output>";
  * - a user message containing "[fail]" gets a 500, and one containing "[slow]" streams a chunk every 100 ms;
  * - a user message containing "[flaky]" gets a 500 the first three times it is asked (what one model call's retries spend), then its answer;
@@ -77,7 +77,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         if (flakyText) {
           const n = (asked.get(flakyText) ?? 0) + 1;
           asked.set(flakyText, n);
-          if (n <= 2) return sendJson(res, 500, { error: { message: "fake embedder failure", type: "server_error" } });
+          if (n <= 3) return sendJson(res, 500, { error: { message: "fake embedder failure", type: "server_error" } });
         }
         const vectors = await offlineEmbedder(body.dimensions ?? 1536).embed(input);
         return sendJson(res, 200, {
