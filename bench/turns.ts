@@ -266,6 +266,9 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   const done = turns.filter((t) => !t.error);
   const rowsIn = () => done.every((t) => watch.seen.get(t.userId) !== undefined && watch.seen.get(t.assistantId ?? "") !== undefined);
   while (!stopping && !rowsIn() && now() < lagDeadline) await sleep(a["poll-ms"]);
+  // Threadline's user authorities hold the spend ledger for a minute before they write it: written now
+  // (the usage route has them write what they hold), inside this run's Postgres figures, not in the next run's time.
+  if (system === "threadline") await pool([...new Set(threads.map((t) => t.user))], a["setup-concurrency"], (u) => api("GET", "/api/v1/users/me/usage", u.apiKey).then(() => {}));
   const pg1 = await pgStats(watch);
   if (a.statements) await printStatements(system, turns.length);
   const modelAt = new Map<string, number[]>();

@@ -67,3 +67,17 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () =>
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * fetch for the model and embedding clients. workerd reports a pooled connection the server closed
+ * as "Network connection lost" (no response, so safe to send again). The AI SDK retries only the
+ * network failures it recognizes, and not this one: under load a turn failed, and a search came back
+ * `search_unavailable` (9 of 600 at 100 threads, bench/README.md, "Turns"), for what a second
+ * attempt fixes.
+ */
+export const fetchRetryingLostConnections = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> =>
+  withRetry(
+    () => fetch(input, init),
+    { retries: 2, baseDelayMs: 100, maxDelayMs: 400 },
+    (err) => !init?.signal?.aborted && isTransient(err),
+  );

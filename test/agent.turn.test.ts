@@ -35,6 +35,18 @@ describe(`a WebSocket turn (${api} API)`, () => {
     client.close();
   });
 
+  it("sends a model request again when its connection is lost unanswered", async () => {
+    const { threadId } = await newThread();
+    const client = await ChatClient.connect(threadId);
+    const tag = crypto.randomUUID();
+    const reply = await client.response(client.sendChat(`[drop] ${tag}`).requestId);
+    expect(reply.error).toBeUndefined();
+    expect(reply.text).toBe(`Echo: [drop] ${tag}`);
+    const seen = (await (await fetch(`${fakeUrl.replace(/\/v1$/, "")}/__requests?contains=${tag}`)).json()) as unknown[];
+    expect(seen.length).toBe(2);
+    client.close();
+  });
+
   it("keeps the agent's history and the API's history identical across turns", async () => {
     const { threadId } = await newThread();
     const client = await ChatClient.connect(threadId);

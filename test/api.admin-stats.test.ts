@@ -1,5 +1,6 @@
 import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
+import { userAuthority } from "../src/authority/client.ts";
 import { withDb } from "../src/db/client.ts";
 import { messages } from "../src/db/schema.ts";
 import { ChatClient, eventually, fetchApp, threadsForEachTest } from "./support/helpers.ts";
@@ -40,7 +41,7 @@ describe("GET /api/v1/admin/stats", () => {
   it("counts the window's turns, tokens by model, tool calls with their errors, and search cache hits", async () => {
     // Other test files run at the same time: compare before and after, by at least what this test did.
     const before = await stats("?hours=1");
-    const { threadId, apiKey } = await newThread();
+    const { threadId, apiKey, userId } = await newThread();
     const client = await ChatClient.connect(threadId, apiKey);
     const turn = async (text: string) => (await client.response(client.sendChat(text, []).requestId)).error;
     const query = `search the ${crypto.randomUUID()} archive`;
@@ -60,10 +61,11 @@ describe("GET /api/v1/admin/stats", () => {
         ],
       }),
     );
-    // Messages and spend reach Postgres in the background (the outboxes): read once they have.
+    // Messages and spend reach Postgres in the background (the outboxes): read once they have. The
+    // user's authority holds the ledger for a minute (it batches): each read has it write what it holds, as the usage routes do.
     const model = (s: Stats) => s.models.find((m) => m.model === "fake-model") ?? { turns: 0, outputTokens: 0 };
     const after = await eventually(
-      () => stats("?hours=1"),
+      async () => (await userAuthority(env, userId).flushLedger(), stats("?hours=1")),
       (a) => a.messages.assistant - before.messages.assistant >= 4 && model(a).turns - model(before).turns >= 3,
     );
     expect(after.window.hours).toBe(1);

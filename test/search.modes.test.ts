@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { env } from "./support/env.ts";
 import { threadsForEachTest } from "./support/helpers.ts";
 import { documentsForEachTest, searchApi, uniqueWord } from "./support/search.ts";
 
@@ -28,6 +29,16 @@ describe("GET /api/v1/search", () => {
         score: expect.any(Number),
       });
     }
+  });
+
+  it("sends the query's embedding again when its connection is lost unanswered", async () => {
+    const { apiKey } = await newUser();
+    const w = uniqueWord();
+    await ingest([{ title: "Harbours", text: `The ${w} harbour shelters fishing boats.` }], apiKey);
+    const res = await searchApi(`[embed-drop] ${w} harbour`, apiKey, { mode: "hybrid" });
+    expect(res.results[0]).toMatchObject({ title: "Harbours" });
+    const calls = (await (await fetch(`${env.OPENAI_FAKE_URL.replace(/\/v1$/, "")}/__embeddings?contains=${encodeURIComponent(`[embed-drop] ${w}`)}`)).json()) as string[][];
+    expect(calls.length).toBe(2);
   });
 
   it("serves a repeated query from the cache until an ingestion changes the corpus", async () => {

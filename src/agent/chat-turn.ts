@@ -1,9 +1,8 @@
 import type { ChatResponseResult, OnChatMessageOptions } from "@cloudflare/ai-chat";
 import { clearChatTerminal, createToolsFromClientSchemas } from "agents/chat";
 import type { UIMessage } from "ai";
-import { flagsFor } from "../flags/index.ts";
+import { flagsFor, threadSettings } from "../flags/index.ts";
 import type { ThreadMcpServers } from "../mcp/client.ts";
-import { threadMcpServers } from "../mcp/registry.ts";
 import type { AssistantMetadata } from "../messages.ts";
 import { TurnTrace } from "../observability/turn-trace.ts";
 import { contextFor } from "./context.ts";
@@ -45,15 +44,15 @@ export class ChatTurns {
   }
 
   /**
-   * A client connected: what its first turn reads of Postgres (the flags, the MCP servers: each
-   * once per FLAG_CACHE_SECONDS, then cached) is read now, in the background, not on that turn's path.
+   * A client connected: what its first turn reads of Postgres (the flags and MCP servers: once per
+   * FLAG_CACHE_SECONDS, then cached) is read now, in the background, not on that turn's path.
    */
   warm(): Promise<void> {
     const { env } = this.host;
     const threadId = this.host.threadId();
     return this.host
       .ownerId()
-      .then((userId) => Promise.all([flagsFor(env, { userId, threadId }), threadMcpServers(env, userId, threadId)]))
+      .then((userId) => threadSettings(env, userId, threadId))
       .then(
         () => {},
         () => {},

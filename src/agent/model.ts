@@ -1,7 +1,7 @@
 import { createOpenAI } from "@ai-sdk/openai";
 import type { LanguageModelV4 } from "@ai-sdk/provider";
 import type { Config } from "../config.ts";
-import { isTransient, withRetry } from "../resilience.ts";
+import { fetchRetryingLostConnections } from "../resilience.ts";
 import { OfflineModel, OFFLINE_MODEL_ID } from "./offline-model.ts";
 
 export type ChatModel = { model: LanguageModelV4; id: string; offline: boolean };
@@ -10,19 +10,7 @@ export type ChatModel = { model: LanguageModelV4; id: string; offline: boolean }
 export function chatModel(config: Config, modelId = config.CHAT_MODEL): ChatModel {
   if (config.offline) return { model: new OfflineModel(config.OFFLINE_CHUNK_DELAY_MS), id: OFFLINE_MODEL_ID, offline: true };
   // Keyless compatible servers (Ollama, llama.cpp) ignore the header but the client requires a value.
-  const openai = createOpenAI({ apiKey: config.OPENAI_API_KEY ?? "unused", baseURL: config.OPENAI_BASE_URL, fetch: retryLostConnections });
+  const openai = createOpenAI({ apiKey: config.OPENAI_API_KEY ?? "unused", baseURL: config.OPENAI_BASE_URL, fetch: fetchRetryingLostConnections });
   const model = config.OPENAI_API === "chat" ? openai.chat(modelId) : openai.responses(modelId);
   return { model, id: modelId, offline: false };
 }
-
-/**
- * workerd reports a pooled connection the server closed as "Network connection lost" (retryable,
- * no response). The AI SDK retries only errors it recognizes as network failures, and not this
- * one, so a turn would fail under load for a reason a second attempt fixes.
- */
-const retryLostConnections = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> =>
-  withRetry(
-    () => fetch(input, init),
-    { retries: 2, baseDelayMs: 100, maxDelayMs: 400 },
-    (err) => !init?.signal?.aborted && isTransient(err),
-  );

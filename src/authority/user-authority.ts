@@ -40,7 +40,7 @@ const budgetsOf = (u: UserSnapshot): Budgets => ({ lifetime: u.tokenBudget, dail
 /** A turn that never settles (its agent was evicted mid-turn) stops holding its reservation after this. */
 const RESERVATION_TTL_MS = 15 * 60_000;
 const LEDGER_BATCH = 200;
-const LEDGER_DELAY_MS = 15_000;
+const LEDGER_DELAY_MS = 60_000;
 const refuse = (code: ErrorCode, message: string): Refusal => ({ ok: false, code, message });
 const unauthorized = () => refuse("unauthorized", "invalid token");
 const threadNotFound = () => refuse("thread_not_found", "thread not found");
@@ -291,10 +291,11 @@ export class UserAuthority extends DurableObject<Env> {
   }
 
   /**
-   * The ledger is written 15 s after a turn's calls, so a user's calls in that time go in one
+   * The ledger is written a minute after a turn's calls, so a user's calls in that time go in one
    * transaction (a turn with a tool step is two calls: two transactions when each was written at once;
-   * at 5 s, still one a turn once turns took 9 s at 100 threads: bench/README.md, "Turns"). The entries
-   * are durable here meanwhile and count at once; the usage routes write them before they read.
+   * at 5 s, still one a turn once turns took 9 s at 100 threads; at 15 s, 0.67 a turn once they took
+   * 20 s: bench/README.md, "Turns"). The entries are durable here meanwhile and count at once; the
+   * usage routes write them before they read.
    */
   async #drainSoon() {
     const at = Date.now() + LEDGER_DELAY_MS;

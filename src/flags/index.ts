@@ -1,6 +1,8 @@
 import { getConfig, type Config } from "../config.ts";
 import { withDb, type Db } from "../db/client.ts";
 import { overridesFor } from "../db/flags.ts";
+import { mcpServersForThread } from "../db/mcp-servers.ts";
+import type { McpServerRow } from "../db/schema.ts";
 import { toAppError } from "../errors.ts";
 import { TtlCache } from "../cache/ttl-cache.ts";
 import { log } from "../observability/log.ts";
@@ -14,11 +16,18 @@ export type FlagTarget = { userId?: string; threadId?: string };
 
 const cache = new TtlCache<Flags>();
 
+/** What a thread's turns read of Postgres besides its messages: its flags, and its MCP servers (null when Postgres could not say). */
+export type ThreadSettings = { flags: Flags; mcpServers: McpServerRow[] | null };
+const threads = new TtlCache<ThreadSettings>();
+
 /** An admin changed an override: this isolate's turns see it at once; others within FLAG_CACHE_SECONDS (plus the one read that refreshes). */
-export const invalidateFlags = () => cache.clear();
+export const invalidateFlags = () => (cache.clear(), threads.clear());
+
+/** A thread's MCP servers changed (one registered or removed): seen as an override change is. */
+export const forgetThreadSettings = () => threads.clear();
 
 /** For tests, instead of waiting out FLAG_CACHE_SECONDS: every cached value is due for a refresh. */
-export const expireFlags = () => cache.expire();
+export const expireFlags = () => (cache.expire(), threads.expire());
 
 const logInvalid = (o: Override, error: unknown) => log("warn", "flag_override_invalid", { flag: o.flag, userId: o.userId, threadId: o.threadId, error: String(error) });
 
@@ -33,6 +42,7 @@ export async function resolvedFlagsIn(db: Db, config: Config, target: FlagTarget
  * it answers the last values it read, or the configured defaults.
  */
 export async function flagsFor(env: Env, target: FlagTarget): Promise<Flags> {
+  if (target.userId && target.threadId) return (await threadSettings(env, target.userId, target.threadId)).flags;
   const config = getConfig(env);
   return cache.get(
     `${target.userId ?? ""}/${target.threadId ?? ""}`,
@@ -41,6 +51,30 @@ export async function flagsFor(env: Env, target: FlagTarget): Promise<Flags> {
     (err, stale) => {
       log("warn", "flags_unavailable", { code: toAppError(err).code, threadId: target.threadId, using: stale ? "last" : "defaults" });
       return stale ?? defaultFlags(config);
+    },
+  );
+}
+
+/**
+ * A thread's flags and MCP servers, cached as flags are. Read together, on one connection: read
+ * apart, each refreshed on a connection of its own, 0.33 connections a turn at 100 threads, where a
+ * turn took longer than FLAG_CACHE_SECONDS (bench/README.md, "Turns"). With Postgres unreachable:
+ * the last values read, or the configured defaults and no word on the MCP servers (the agent keeps
+ * the ones it has).
+ */
+export function threadSettings(env: Env, userId: string, threadId: string): Promise<ThreadSettings> {
+  const config = getConfig(env);
+  return threads.get(
+    `${userId}/${threadId}`,
+    config.FLAG_CACHE_SECONDS * 1000,
+    () =>
+      withDb(env, async (db) => {
+        const [resolved, mcpServers] = await Promise.all([resolvedFlagsIn(db, config, { userId, threadId }), mcpServersForThread(db, userId, threadId)]);
+        return { flags: flagValues(resolved), mcpServers };
+      }),
+    (err, stale) => {
+      log("warn", "flags_unavailable", { code: toAppError(err).code, threadId, using: stale ? "last" : "defaults" });
+      return stale ?? { flags: defaultFlags(config), mcpServers: null };
     },
   );
 }

@@ -1,6 +1,7 @@
 import { createOpenAI } from "@ai-sdk/openai";
 import { embedMany } from "ai";
 import type { Config } from "../config.ts";
+import { fetchRetryingLostConnections } from "../resilience.ts";
 
 /** Turns texts into unit vectors of a fixed width; `name` is stored with every vector it makes. */
 export type Embedder = {
@@ -15,7 +16,7 @@ export type Embedder = {
 export function embedderFor(config: Config): Embedder {
   const dimensions = config.EMBEDDING_DIMENSIONS;
   if (config.offline) return offlineEmbedder(dimensions);
-  const openai = createOpenAI({ apiKey: config.OPENAI_API_KEY ?? "unused", baseURL: config.OPENAI_BASE_URL });
+  const openai = createOpenAI({ apiKey: config.OPENAI_API_KEY ?? "unused", baseURL: config.OPENAI_BASE_URL, fetch: fetchRetryingLostConnections });
   const model = openai.embedding(config.EMBEDDING_MODEL);
   return {
     name: `openai:${config.EMBEDDING_MODEL}:${dimensions}`,

@@ -13,6 +13,8 @@ import { readBody, sendJson } from "./node-http.ts";
  *   containing "[embed-flaky]" is asked (what one embedding call's retries spend); GET /__embeddings?contains=<text> lists the texts of each request that held it;
  * - a request whose last item is a tool result gets "Tool result: <output>";
  * - a user message containing "[fail]" gets a 500, and one containing "[slow]" streams a chunk every 100 ms;
+ * - a user message containing "[drop]", or an embedding text containing "[embed-drop]", has its connection closed unanswered the
+ *   first time it is asked (what a pooled connection the server closed looks like to its client), then its answer;
  * - a user message containing "[flaky]" gets a 500 the first three times it is asked (what one model call's retries spend), then its answer;
  * - a user message containing "[break]" gets its first words, then (Responses API) an error event;
  * - a user message containing "[late]" gets its first words after 1.5 s (a request the client hangs up on before its end is recorded as `aborted`);
@@ -48,6 +50,12 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     asked.set(c.userText, n);
     return n <= 3 ? { kind: "fail" } : undefined;
   };
+  // The first request holding the text is cut off: true once, for each text.
+  const dropsFirst = (text: string | undefined) => {
+    if (text === undefined || asked.has(`drop:${text}`)) return false;
+    asked.set(`drop:${text}`, 1);
+    return true;
+  };
   const sleep = (ms = 0) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
   const server: Server = createServer(async (req, res) => {
     try {
@@ -73,6 +81,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         const input: string[] = Array.isArray(body.input) ? body.input : [body.input];
         embedded.push(input);
         if (embedded.length > 10_000) embedded.splice(0, embedded.length - 10_000);
+        if (dropsFirst(input.find((t) => t.includes("[embed-drop]")))) return void req.socket.destroy();
         const flakyText = input.find((t) => t.includes("[embed-flaky]"));
         if (flakyText) {
           const n = (asked.get(flakyText) ?? 0) + 1;
@@ -92,6 +101,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         const rec: RecordedRequest = { path: "/v1/responses", userText: conv.userText, at: Date.now(), model: body.model, tools: conv.tools, chars: conv.chars };
         record(rec);
         res.on("close", () => void (res.writableEnded || (rec.aborted = true)));
+        if (conv.userText.includes("[drop]") && !conv.lastIsToolResult && dropsFirst(conv.userText)) return void req.socket.destroy();
         return streamResponses(res, flaky(conv) ?? plan(conv), body.model, opts, sleep);
       }
       if (url.pathname.endsWith("/chat/completions")) {
@@ -99,6 +109,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         const rec: RecordedRequest = { path: "/v1/chat/completions", userText: conv.userText, at: Date.now(), model: body.model, tools: conv.tools, chars: conv.chars };
         record(rec);
         res.on("close", () => void (res.writableEnded || (rec.aborted = true)));
+        if (conv.userText.includes("[drop]") && !conv.lastIsToolResult && dropsFirst(conv.userText)) return void req.socket.destroy();
         return streamChat(res, flaky(conv) ?? plan(conv), body.model, opts, sleep);
       }
       sendJson(res, 404, { error: { message: `no route ${url.pathname}` } });
