@@ -51,11 +51,9 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     return n <= 3 ? { kind: "fail" } : undefined;
   };
   // The first request holding the text is cut off: true once, for each text.
-  const dropsFirst = (text: string | undefined) => {
-    if (text === undefined || asked.has(`drop:${text}`)) return false;
-    asked.set(`drop:${text}`, 1);
-    return true;
-  };
+  const dropped = new Set<string>();
+  const dropsFirst = (text: string | undefined) => text !== undefined && !dropped.has(text) && !!dropped.add(text);
+  const drops = (c: Conversation) => c.userText.includes("[drop]") && !c.lastIsToolResult && dropsFirst(c.userText);
   const sleep = (ms = 0) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
   const server: Server = createServer(async (req, res) => {
     try {
@@ -101,7 +99,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         const rec: RecordedRequest = { path: "/v1/responses", userText: conv.userText, at: Date.now(), model: body.model, tools: conv.tools, chars: conv.chars };
         record(rec);
         res.on("close", () => void (res.writableEnded || (rec.aborted = true)));
-        if (conv.userText.includes("[drop]") && !conv.lastIsToolResult && dropsFirst(conv.userText)) return void req.socket.destroy();
+        if (drops(conv)) return void req.socket.destroy();
         return streamResponses(res, flaky(conv) ?? plan(conv), body.model, opts, sleep);
       }
       if (url.pathname.endsWith("/chat/completions")) {
@@ -109,7 +107,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         const rec: RecordedRequest = { path: "/v1/chat/completions", userText: conv.userText, at: Date.now(), model: body.model, tools: conv.tools, chars: conv.chars };
         record(rec);
         res.on("close", () => void (res.writableEnded || (rec.aborted = true)));
-        if (conv.userText.includes("[drop]") && !conv.lastIsToolResult && dropsFirst(conv.userText)) return void req.socket.destroy();
+        if (drops(conv)) return void req.socket.destroy();
         return streamChat(res, flaky(conv) ?? plan(conv), body.model, opts, sleep);
       }
       sendJson(res, 404, { error: { message: `no route ${url.pathname}` } });
