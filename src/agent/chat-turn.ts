@@ -90,6 +90,7 @@ export class ChatTurns {
       mcp: await this.host.mcp.tools(ownerId, flags),
       storage: this.host.storage,
       abortSignal: options?.abortSignal,
+      reported: turn?.reported,
     });
   }
 

@@ -1,13 +1,13 @@
 import { TurnQueue } from "agents/chat";
 import type { UIMessage } from "ai";
 import { estimateTokens } from "../authority/budget.ts";
-import { userAuthority } from "../authority/client.ts";
 import { getConfig } from "../config.ts";
 import { AppError, toAppError } from "../errors.ts";
 import { flagsFor, type Flags } from "../flags/index.ts";
 import { messageText } from "../messages.ts";
 import { describeError, log } from "../observability/log.ts";
 import type { TurnTrace } from "../observability/turn-trace.ts";
+import { Admissions, type Admission } from "./admissions.ts";
 import { contextFor } from "./context.ts";
 import { turnBudget } from "./context-budget.ts";
 import type { ChatRequestBody, ChatRequestFrame } from "./frame-policy.ts";
@@ -36,29 +36,8 @@ export function reservationFor(messages: readonly UIMessage[], maxOutputTokens: 
   return estimateTokens(chars) + maxOutputTokens;
 }
 
-/**
- * Admission: the turn's flags allow a model, then one call to the owner's authority, which checks
- * the caller's key, the budgets (with the turns in flight) and the rate window, and reserves the
- * turn's estimate. No Postgres on this path. Returns the refusal, if any.
- */
-export async function admitTurn(
-  env: Env,
-  turn: { ownerId: string; threadId: string; turnId: string; keyHash?: string; flags: Flags; reserve: number },
-): Promise<AppError | undefined> {
-  if (getConfig(env).offline && !turn.flags.offline_model_allowed)
-    return new AppError("model_unavailable", "no model is configured and the offline model is turned off (flag offline_model_allowed)");
-  const r = await userAuthority(env, turn.ownerId).admitTurn({
-    turnId: turn.turnId,
-    threadId: turn.threadId,
-    keyHash: turn.keyHash,
-    rate: { limit: turn.flags.turn_rate_limit, windowSeconds: turn.flags.turn_rate_window_seconds },
-    reserve: turn.reserve,
-  });
-  return r.ok ? undefined : AppError.fromRefusal(r);
-}
-
-/** What the gate settled for a turn it let through, until its model call starts. */
-export type Admitted = { userMessageId?: string; flags: Flags; trace: TurnTrace; kind: "turn" | "regenerate" };
+/** What the gate settled for a turn it let through, until its model call starts. `reported`: see Admissions. */
+export type Admitted = { userMessageId?: string; flags: Flags; trace: TurnTrace; kind: "turn" | "regenerate"; reported?: Promise<unknown> };
 
 type GateHost = {
   env: Env;
@@ -85,10 +64,17 @@ type GateHost = {
 export class TurnGate {
   readonly #queue = new TurnQueue();
   readonly #admitted = new Map<string, Admitted>();
+  readonly #admissions: Admissions;
 
   private readonly host: GateHost;
   constructor(host: GateHost) {
     this.host = host;
+    this.#admissions = new Admissions(host.env);
+  }
+
+  /** The thread's lease stops covering turns (the owner's authority says so). */
+  dropLease() {
+    this.#admissions.drop();
   }
 
   /** `fromSocket`: the request came on one of the thread's WebSockets (else over HTTP). */
@@ -119,14 +105,21 @@ export class TurnGate {
     if (!ownerId) return new AppError("thread_not_found", "thread not found");
     const flags = await flagsFor(env, { userId: ownerId, threadId });
     // A long thread's context is compacted to its model's budget before the model sees it: never reserve more.
-    const reserve = Math.min(
-      reservationFor(contextFor(transcript.messages, transcript.userMessageId), flags.turn_max_output_tokens, this.host.systemChars),
-      turnBudget(getConfig(env), flags),
-    );
-    const refused = await admitTurn(env, { ownerId, threadId, turnId: frame.id, keyHash, flags, reserve }).catch((err: unknown) => toAppError(err));
-    if (refused) return refused;
+    const cap = turnBudget(getConfig(env), flags);
+    const reserve = Math.min(reservationFor(contextFor(transcript.messages, transcript.userMessageId), flags.turn_max_output_tokens, this.host.systemChars), cap);
+    const admission = await this.#admissions
+      .admit({ ownerId, threadId, turnId: frame.id, keyHash, flags, reserve, cap })
+      .catch((err: unknown): Admission => ({ refused: toAppError(err), leased: false }));
+    if (admission.refused) return admission.refused;
+    trace.admission = admission.leased ? "lease" : "authority";
     if (flags.log_message_content && transcript.userMessageId) trace.content = messageText(body.messages.at(-1)!).slice(0, 2000);
-    this.#admitted.set(frame.id, { userMessageId: transcript.userMessageId, flags, trace, kind: body.trigger === "regenerate-message" ? "regenerate" : "turn" });
+    this.#admitted.set(frame.id, {
+      userMessageId: transcript.userMessageId,
+      flags,
+      trace,
+      kind: body.trigger === "regenerate-message" ? "regenerate" : "turn",
+      reported: admission.reported,
+    });
     const { messages: _client, trigger, ...rest } = body;
     const watched = this.host.sockets() > (fromSocket ? 1 : 0);
     const messages = transcript.userMessageId && !watched ? transcript.messages.slice(-1) : transcript.messages;

@@ -230,7 +230,12 @@ export class ThreadAgent extends AIChatAgent<Env> {
     return this.#sync.resolve(seq, action);
   }
   async revoke(userId: string, keyHashes: string[] | "all", reason: string) {
+    this.#gate.dropLease();
     return this.#sockets.revoke(userId, keyHashes, reason);
+  }
+  /** The owner's authority changed the rules a lease was granted under (./gate). */
+  dropLease() {
+    this.#gate.dropLease();
   }
   ownerId() {
     return this.#owner.id();

@@ -53,6 +53,8 @@ export type TurnInput = {
   compaction?: Compaction;
   /** A smaller context, for one retry when the provider refuses this one as too long. */
   compact?: () => Promise<TurnWindow>;
+  /** Settles once the owner's authority holds the turn's reservation (a turn started on its thread's lease reports it after starting). */
+  reported?: Promise<unknown>;
 };
 
 /**
@@ -171,6 +173,7 @@ function spendRecorder(t: TurnInput, model: string) {
       }));
       recorded = steps.length;
       try {
+        await t.reported;
         return (await userAuthority(t.env, t.ownerId).recordSpend({ turnId: t.turnId, threadId: t.threadId, calls, final })).room;
       } catch (err) {
         // The authority is a Durable Object beside this one; should it fail, the turn is not the one to pay.

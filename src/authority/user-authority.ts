@@ -10,7 +10,8 @@ import { AppError, toAppError, type ErrorCode, type Refusal } from "../errors.ts
 import { describeError, log } from "../observability/log.ts";
 import { backoffMs } from "../resilience.ts";
 import { addSpend, current, exhausted, noSpend, periodStarts, remaining, type Budgets, type Spent } from "./budget.ts";
-import { takeSlot, type RateDecision } from "./sliding-window.ts";
+import { LEASE_GRACE_MS, LEASE_MS, leaseGrantable, type Lease, type RateRule } from "./lease.ts";
+import { recordSlot, slotsTaken, takeSlot, type RateDecision } from "./sliding-window.ts";
 
 /** What the hot path needs of a user, kept by their authority (Postgres has the full row). */
 export type UserSnapshot = {
@@ -24,6 +25,7 @@ export type UserSnapshot = {
 };
 export type { Refusal };
 type Identity = { user: UserSnapshot; keys: string[] };
+type HeldLease = Lease & { threadId: string };
 /** One model call's spend as a thread agent reports it; the authority adds who and where. */
 export type CallSpend = Pick<SpendEntry, "entryId" | "kind" | "model" | "inputTokens" | "outputTokens" | "at">;
 
@@ -36,6 +38,7 @@ export const snapshotOf = (u: User): UserSnapshot => ({
   monthlyTokenBudget: u.monthlyTokenBudget,
   createdAt: u.createdAt.toISOString(),
 });
+const leaseTokens = (leases: readonly Lease[]) => leases.reduce((n, l) => n + l.tokens, 0);
 const budgetsOf = (u: UserSnapshot): Budgets => ({ lifetime: u.tokenBudget, daily: u.dailyTokenBudget, monthly: u.monthlyTokenBudget });
 /** A turn that never settles (its agent was evicted mid-turn) stops holding its reservation after this. */
 const RESERVATION_TTL_MS = 15 * 60_000;
@@ -45,7 +48,8 @@ const refuse = (code: ErrorCode, message: string): Refusal => ({ ok: false, code
 const unauthorized = () => refuse("unauthorized", "invalid token");
 const threadNotFound = () => refuse("thread_not_found", "thread not found");
 
-// Storage keys. A thread this user owns: `t:<id>`; their live sockets on a thread: `live:<id>`.
+// Storage keys. A thread this user owns: `t:<id>`; their live sockets on a thread: `live:<id>`; a turn's
+// reservation: `res:<turnId>`; a thread's lease: `lease:<threadId>:<leaseId>`.
 const IDENTITY = "identity";
 const SPENT = "spent";
 const LEDGER_RETRY = "ledger-retry";
@@ -167,7 +171,8 @@ export class UserAuthority extends DurableObject<Env> {
 
   /** Before the thread is deleted in Postgres: from now on no one may open it. */
   async removeThread(threadId: string): Promise<void> {
-    await this.ctx.storage.delete([`t:${threadId}`, `live:${threadId}`]);
+    const leases = await this.ctx.storage.list({ prefix: `lease:${threadId}:` });
+    await this.ctx.storage.delete([`t:${threadId}`, `live:${threadId}`, ...leases.keys()]);
   }
 
   /** The version of this user's searchable data (their documents and messages): the key of their cached searches. */
@@ -226,6 +231,14 @@ export class UserAuthority extends DurableObject<Env> {
     if (!identity) return;
     this.#identity = { ...identity, user };
     await this.ctx.storage.put(IDENTITY, this.#identity);
+    // Leases were granted under the old budgets: the threads drop theirs, and their next turns ask here.
+    await Promise.all(
+      [...(await this.#leaseThreads())].map((threadId) =>
+        threadAgent(this.env, threadId)
+          .then((agent) => agent.dropLease())
+          .catch(() => undefined),
+      ),
+    );
   }
 
   /**
@@ -233,21 +246,82 @@ export class UserAuthority extends DurableObject<Env> {
    * what turns in flight reserved), and the turn rate window has room. Then the turn reserves its
    * estimate until it settles. A refusal says which budget and when it resets.
    */
-  async admitTurn(input: { turnId: string; threadId: string; keyHash?: string; rate: { limit: number; windowSeconds: number }; reserve: number }): Promise<{ ok: true } | Refusal> {
+  async admitTurn(input: {
+    turnId: string;
+    threadId: string;
+    keyHash?: string;
+    rate: RateRule;
+    reserve: number;
+    /** The thread's lease it no longer holds (it did not cover this turn). */
+    release?: string;
+    /** Tokens to lease for the thread's next turn, if there is spare room (./lease.ts). */
+    lease?: number;
+  }): Promise<{ ok: true; lease?: Lease } | Refusal> {
     return this.#withIdentity(input.keyHash, async ({ user }) => {
+      if (input.release) await this.ctx.storage.delete(`lease:${input.threadId}:${input.release}`);
       const now = new Date();
-      const over = exhausted(budgetsOf(user), await this.#spent(now), await this.#reserved(), now);
+      const leases = await this.#leases(now);
+      const spent = await this.#spent(now);
+      const over = exhausted(budgetsOf(user), spent, (await this.#reserved()) + leaseTokens(leases), now);
       if (over) {
         const when = over.resetsAt ? `; it resets at ${over.resetsAt.toISOString()}` : "";
         return new AppError("token_budget_exhausted", `your ${over.period} token budget (${over.budget}) is spent${when}`, {
           details: { budget: over.period, limit: over.budget, used: over.used, resetsAt: over.resetsAt?.toISOString() ?? null },
         }).toRefusal();
       }
-      const rate = await takeSlot(this.ctx.storage, "turns", input.rate.limit, input.rate.windowSeconds);
+      const rate = await takeSlot(this.ctx.storage, "turns", input.rate.limit, input.rate.windowSeconds, now.getTime(), leases.length);
       if (!rate.ok) return new AppError("rate_limited", `too many turns; retry in ${rate.retryAfterSeconds} s`, { retryAfter: rate.retryAfterSeconds }).toRefusal();
       await this.ctx.storage.put(`res:${input.turnId}`, { tokens: input.reserve, at: now.getTime(), threadId: input.threadId });
-      return { ok: true as const };
+      const lease =
+        input.lease && input.keyHash
+          ? await this.#grant(user, { threadId: input.threadId, keyHash: input.keyHash, tokens: input.lease, rate: input.rate }, leases, now)
+          : undefined;
+      return { ok: true as const, lease };
     });
+  }
+
+  /**
+   * A turn started on the thread's lease at `at`: the lease becomes the turn's reservation (its own
+   * estimate) and the turn's slot in the rate window, from when it started. A lease this object had
+   * dropped meanwhile (rotation, expiry) was used before the agent knew: the turn is counted all the
+   * same. Answers with the lease for the thread's next turn, if there is spare room for one.
+   */
+  async leaseUsed(input: { threadId: string; leaseId: string; turnId: string; reserve: number; at: number; windowSeconds: number; lease: number }): Promise<{ lease?: Lease }> {
+    const key = `lease:${input.threadId}:${input.leaseId}`;
+    const used = await this.ctx.storage.get<HeldLease>(key);
+    const now = new Date();
+    await this.ctx.storage.delete(key);
+    await this.ctx.storage.put(`res:${input.turnId}`, { tokens: input.reserve, at: now.getTime(), threadId: input.threadId });
+    await recordSlot(this.ctx.storage, "turns", input.at, input.windowSeconds);
+    const identity = await this.#load().catch(() => null);
+    if (!used || !identity?.keys.includes(used.keyHash)) return {};
+    return { lease: await this.#grant(identity.user, { threadId: input.threadId, keyHash: used.keyHash, tokens: input.lease, rate: used.rate }, await this.#leases(now), now) };
+  }
+
+  /** A lease for a thread's next turn, when the budgets and the rate window have room to spare for it (./lease.ts). */
+  async #grant(user: UserSnapshot, want: { threadId: string; keyHash: string; tokens: number; rate: RateRule }, leases: HeldLease[], now: Date): Promise<Lease | undefined> {
+    const grantable = leaseGrantable({
+      budgets: budgetsOf(user),
+      spent: await this.#spent(now),
+      reserved: (await this.#reserved()) + leaseTokens(leases),
+      tokens: want.tokens,
+      calls: await slotsTaken(this.ctx.storage, "turns", want.rate.windowSeconds, now.getTime()),
+      leases: leases.length,
+      limit: want.rate.limit,
+      now,
+    });
+    if (!grantable) return undefined;
+    const lease: Lease = { leaseId: crypto.randomUUID(), keyHash: want.keyHash, tokens: want.tokens, rate: want.rate, expiresAt: now.getTime() + LEASE_MS };
+    await this.ctx.storage.put(`lease:${want.threadId}:${lease.leaseId}`, { ...lease, threadId: want.threadId } satisfies HeldLease);
+    return lease;
+  }
+
+  /** The leases held now; those past their time (and its grace) are dropped: their slots and tokens are free again. */
+  async #leases(now: Date): Promise<HeldLease[]> {
+    const all = await this.ctx.storage.list<HeldLease>({ prefix: "lease:" });
+    const stale = [...all].filter(([, l]) => l.expiresAt + LEASE_GRACE_MS <= now.getTime()).map(([k]) => k);
+    if (stale.length) await this.ctx.storage.delete(stale);
+    return [...all].filter(([k]) => !stale.includes(k)).map(([, l]) => l);
   }
 
   /**
@@ -267,7 +341,9 @@ export class UserAuthority extends DurableObject<Env> {
     if (input.final) await this.ctx.storage.delete(`res:${input.turnId}`);
     if (input.calls.length) await this.#drainSoon();
     const identity = this.#identity ?? (await this.ctx.storage.get<Identity>(IDENTITY));
-    const others = (await this.#reserved()) - (input.final ? 0 : ((await this.ctx.storage.get<{ tokens: number }>(`res:${input.turnId}`))?.tokens ?? 0));
+    // What others hold: their reservations and leases (not this thread's own lease for its next turn).
+    const leases = (await this.#leases(now)).filter((l) => l.threadId !== input.threadId);
+    const others = (await this.#reserved()) + leaseTokens(leases) - (input.final ? 0 : ((await this.ctx.storage.get<{ tokens: number }>(`res:${input.turnId}`))?.tokens ?? 0));
     return { room: !identity || !exhausted(budgetsOf(identity.user), spent, others, now) };
   }
 
@@ -365,15 +441,20 @@ export class UserAuthority extends DurableObject<Env> {
     return r.value;
   }
 
+  /** The threads whose agents hold a lease, by this object's record (expired ones included: an agent may not yet know). */
+  async #leaseThreads(): Promise<Set<string>> {
+    return new Set([...(await this.ctx.storage.list<HeldLease>({ prefix: "lease:" })).values()].map((l) => l.threadId));
+  }
+
+  /** Closes the sockets opened with these keys on every thread with one open, and has every thread holding a lease drop it. */
   async #closeSockets(keyHashes: string[] | "all", reason: string) {
-    const live = await this.ctx.storage.list<number>({ prefix: "live:" });
+    const live = [...(await this.ctx.storage.list<number>({ prefix: "live:" })).keys()].map((key) => key.slice("live:".length));
     await Promise.all(
-      [...live.keys()].map(async (key) => {
-        const threadId = key.slice("live:".length);
+      [...new Set([...live, ...(await this.#leaseThreads())])].map(async (threadId) => {
         const open = await threadAgent(this.env, threadId)
           .then((agent) => agent.revoke(this.#userId, keyHashes, reason))
           .catch(() => undefined);
-        if (open !== undefined) await this.sockets(threadId, open);
+        if (open !== undefined && live.includes(threadId)) await this.sockets(threadId, open);
       }),
     );
   }

@@ -18,6 +18,8 @@ export class TurnTrace {
   userId: string | null = null;
   model: string | null = null;
   offline = false;
+  /** How the turn was admitted: by a call to the owner's authority, or on the thread's lease. */
+  admission: "authority" | "lease" | undefined;
   /** The user's text, set only when the `log_message_content` flag is on for the turn. */
   content: string | undefined;
 
@@ -61,6 +63,7 @@ export class TurnTrace {
       firstChunkMs: this.#firstChunkMs,
       model: this.model,
       offline: this.offline,
+      admission: this.admission,
       inputTokens: ending.inputTokens,
       outputTokens: ending.outputTokens,
       tools: this.#tools,
