@@ -126,8 +126,13 @@ describe("admission leases on a thread", () => {
     expect(after.turns).toBe(2);
     expect(after.leases[0]!.leaseId).not.toBe(granted!.leaseId);
     expect(await admission(client, "third")).toBe("lease");
-    // The admin changes the budgets: leases granted under the old ones are dropped.
+    await eventually(
+      () => authorityState(userId),
+      (s) => s.reserved === 0 && s.leases.length === 1,
+    );
+    // The admin changes the budgets: leases granted under the old ones are dropped, by the agent and then here.
     expect((await sendJson("PATCH", `/api/v1/users/${userId}`, { dailyTokenBudget: 1_000_000 })).status).toBe(200);
+    expect((await authorityState(userId)).leases).toEqual([]);
     expect(await admission(client, "after the budget changed")).toBe("authority");
     expect(await admission(client, "leased again")).toBe("lease");
     client.close();
@@ -135,7 +140,11 @@ describe("admission leases on a thread", () => {
     client = await ChatClient.connect(threadId, apiKey);
     expect(await admission(client, "after an eviction")).toBe("authority");
     client.close();
+    // The evicted agent's lease is still counted here (until its time is up), beside the one just granted.
+    expect((await authorityState(userId)).leases).toHaveLength(2);
     const rotated = ((await (await fetchApp("/api/v1/users/me/api-key", { method: "POST" }, apiKey)).json()) as { apiKey: string }).apiKey;
+    // The agent no longer has a socket open, but it held a lease: the rotation had it dropped, and freed both here.
+    expect((await authorityState(userId)).leases).toEqual([]);
     client = await ChatClient.connect(threadId, rotated);
     expect(await admission(client, "with the new key")).toBe("authority");
     expect(await admission(client, "and on its lease")).toBe("lease");

@@ -232,13 +232,7 @@ export class UserAuthority extends DurableObject<Env> {
     this.#identity = { ...identity, user };
     await this.ctx.storage.put(IDENTITY, this.#identity);
     // Leases were granted under the old budgets: the threads drop theirs, and their next turns ask here.
-    await Promise.all(
-      [...(await this.#leaseThreads())].map((threadId) =>
-        threadAgent(this.env, threadId)
-          .then((agent) => agent.dropLease())
-          .catch(() => undefined),
-      ),
-    );
+    await Promise.all([...(await this.#leaseThreads())].map((threadId) => this.#dropLeases(threadId, (agent) => agent.dropLease())));
   }
 
   /**
@@ -446,14 +440,32 @@ export class UserAuthority extends DurableObject<Env> {
     return new Set([...(await this.ctx.storage.list<HeldLease>({ prefix: "lease:" })).values()].map((l) => l.threadId));
   }
 
+  /**
+   * Has a thread's agent drop its lease (`drop`, over RPC), then frees what the leases granted before
+   * the call held: one granted after it was asked for after the drop, and the agent may hold it.
+   */
+  async #dropLeases<T>(threadId: string, drop: (agent: Awaited<ReturnType<typeof threadAgent>>) => Promise<T>): Promise<T | undefined> {
+    const before = Date.now();
+    const outcome = await threadAgent(this.env, threadId)
+      .then(drop)
+      .then(
+        (result) => ({ result }),
+        () => undefined,
+      );
+    // An agent that did not answer may still hold its lease: it stays counted until its time is up.
+    if (!outcome) return undefined;
+    const held = await this.ctx.storage.list<HeldLease>({ prefix: `lease:${threadId}:` });
+    const freed = [...held].filter(([, l]) => l.expiresAt - LEASE_MS < before).map(([k]) => k);
+    if (freed.length) await this.ctx.storage.delete(freed);
+    return outcome.result;
+  }
+
   /** Closes the sockets opened with these keys on every thread with one open, and has every thread holding a lease drop it. */
   async #closeSockets(keyHashes: string[] | "all", reason: string) {
     const live = [...(await this.ctx.storage.list<number>({ prefix: "live:" })).keys()].map((key) => key.slice("live:".length));
     await Promise.all(
       [...new Set([...live, ...(await this.#leaseThreads())])].map(async (threadId) => {
-        const open = await threadAgent(this.env, threadId)
-          .then((agent) => agent.revoke(this.#userId, keyHashes, reason))
-          .catch(() => undefined);
+        const open = await this.#dropLeases(threadId, (agent) => agent.revoke(this.#userId, keyHashes, reason));
         if (open !== undefined && live.includes(threadId)) await this.sockets(threadId, open);
       }),
     );
