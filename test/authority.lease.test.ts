@@ -108,46 +108,53 @@ describe("admission leases on a thread", () => {
     return line!.admission;
   };
 
-  it("a warm thread's turn starts on its lease; budgets changed, the agent evicted or the key rotated, the next one asks", async () => {
+  it("a fresh socket's first turn and a warm thread's turns start on leases; budgets changed, the next one asks; eviction and rotation", async () => {
     const { userId, apiKey, threadId } = await newThread("leases");
     expect((await sendJson("PUT", `/api/v1/admin/users/${userId}/flags/turn_rate_limit`, { value: 100 })).status).toBe(200);
+    const agent = () => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
+    const settled = () =>
+      eventually(
+        () => authorityState(userId),
+        (s) => s.reserved === 0,
+      );
     let client = await ChatClient.connect(threadId, apiKey);
-    expect(await admission(client, "first")).toBe("authority");
+    // As the client connected, the agent took a lease for its first turn.
+    await agent().warmed();
     const [granted] = (await authorityState(userId)).leases;
     expect(granted).toMatchObject({ threadId, keyHash: await hashApiKey(apiKey) });
+    expect(await admission(client, "first")).toBe("lease");
+    // The lease became the turn's reservation (settled) and its slot in the window; the next lease came back with its report.
+    const afterFirst = await settled();
+    expect(afterFirst).toMatchObject({ turns: 1, leases: [{ threadId }] });
+    expect(afterFirst.leases[0]!.leaseId).not.toBe(granted!.leaseId);
     // The authority keeps its leases through an eviction: the lease's report finds it, and brings the next.
     await evictDurableObject(env.UserAuthority.get(env.UserAuthority.idFromName(userId)));
     expect(await admission(client, "second")).toBe("lease");
-    // The lease became the turn's reservation (settled) and its slot in the window; the next lease came back with its report.
-    const after = await eventually(
-      () => authorityState(userId),
-      (s) => s.reserved === 0 && s.leases.length === 1,
-    );
-    expect(after.turns).toBe(2);
-    expect(after.leases[0]!.leaseId).not.toBe(granted!.leaseId);
-    expect(await admission(client, "third")).toBe("lease");
-    await eventually(
-      () => authorityState(userId),
-      (s) => s.reserved === 0 && s.leases.length === 1,
-    );
+    const afterSecond = await settled();
+    expect(afterSecond).toMatchObject({ turns: 2, leases: [{ threadId }] });
+    expect(afterSecond.leases[0]!.leaseId).not.toBe(afterFirst.leases[0]!.leaseId);
     // The admin changes the budgets: leases granted under the old ones are dropped, by the agent and then here.
     expect((await sendJson("PATCH", `/api/v1/users/${userId}`, { dailyTokenBudget: 1_000_000 })).status).toBe(200);
     expect((await authorityState(userId)).leases).toEqual([]);
     expect(await admission(client, "after the budget changed")).toBe("authority");
     expect(await admission(client, "leased again")).toBe("lease");
     client.close();
-    await evictDurableObject(env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId)));
+    await settled();
+    // An evicted agent has lost its lease, which stays counted here until its time is up; connecting again takes another.
+    await evictDurableObject(agent());
     client = await ChatClient.connect(threadId, apiKey);
-    expect(await admission(client, "after an eviction")).toBe("authority");
-    client.close();
-    // The evicted agent's lease is still counted here (until its time is up), beside the one just granted.
+    await agent().warmed();
     expect((await authorityState(userId)).leases).toHaveLength(2);
+    expect(await admission(client, "after an eviction")).toBe("lease");
+    client.close();
+    await settled();
     const rotated = ((await (await fetchApp("/api/v1/users/me/api-key", { method: "POST" }, apiKey)).json()) as { apiKey: string }).apiKey;
     // The agent no longer has a socket open, but it held a lease: the rotation had it dropped, and freed both here.
     expect((await authorityState(userId)).leases).toEqual([]);
     client = await ChatClient.connect(threadId, rotated);
-    expect(await admission(client, "with the new key")).toBe("authority");
-    expect(await admission(client, "and on its lease")).toBe("lease");
+    await agent().warmed();
+    expect((await authorityState(userId)).leases).toMatchObject([{ keyHash: await hashApiKey(rotated) }]);
+    expect(await admission(client, "with the new key")).toBe("lease");
     client.close();
   });
 

@@ -46,6 +46,16 @@ export class Admissions {
     return { refused: r.ok ? undefined : AppError.fromRefusal(r), leased: false };
   }
 
+  /** A lease for the next turn, taken ahead while none is held (a client connected). */
+  async prefetch(turn: { ownerId: string; threadId: string; keyHash: string; flags: Flags; reserve: number; cap: number }): Promise<void> {
+    if (this.#lease) return;
+    const rate = { limit: turn.flags.turn_rate_limit, windowSeconds: turn.flags.turn_rate_window_seconds };
+    const tokens = nextLeaseTokens(turn.reserve, turn.flags.turn_max_output_tokens, turn.cap);
+    await this.#ask<{ ok: true; lease?: Lease } | Refusal>(userAuthority(this.env, turn.ownerId).lease({ threadId: turn.threadId, keyHash: turn.keyHash, tokens, rate })).catch(
+      () => {},
+    );
+  }
+
   /** The lease is gone (a key revoked, the budgets changed); so is any on its way. */
   drop() {
     this.#lease = undefined;

@@ -45,14 +45,16 @@ export class ChatTurns {
 
   /**
    * A client connected: what its first turn reads of Postgres (the flags and MCP servers: once per
-   * FLAG_CACHE_SECONDS, then cached) is read now, in the background, not on that turn's path.
+   * FLAG_CACHE_SECONDS, then cached) is read now, in the background, not on that turn's path, and its
+   * first turn's admission is leased ahead (./admissions.ts).
    */
-  warm(): Promise<void> {
+  warm(keyHash: string | undefined): Promise<void> {
     const { env } = this.host;
     const threadId = this.host.threadId();
     return this.host
       .ownerId()
       .then((userId) => threadSettings(env, userId, threadId))
+      .then(() => this.host.gate.prefetch(keyHash))
       .then(
         () => {},
         () => {},

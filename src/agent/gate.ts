@@ -72,6 +72,17 @@ export class TurnGate {
     this.#admissions = new Admissions(host.env);
   }
 
+  /** A client connected with this key: its first turn may start on a lease taken now. */
+  async prefetch(keyHash: string | undefined): Promise<void> {
+    const ownerId = await this.host.ownerId().catch(() => undefined);
+    if (!ownerId || !keyHash) return;
+    const { env } = this.host;
+    const flags = await flagsFor(env, { userId: ownerId, threadId: this.host.threadId() });
+    const cap = turnBudget(getConfig(env), flags);
+    const reserve = Math.min(reservationFor(contextFor(this.host.messages(), undefined), flags.turn_max_output_tokens, this.host.systemChars), cap);
+    await this.#admissions.prefetch({ ownerId, threadId: this.host.threadId(), keyHash, flags, reserve, cap });
+  }
+
   /** The thread's lease stops covering turns (the owner's authority says so). */
   dropLease() {
     this.#admissions.drop();

@@ -110,7 +110,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
     this.onConnect = async (connection, c) => {
       await onConnect(connection, c);
       this.#sockets.opened(c.request);
-      this.#warming = this.#turns.warm();
+      this.#warming = this.#turns.warm(keyOf(connection));
     };
     const onClose = this.onClose.bind(this);
     this.onClose = async (connection, code, reason, wasClean) => {

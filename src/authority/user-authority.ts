@@ -274,6 +274,14 @@ export class UserAuthority extends DurableObject<Env> {
     });
   }
 
+  /** A lease for a thread's next turn, asked for as a client connects (the key checked), if there is spare room for one. */
+  async lease(input: { threadId: string; keyHash: string; tokens: number; rate: RateRule }): Promise<{ ok: true; lease?: Lease } | Refusal> {
+    return this.#withIdentity(input.keyHash, async ({ user }) => {
+      const now = new Date();
+      return { ok: true as const, lease: await this.#grant(user, input, await this.#leases(now), now) };
+    });
+  }
+
   /**
    * A turn started on the thread's lease at `at`: the lease becomes the turn's reservation (its own
    * estimate) and the turn's slot in the rate window, from when it started. A lease this object had
