@@ -20,6 +20,9 @@ export type Stack = {
   bareLog: () => string;
   /** For CPU accounting: the servers' process groups (wrangler and its workerd) and the postmaster (with pglite, none). */
   pids: { server: number; bare?: number; postgres?: number };
+  /** The servers' inspector ports (bench/cpu-profile.ts), and the copy of the tree they serve (their bundles under .wrangler/tmp). */
+  inspectors: { server: number; bare?: number };
+  srcDir: string;
   stop: () => Promise<void>;
 };
 
@@ -148,7 +151,7 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
     const src = snapshot();
     stops.push(async () => src.remove());
     const bin = join(ROOT, "node_modules/.bin");
-    const port = await freePort();
+    const [port, inspector] = [await freePort(), await freePort()];
     const model = { OPENAI_API_KEY: "bench", OPENAI_BASE_URL: modelUrl, OPENAI_API: o.api };
     // The project's Node 22 first: wrangler's `#!/usr/bin/env node` would otherwise find the system's.
     const PATH = `${bin}:${process.env.PATH ?? ""}`;
@@ -157,6 +160,7 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
       DATABASE_URL: proxiedUrl,
       TURN_RATE_LIMIT: "10000",
       PORT: String(port),
+      INSPECTOR_PORT: String(inspector),
       PATH,
     });
     stops.push(dev.stop);
@@ -164,9 +168,11 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
     await dev.ready(`${url}/health`, (r) => r.ok, "dev server");
     let bare: ReturnType<typeof spawnServer> | undefined;
     let bareUrl: string | undefined;
+    let bareInspector: number | undefined;
     if (o.bare) {
       // After the dev server: it has applied the migrations the baseline's writes need.
-      const [barePort, inspector] = [await freePort(), await freePort()];
+      const barePort = await freePort();
+      bareInspector = await freePort();
       const vars = Object.entries({ ...model, ENVIRONMENT: "development" }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
       bare = spawnServer(
         [
@@ -179,7 +185,7 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
           "--port",
           String(barePort),
           "--inspector-port",
-          String(inspector),
+          String(bareInspector),
           "--persist-to",
           join(src.dir, ".wrangler-bare"),
           ...vars,
@@ -195,7 +201,8 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
       `[bench] stack up: server ${url}${bareUrl ? `, bare baseline ${bareUrl}` : ""}, model ${modelUrl} (${o.api}), ${o.db} at ${target.host}:${target.port} behind proxy :${proxy.port}`,
     );
     const pids = { server: dev.pid, bare: bare?.pid, postgres: postgresPid?.() };
-    return { url, bareUrl, databaseUrl, proxy, log: dev.log, bareLog: () => bare?.log() ?? "", pids, stop };
+    const inspectors = { server: inspector, bare: bareInspector };
+    return { url, bareUrl, databaseUrl, proxy, log: dev.log, bareLog: () => bare?.log() ?? "", pids, inspectors, srcDir: src.dir, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -7,13 +7,14 @@
 // baseline is the figure that counts: the machines are shared and noisy.
 import { execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import pg from "pg";
 import { z } from "zod";
 import { DEMO_DOCUMENTS } from "../scripts/lib/demo.ts";
 import { startFakeModel, type FakeModel } from "./fake-model.ts";
 import { cliArgs } from "./cli.ts";
+import { type Profiled, selfTimes, startProfile } from "./cpu-profile.ts";
 import { startStack, type Stack } from "./load-stack.ts";
 import { connectAgent, sendTurn, type Marks } from "./ws-client.ts";
 
@@ -39,6 +40,8 @@ const shape = {
   /** Prints each run's top Postgres statements (pg_stat_statements): where its Postgres time goes. */
   statements: int(0).max(100).default(0),
   json: z.string().optional(),
+  /** A CPU profile of each run's server (workerd, over the run's turns) into this folder, and its top modules and functions by self time. */
+  profile: z.string().optional(),
 };
 const Args = z
   .object(shape)
@@ -230,6 +233,18 @@ type Run = {
 };
 
 /** One run: `threads` connected, their turns, the rows they wrote, then fresh sockets (on a thread of the run, then on a new thread). */
+function printProfile(system: System, round: number, size: number, turns: number, p: Profiled) {
+  mkdirSync(a.profile!, { recursive: true });
+  const file = `${a.profile}/${system}-${size}-${round}.cpuprofile`;
+  writeFileSync(file, JSON.stringify(p.profile));
+  if (p.bundle) writeFileSync(`${file}.bundle.js`, p.bundle);
+  const s = selfTimes(p);
+  const row = ([k, v]: [string, number]) => `  ${(v / turns).toFixed(1).padStart(6)} ms/turn  ${k}`;
+  log(
+    `[bench] profile ${file}: ${(s.totalMs / turns).toFixed(1)} ms sampled per turn; by module:\n${s.byModule.slice(0, 25).map(row).join("\n")}\nby function:\n${s.byFunction.slice(0, 30).map(row).join("\n")}\nunder the project's functions (callees included):\n${s.ours.slice(0, 40).map(row).join("\n")}`,
+  );
+}
+
 async function run(system: System, round: number, threads: Thread[], spares: Thread[], watch: RowWatch): Promise<Run> {
   const socks = new Array<WebSocket>(threads.length);
   await pool(threads, a["setup-concurrency"], async (t, i) => void (socks[i] = await connect(socketUrl(system, t))));
@@ -238,6 +253,7 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   const tag = `${system[0]}${round}-${randomUUID().slice(0, 6)}`;
   const pg0 = await pgStats(watch);
   if (a.statements) await db!.query("create extension if not exists pg_stat_statements; select pg_stat_statements_reset()");
+  const stopProfile = a.profile ? await startProfile(system === "baseline" ? stack!.inspectors.bare! : stack!.inspectors.server) : undefined;
   const cpu0 = cpu(system);
   const start = now();
   await Promise.all(
@@ -260,6 +276,7 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   );
   const seconds = (now() - start) / 1000;
   const cpu1 = cpu(system);
+  if (stopProfile) printProfile(system, round, threads.length, turns.length, await stopProfile());
   const used = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu1[k as keyof Cpu] - cpu0[k as keyof Cpu]])) as Cpu;
   const load = loadavg();
   const lagDeadline = now() + a["lag-timeout-ms"];

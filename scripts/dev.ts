@@ -51,7 +51,8 @@ const output = lines((line) => {
   const shown = devLine(line, { color, json: process.env.DEV_LOG === "json" });
   if (shown !== null) process.stdout.write(`${shown}\n`);
 });
-const worker = await startWorker({ port, databaseUrl: url, vars, output, color }).catch((err) => {
+const inspectorPort = process.env.INSPECTOR_PORT ? Number(process.env.INSPECTOR_PORT) : undefined;
+const worker = await startWorker({ port, databaseUrl: url, vars, output, color, inspectorPort }).catch((err) => {
   console.error(`[dev] ${err instanceof Error ? err.message : String(err)}`);
   return stop(1);
 });

@@ -1,4 +1,4 @@
-import { tool } from "ai";
+import { tool, zodSchema } from "ai";
 import { z } from "zod";
 import { toAppError } from "../../errors.ts";
 import type { SearchToolOutput } from "../../messages.ts";
@@ -12,6 +12,14 @@ export const MAX_TOOL_RESULTS = 20;
 
 const RATE_KEY = "hybrid_search:calls";
 
+// Wrapped once, at load (./index.ts says why).
+const input = zodSchema(
+  z.strictObject({
+    query: z.string().trim().min(1).max(500).describe("What to look for, in natural language or keywords"),
+    limit: z.number().int().min(1).max(MAX_TOOL_RESULTS).default(5).describe(`How many passages to return (at most ${MAX_TOOL_RESULTS})`),
+  }),
+);
+
 /**
  * Searches the documents the thread's owner can see. Every failure is a result the model can read
  * and explain (`rate_limited`, `search_unavailable`), never an exception that would end the turn.
@@ -21,10 +29,7 @@ export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx
   const callsAllowed = ctx.flags?.search_rate_limit ?? config.SEARCH_RATE_LIMIT;
   return tool({
     description: "Search the user's documents and the shared knowledge base (keyword and semantic search combined). Returns the best-matching passages with their document titles.",
-    inputSchema: z.strictObject({
-      query: z.string().trim().min(1).max(500).describe("What to look for, in natural language or keywords"),
-      limit: z.number().int().min(1).max(MAX_TOOL_RESULTS).default(5).describe(`How many passages to return (at most ${MAX_TOOL_RESULTS})`),
-    }),
+    inputSchema: input,
     execute: async ({ query, limit }): Promise<SearchToolOutput> => {
       const slot = await takeSlot(ctx.storage, RATE_KEY, callsAllowed, config.SEARCH_RATE_WINDOW_SECONDS);
       if (!slot.ok)

@@ -1,4 +1,4 @@
-import { tool } from "ai";
+import { tool, zodSchema } from "ai";
 import { z } from "zod";
 import { toAppError } from "../../errors.ts";
 import type { Flags } from "../../flags/index.ts";
@@ -17,6 +17,15 @@ const failure = (threadId: string, tool: string, err: unknown): Acted => {
   return { status: "unavailable", message: "The knowledge base cannot be reached right now; say so and try later." };
 };
 
+// Wrapped once, at load (./index.ts says why).
+const saveNoteInput = zodSchema(
+  z.strictObject({
+    title: z.string().trim().min(1).max(200).describe("A short title for the note"),
+    text: z.string().trim().min(1).max(20_000).describe("The note's text, as the user would want to find it again"),
+  }),
+);
+const deleteDocumentInput = zodSchema(z.strictObject({ documentId: z.uuid().describe("The id of the document to delete") }));
+
 /**
  * Tools that change the user's knowledge base. Both act on the thread owner's own documents only,
  * and both wait for the owner's approval unless a flag says otherwise (see ./index.ts).
@@ -26,10 +35,7 @@ export function noteTools(ctx: ToolContext & { flags: Pick<Flags, "max_documents
     save_note: tool({
       description:
         "Save a note to the user's knowledge base (a document only they can see, which later searches find). Use it when the user asks to save, note or remember something.",
-      inputSchema: z.strictObject({
-        title: z.string().trim().min(1).max(200).describe("A short title for the note"),
-        text: z.string().trim().min(1).max(20_000).describe("The note's text, as the user would want to find it again"),
-      }),
+      inputSchema: saveNoteInput,
       execute: async ({ title, text }): Promise<Acted> => {
         try {
           const quota = { documents: ctx.flags.max_documents_per_user, chunks: ctx.flags.max_chunks_per_user };
@@ -42,7 +48,7 @@ export function noteTools(ctx: ToolContext & { flags: Pick<Flags, "max_documents
     }),
     delete_document: tool({
       description: "Delete one of the user's own documents (or notes) from their knowledge base, by its document id (as hybrid_search returns it).",
-      inputSchema: z.strictObject({ documentId: z.uuid().describe("The id of the document to delete") }),
+      inputSchema: deleteDocumentInput,
       execute: async ({ documentId }): Promise<Acted> => {
         try {
           const removed = await removeDocument(deps, documentId.toLowerCase(), { ownerId: await ctx.ownerId() });
