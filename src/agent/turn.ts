@@ -10,8 +10,6 @@ import {
   type UIMessage,
   type UIMessageChunk,
 } from "ai";
-import { userAuthority } from "../authority/client.ts";
-import type { CallSpend } from "../authority/user-authority.ts";
 import { getConfig } from "../config.ts";
 import { toAppError } from "../errors.ts";
 import type { Flags } from "../flags/index.ts";
@@ -21,6 +19,7 @@ import type { TurnTrace } from "../observability/turn-trace.ts";
 import type { Compaction, TurnWindow } from "./compaction.ts";
 import { chatModel } from "./model.ts";
 import { isContextOverflow, retryOnOverflow, watchFirstCall } from "./overflow.ts";
+import { spendRecorder } from "./spend-recorder.ts";
 import { agentTools } from "./tools/index.ts";
 
 export const SYSTEM_PROMPT =
@@ -55,6 +54,8 @@ export type TurnInput = {
   compact?: () => Promise<TurnWindow>;
   /** Settles once the owner's authority holds the turn's reservation (a turn started on its thread's lease reports it after starting). */
   reported?: Promise<unknown>;
+  /** The tokens the turn's admission reserved at the authority (none: a continuation the gate did not see). */
+  reserved?: number;
 };
 
 /**
@@ -154,35 +155,6 @@ function withCompaction(stream: ReadableStream<UIMessageChunk>, compaction: Comp
 }
 
 const usageOf = (u: LanguageModelUsage) => ({ inputTokens: u.inputTokens, outputTokens: u.outputTokens, totalTokens: u.totalTokens });
-
-/** Reports each finished step's tokens once (steps arrive again with every later callback), and ends the reservation with the last. */
-function spendRecorder(t: TurnInput, model: string) {
-  let recorded = 0;
-  let settled = false;
-  return {
-    async record(steps: readonly { usage: LanguageModelUsage }[], final: boolean): Promise<boolean> {
-      if (settled) return false;
-      settled = final;
-      const calls: CallSpend[] = steps.slice(recorded).map((s, i) => ({
-        entryId: `${t.turnId}:${recorded + i}`,
-        kind: t.kind,
-        model,
-        inputTokens: s.usage.inputTokens ?? 0,
-        outputTokens: s.usage.outputTokens ?? 0,
-        at: Date.now(),
-      }));
-      recorded = steps.length;
-      try {
-        await t.reported;
-        return (await userAuthority(t.env, t.ownerId).recordSpend({ turnId: t.turnId, threadId: t.threadId, calls, final })).room;
-      } catch (err) {
-        // The authority is a Durable Object beside this one; should it fail, the turn is not the one to pay.
-        log("error", "spend_record_failed", { threadId: t.threadId, turnId: t.turnId, calls: calls.length, error: describeError(err) });
-        return true;
-      }
-    },
-  };
-}
 
 /** What a person reads when the model fails, on the failed reply (the details are in the log): the model server's status, never its raw error. */
 export function modelErrorText(error: unknown): string {

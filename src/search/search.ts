@@ -19,6 +19,8 @@ export type SearchDeps = {
   versions?: CacheVersions;
   embedder: Embedder;
   config: Config;
+  /** Runs work the answer need not wait for (a cache write); without it, the answer waits. */
+  background?: (work: Promise<unknown>) => void;
 };
 
 /** What a search looks in: documents (the default, and all the agent's tool searches), the caller's messages, or both. */
@@ -84,6 +86,13 @@ export async function invalidate(deps: SearchDeps, scope: string): Promise<void>
   }
 }
 
+/**
+ * Cache writes in flight in this isolate, by key. With `background` the answer does not wait for
+ * its write (a KV put: 43 ms p50 of a tool step at 20 threads in bench:turns); a search of the same
+ * key here waits for it instead, so it still finds what was just computed.
+ */
+const writing = new Map<string, Promise<unknown>>();
+
 /** The cached answer for this request, or the computed one (then cached). */
 async function cached<T>(deps: SearchDeps, req: SearchRequest & { corpus: SearchCorpus; query: string }, compute: () => Promise<T>): Promise<{ value: T; cached: boolean }> {
   const { cache } = deps;
@@ -91,11 +100,17 @@ async function cached<T>(deps: SearchDeps, req: SearchRequest & { corpus: Search
   const read = cache && versions && (await quietly(Promise.all(scopesRead(req.corpus, req.scope).map((s) => versions.read(s)))));
   const key = read && (await cacheKey({ versions: read, scope: req.scope.ownerId ?? "global", corpus: req.corpus, mode: req.mode, limit: req.limit, query: req.query }));
   if (cache && key) {
+    await writing.get(key);
     const hit = await quietly(cache.get<T>(key, "json"));
     if (hit) return { value: hit, cached: true };
   }
   const value = await compute();
-  if (cache && key) await quietly(cache.put(key, JSON.stringify(value), { expirationTtl: deps.config.SEARCH_CACHE_TTL_SECONDS }));
+  if (cache && key) {
+    const write = quietly(cache.put(key, JSON.stringify(value), { expirationTtl: deps.config.SEARCH_CACHE_TTL_SECONDS })).finally(() => writing.delete(key));
+    writing.set(key, write);
+    if (deps.background) deps.background(write);
+    else await write;
+  }
   return { value, cached: false };
 }
 

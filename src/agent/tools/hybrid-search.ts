@@ -23,8 +23,10 @@ const input = zodSchema(
 /**
  * Searches the documents the thread's owner can see. Every failure is a result the model can read
  * and explain (`rate_limited`, `search_unavailable`), never an exception that would end the turn.
+ * It runs in the thread's Durable Object, where work left running goes on after the tool answers:
+ * the cache write is not waited for.
  */
-export function hybridSearch(ctx: ToolContext, deps: SearchDeps = searchDeps(ctx.env)) {
+export function hybridSearch(ctx: ToolContext, deps: SearchDeps = { ...searchDeps(ctx.env), background: () => {} }) {
   const { config } = deps;
   const callsAllowed = ctx.flags?.search_rate_limit ?? config.SEARCH_RATE_LIMIT;
   return tool({
