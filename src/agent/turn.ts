@@ -61,8 +61,8 @@ export type TurnInput = {
 /**
  * One turn's model call: the system prompt, the model and tools the flags allow, the steps of a
  * tool loop, and the metadata stamped on the reply. Every model call's tokens go to the owner's
- * authority as its step ends (the spend ledger); a multi-step turn stops when the budget has no
- * room for another call. Returns the AI SDK UI message stream the chat protocol sends on.
+ * authority (the spend ledger: ./spend-recorder.ts); a multi-step turn past its reservation stops
+ * when the budget has no room for another call. Returns the AI SDK UI message stream the chat protocol sends on.
  */
 export async function runTurn(t: TurnInput): Promise<Response> {
   const { model, id, offline } = chatModel(getConfig(t.env), t.flags.chat_model);
