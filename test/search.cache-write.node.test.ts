@@ -11,7 +11,13 @@ function heldKv() {
     get: async (key: string) => (values.has(key) ? JSON.parse(values.get(key)!) : null),
     put: (key: string, value: string) => new Promise<void>((done) => held.push(() => (values.set(key, value), done()))),
   } as unknown as Cache;
-  return { kv, land: () => held.splice(0).forEach((f) => f()), writes: () => held.length };
+  return {
+    kv,
+    land: () => {
+      for (const f of held.splice(0)) f();
+    },
+    writes: () => held.length,
+  };
 }
 
 function deps(kv: Cache, background?: SearchDeps["background"]) {
