@@ -29,8 +29,10 @@ export async function startProfile(inspectorPort: number, intervalUs = 500): Pro
     new Promise<unknown>((ok, fail) => {
       const n = ++id;
       waiting.set(n, (m) => {
+        if (!m.error && !until(m.result)) return;
+        waiting.delete(n);
         if (m.error) fail(new Error(`${method}: ${m.error.message}`));
-        else if (until(m.result)) ok(m.result);
+        else ok(m.result);
       });
       ws.send(JSON.stringify({ id: n, method, params }));
     });

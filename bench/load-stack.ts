@@ -20,9 +20,8 @@ export type Stack = {
   bareLog: () => string;
   /** For CPU accounting: the servers' process groups (wrangler and its workerd) and the postmaster (with pglite, none). */
   pids: { server: number; bare?: number; postgres?: number };
-  /** The servers' inspector ports (bench/cpu-profile.ts), and the copy of the tree they serve (their bundles under .wrangler/tmp). */
+  /** The servers' inspector ports (bench/cpu-profile.ts). */
   inspectors: { server: number; bare?: number };
-  srcDir: string;
   stop: () => Promise<void>;
 };
 
@@ -202,7 +201,7 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
     );
     const pids = { server: dev.pid, bare: bare?.pid, postgres: postgresPid?.() };
     const inspectors = { server: inspector, bare: bareInspector };
-    return { url, bareUrl, databaseUrl, proxy, log: dev.log, bareLog: () => bare?.log() ?? "", pids, inspectors, srcDir: src.dir, stop };
+    return { url, bareUrl, databaseUrl, proxy, log: dev.log, bareLog: () => bare?.log() ?? "", pids, inspectors, stop };
   } catch (err) {
     await stop();
     throw err;

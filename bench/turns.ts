@@ -232,7 +232,7 @@ type Run = {
   fresh: Fresh[];
 };
 
-/** One run: `threads` connected, their turns, the rows they wrote, then fresh sockets (on a thread of the run, then on a new thread). */
+/** Saves a run's CPU profile (and the bundle it ran) under --profile, and prints where its time went, per turn. */
 function printProfile(system: System, round: number, size: number, turns: number, p: Profiled) {
   mkdirSync(a.profile!, { recursive: true });
   const file = `${a.profile}/${system}-${size}-${round}.cpuprofile`;
@@ -245,6 +245,7 @@ function printProfile(system: System, round: number, size: number, turns: number
   );
 }
 
+/** One run: `threads` connected, their turns, the rows they wrote, then fresh sockets (on a thread of the run, then on a new thread). */
 async function run(system: System, round: number, threads: Thread[], spares: Thread[], watch: RowWatch): Promise<Run> {
   const socks = new Array<WebSocket>(threads.length);
   await pool(threads, a["setup-concurrency"], async (t, i) => void (socks[i] = await connect(socketUrl(system, t))));
