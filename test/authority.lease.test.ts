@@ -169,11 +169,11 @@ describe("admission leases on a thread", () => {
       for (const [k, l] of await s.storage.list<Lease>({ prefix: "lease:" })) await s.storage.put(k, { ...l, expiresAt: Date.now() - LEASE_GRACE_MS });
     });
     const other = await anotherThread(apiKey);
-    expect(await a.admitTurn({ turnId: crypto.randomUUID(), threadId: other, keyHash, rate, reserve: 10 })).toEqual({ ok: true });
+    expect(await a.admitTurn({ turnId: crypto.randomUUID(), threadId: other, keyHash, rate, reserve: 10 })).toEqual({ ok: true, lease: undefined, searchVersion: 0 });
     expect((await authorityState(userId)).leases).toEqual([]);
     // A report of its use after that still counts the turn (it ran): its reservation and its slot.
     const late = await a.leaseUsed({ threadId, leaseId: (first as { lease: Lease }).lease.leaseId, turnId: "late", reserve: 10, at: Date.now(), windowSeconds: 60, lease: 10 });
-    expect(late).toEqual({});
+    expect(late).toEqual({ searchVersion: 0 });
     expect(await authorityState(userId)).toMatchObject({ reserved: 3, turns: 3, leases: [] });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KvVersion, MIN_WRITE_INTERVAL_MS, type Cache } from "../src/search/cache.ts";
+import { KvVersion, MIN_WRITE_INTERVAL_MS, turnVersions, type Cache } from "../src/search/cache.ts";
 
 /** Virtual time: sleeping moves it on at once, so the throttle's waits cost nothing here. */
 function clock() {
@@ -75,5 +75,46 @@ describe("a scope's cache version in KV", () => {
     const broken = { get: async () => null, put: async () => Promise.reject(new Error("KV down")) } as unknown as Cache;
     await expect(new KvVersion(broken, "k", c).bump()).resolves.toBeUndefined();
     expect(await new KvVersion(broken, "k", c).read()).toBe("0");
+  });
+});
+
+describe("a turn's cache versions", () => {
+  const authority = () => {
+    const reads: string[] = [];
+    const bumps: string[] = [];
+    const versions = { read: async (s: string) => (reads.push(s), `${s}@authority`), bump: async (s: string) => void bumps.push(s) };
+    return { versions, reads, bumps };
+  };
+
+  it("read the version of the owner's documents the admission brought, without asking; every other scope's is asked for", async () => {
+    const a = authority();
+    const v = turnVersions("user:u", Promise.resolve(7), a.versions);
+    expect(await v.read("user:u")).toBe("7");
+    expect(await v.read("user:u")).toBe("7");
+    expect(await v.read("global")).toBe("global@authority");
+    expect(await v.read("messages:u")).toBe("messages:u@authority");
+    expect(a.reads).toEqual(["global", "messages:u"]);
+  });
+
+  it("ask once the turn changed what search reads itself, and when the admission brought none", async () => {
+    const a = authority();
+    const v = turnVersions("user:u", Promise.resolve(7), a.versions);
+    await v.bump("messages:u");
+    expect(await v.read("user:u")).toBe("7");
+    await v.bump("user:u");
+    expect(a.bumps).toEqual(["messages:u", "user:u"]);
+    expect(await v.read("user:u")).toBe("user:u@authority");
+    const failed = turnVersions("user:u", Promise.resolve(undefined), a.versions);
+    expect(await failed.read("user:u")).toBe("user:u@authority");
+  });
+
+  it("a bump while a read waits for the admission's version sends that read to the authority too", async () => {
+    const a = authority();
+    let answer!: (v: number) => void;
+    const v = turnVersions("user:u", new Promise<number>((r) => (answer = r)), a.versions);
+    const read = v.read("user:u");
+    await v.bump("user:u");
+    answer(7);
+    expect(await read).toBe("user:u@authority");
   });
 });

@@ -46,6 +46,26 @@ describe("the hybrid_search tool", () => {
     expect(fresh.results.map((r: { title: string }) => r.title).sort()).toEqual(["New", "Old"]);
   });
 
+  it("in turns, answers a search an earlier turn made from the cache, and sees a document uploaded between turns", async () => {
+    const { threadId, apiKey } = await newThread();
+    const w = uniqueWord();
+    await ingest([{ title: "Old", text: `Old ${w}.` }], apiKey);
+    const client = await ChatClient.connect(threadId, apiKey);
+    const searched = async () => {
+      const { requestId } = client.sendChat(`search ${w}`);
+      const reply = await client.response(requestId);
+      const output = reply.chunks.find((c) => c.type === "tool-output-available")?.output as { cached: boolean; results: { title: string }[] };
+      return { cached: output.cached, titles: output.results.map((r) => r.title).sort() };
+    };
+    expect(await searched()).toEqual({ cached: false, titles: ["Old"] });
+    // The first turn's messages, written meanwhile, leave the owner's document searches cached.
+    expect(await searched()).toEqual({ cached: true, titles: ["Old"] });
+    await ingest([{ title: "New", text: `New ${w}.` }], apiKey);
+    // The turn's cache version comes with its admission: one taken after the upload.
+    expect(await searched()).toEqual({ cached: false, titles: ["New", "Old"] });
+    client.close();
+  });
+
   it("returns rate_limited with the wait once the thread's budget is spent", async () => {
     const { threadId } = await newThread();
     const run = searchTool(threadId, { SEARCH_RATE_LIMIT: 2, SEARCH_RATE_WINDOW_SECONDS: 30 });

@@ -5,8 +5,12 @@ import { AppError, type Refusal } from "../errors.ts";
 import type { Flags } from "../flags/index.ts";
 import { describeError, log } from "../observability/log.ts";
 
-/** `reported`: settles once the authority has the turn's reservation (a lease's use is reported after the turn starts). */
-export type Admission = { refused?: AppError; reported?: Promise<unknown>; leased: boolean };
+/**
+ * `reported`: settles once the authority has the turn's reservation (a lease's use is reported after
+ * the turn starts). `searchVersion`: the version of the owner's documents as the authority answered
+ * the admission (undefined: its report failed), which the turn's searches key their cache on.
+ */
+export type Admission = { refused?: AppError; reported?: Promise<unknown>; searchVersion?: Promise<number | undefined>; leased: boolean };
 
 /**
  * A thread's admissions against its owner's authority, which checks the caller's key, the budgets
@@ -35,15 +39,16 @@ export class Admissions {
     const authority = userAuthority(this.env, turn.ownerId);
     if (held && leaseCovers(held, { keyHash: turn.keyHash, reserve: turn.reserve, rate }, Date.now())) {
       const used = { threadId: turn.threadId, leaseId: held.leaseId, turnId: turn.turnId, reserve: turn.reserve, at: Date.now(), windowSeconds: rate.windowSeconds, lease };
-      const reported = this.#ask(authority.leaseUsed(used)).catch((err: unknown) =>
-        log("warn", "lease_report_failed", { threadId: turn.threadId, turnId: turn.turnId, error: describeError(err) }),
+      const reported = this.#ask(authority.leaseUsed(used)).then(
+        (r) => r.searchVersion,
+        (err: unknown) => void log("warn", "lease_report_failed", { threadId: turn.threadId, turnId: turn.turnId, error: describeError(err) }),
       );
-      return { reported, leased: true };
+      return { reported, searchVersion: reported, leased: true };
     }
-    const r = await this.#ask<{ ok: true; lease?: Lease } | Refusal>(
+    const r = await this.#ask<{ ok: true; lease?: Lease; searchVersion: number } | Refusal>(
       authority.admitTurn({ turnId: turn.turnId, threadId: turn.threadId, keyHash: turn.keyHash, rate, reserve: turn.reserve, release: held?.leaseId, lease }),
     );
-    return { refused: r.ok ? undefined : AppError.fromRefusal(r), leased: false };
+    return r.ok ? { searchVersion: Promise.resolve(r.searchVersion), leased: false } : { refused: AppError.fromRefusal(r), leased: false };
   }
 
   /** A lease for the next turn, taken ahead while none is held (a client connected). */

@@ -93,6 +93,7 @@ export class ChatTurns {
       storage: this.host.storage,
       abortSignal: options?.abortSignal,
       reported: turn?.reported,
+      searchVersion: turn?.searchVersion,
       reserved: turn?.reserved,
     });
   }

@@ -36,8 +36,8 @@ export function reservationFor(messages: readonly UIMessage[], maxOutputTokens: 
   return estimateTokens(chars) + maxOutputTokens;
 }
 
-/** What the gate settled for a turn it let through, until its model call starts. `reported`: see Admissions; `reserved`: the tokens its admission reserved. */
-export type Admitted = { userMessageId?: string; flags: Flags; trace: TurnTrace; kind: "turn" | "regenerate"; reported?: Promise<unknown>; reserved: number };
+/** What the gate settled for a turn it let through, until its model call starts. `reported`, `searchVersion`: see Admissions; `reserved`: the tokens its admission reserved. */
+export type Admitted = Pick<Admission, "reported" | "searchVersion"> & { userMessageId?: string; flags: Flags; trace: TurnTrace; kind: "turn" | "regenerate"; reserved: number };
 
 type GateHost = {
   env: Env;
@@ -130,6 +130,7 @@ export class TurnGate {
       trace,
       kind: body.trigger === "regenerate-message" ? "regenerate" : "turn",
       reported: admission.reported,
+      searchVersion: admission.searchVersion,
       reserved: reserve,
     });
     const { messages: _client, trigger, ...rest } = body;

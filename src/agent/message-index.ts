@@ -1,7 +1,7 @@
 import type { MessageChunks } from "../db/message-search.ts";
 import { type AppliedOps, applyMessageOps, INDEXED_ROLES, insertSummaries, type MessageOp } from "../db/messages.ts";
 import { describeError, log } from "../observability/log.ts";
-import { userScope } from "../search/cache.ts";
+import { messagesScope } from "../search/cache.ts";
 import { embedMessages, indexThreadMessages } from "../search/message-index.ts";
 import { invalidate, type SearchDeps } from "../search/search.ts";
 import { withTimeout } from "../resilience.ts";
@@ -98,10 +98,10 @@ export class MessageIndexer {
     return this.settled();
   }
 
-  /** The owner's cached searches are stale (never throws: what changed has committed). */
+  /** The owner's cached message searches are stale (never throws: what changed has committed). */
   async invalidate(): Promise<void> {
     const owner = await this.host.ownerId().catch(() => undefined);
-    if (owner) await invalidate(this.host.deps(), userScope(owner));
+    if (owner) await invalidate(this.host.deps(), messagesScope(owner));
   }
 
   async #run(): Promise<void> {

@@ -20,6 +20,8 @@ import type { Compaction, TurnWindow } from "./compaction.ts";
 import { chatModel } from "./model.ts";
 import { isContextOverflow, retryOnOverflow, watchFirstCall } from "./overflow.ts";
 import { spendRecorder } from "./spend-recorder.ts";
+import { turnVersions, userScope } from "../search/cache.ts";
+import { workerCacheVersions } from "../search/deps.ts";
 import { agentTools } from "./tools/index.ts";
 
 export const SYSTEM_PROMPT =
@@ -54,6 +56,8 @@ export type TurnInput = {
   compact?: () => Promise<TurnWindow>;
   /** Settles once the owner's authority holds the turn's reservation (a turn started on its thread's lease reports it after starting). */
   reported?: Promise<unknown>;
+  /** The version of the owner's documents as of the turn's admission (none: the searches ask the authority). */
+  searchVersion?: Promise<number | undefined>;
   /** The tokens the turn's admission reserved at the authority (none: a continuation the gate did not see). */
   reserved?: number;
 };
@@ -67,7 +71,17 @@ export type TurnInput = {
 export async function runTurn(t: TurnInput): Promise<Response> {
   const { model, id, offline } = chatModel(getConfig(t.env), t.flags.chat_model);
   Object.assign(t.trace, { model: id, offline });
-  const { tools: own, approval } = agentTools({ env: t.env, threadId: t.threadId, storage: t.storage, ownerId: async () => t.ownerId, flags: t.flags }, t.mcp);
+  const { tools: own, approval } = agentTools(
+    {
+      env: t.env,
+      threadId: t.threadId,
+      storage: t.storage,
+      ownerId: async () => t.ownerId,
+      flags: t.flags,
+      versions: t.searchVersion && turnVersions(userScope(t.ownerId), t.searchVersion, workerCacheVersions(t.env)),
+    },
+    t.mcp,
+  );
   const tools: ToolSet = { ...t.clientTools, ...own };
   const spend = spendRecorder(t, id);
   // A first call the provider refuses as too long is retried once, compacted further (retryOnOverflow: in the stream, so nothing waits for the model).

@@ -55,7 +55,8 @@ const SPENT = "spent";
 const LEDGER_RETRY = "ledger-retry";
 const DELETED = "deleted";
 const TICKET_SECRET = "ticket-secret";
-const SEARCH_VERSION = "search-version";
+const SEARCH_VERSION = { documents: "search-version", messages: "search-version:messages" };
+type SearchedCorpus = keyof typeof SEARCH_VERSION;
 
 /**
  * One per user (named by user id): what every request and turn of that user must decide fast and
@@ -175,15 +176,15 @@ export class UserAuthority extends DurableObject<Env> {
     await this.ctx.storage.delete([`t:${threadId}`, `live:${threadId}`, ...leases.keys()]);
   }
 
-  /** The version of this user's searchable data (their documents and messages): the key of their cached searches. */
-  async searchVersion(): Promise<number> {
-    return (await this.ctx.storage.get<number>(SEARCH_VERSION)) ?? 0;
+  /** The version of this user's documents or messages, as search reads them: the key of their cached searches. */
+  async searchVersion(corpus: SearchedCorpus = "documents"): Promise<number> {
+    return (await this.ctx.storage.get<number>(SEARCH_VERSION[corpus])) ?? 0;
   }
 
-  /** Their documents or messages changed (committed): cached searches of theirs are not read again. Here, not in KV, whose keys take one write a second. */
-  async bumpSearchVersion(): Promise<number> {
-    const next = (await this.searchVersion()) + 1;
-    await this.ctx.storage.put(SEARCH_VERSION, next);
+  /** Their documents or messages changed (committed): cached searches of them are not read again. Here, not in KV, whose keys take one write a second. */
+  async bumpSearchVersion(corpus: SearchedCorpus = "documents"): Promise<number> {
+    const next = (await this.searchVersion(corpus)) + 1;
+    await this.ctx.storage.put(SEARCH_VERSION[corpus], next);
     return next;
   }
 
@@ -250,7 +251,7 @@ export class UserAuthority extends DurableObject<Env> {
     release?: string;
     /** Tokens to lease for the thread's next turn, if there is spare room (./lease.ts). */
     lease?: number;
-  }): Promise<{ ok: true; lease?: Lease } | Refusal> {
+  }): Promise<{ ok: true; lease?: Lease; searchVersion: number } | Refusal> {
     return this.#withIdentity(input.keyHash, async ({ user }) => {
       if (input.release) await this.ctx.storage.delete(`lease:${input.threadId}:${input.release}`);
       const now = new Date();
@@ -270,7 +271,7 @@ export class UserAuthority extends DurableObject<Env> {
         input.lease && input.keyHash
           ? await this.#grant(user, { threadId: input.threadId, keyHash: input.keyHash, tokens: input.lease, rate: input.rate }, leases, now)
           : undefined;
-      return { ok: true as const, lease };
+      return { ok: true as const, lease, searchVersion: await this.searchVersion() };
     });
   }
 
@@ -286,9 +287,18 @@ export class UserAuthority extends DurableObject<Env> {
    * A turn started on the thread's lease at `at`: the lease becomes the turn's reservation (its own
    * estimate) and the turn's slot in the rate window, from when it started. A lease this object had
    * dropped meanwhile (rotation, expiry) was used before the agent knew: the turn is counted all the
-   * same. Answers with the lease for the thread's next turn, if there is spare room for one.
+   * same. Answers with the lease for the thread's next turn, if there is spare room for one, and
+   * the version of the user's documents (the turn's searches need it: a call less on their path).
    */
-  async leaseUsed(input: { threadId: string; leaseId: string; turnId: string; reserve: number; at: number; windowSeconds: number; lease: number }): Promise<{ lease?: Lease }> {
+  async leaseUsed(input: {
+    threadId: string;
+    leaseId: string;
+    turnId: string;
+    reserve: number;
+    at: number;
+    windowSeconds: number;
+    lease: number;
+  }): Promise<{ lease?: Lease; searchVersion: number }> {
     const key = `lease:${input.threadId}:${input.leaseId}`;
     const used = await this.ctx.storage.get<HeldLease>(key);
     const now = new Date();
@@ -296,8 +306,12 @@ export class UserAuthority extends DurableObject<Env> {
     await this.ctx.storage.put(`res:${input.turnId}`, { tokens: input.reserve, at: now.getTime(), threadId: input.threadId });
     await recordSlot(this.ctx.storage, "turns", input.at, input.windowSeconds);
     const identity = await this.#load().catch(() => null);
-    if (!used || !identity?.keys.includes(used.keyHash)) return {};
-    return { lease: await this.#grant(identity.user, { threadId: input.threadId, keyHash: used.keyHash, tokens: input.lease, rate: used.rate }, await this.#leases(now), now) };
+    const searchVersion = await this.searchVersion();
+    if (!used || !identity?.keys.includes(used.keyHash)) return { searchVersion };
+    return {
+      lease: await this.#grant(identity.user, { threadId: input.threadId, keyHash: used.keyHash, tokens: input.lease, rate: used.rate }, await this.#leases(now), now),
+      searchVersion,
+    };
   }
 
   /** A lease for a thread's next turn, when the budgets and the rate window have room to spare for it (./lease.ts). */

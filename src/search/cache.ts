@@ -4,14 +4,36 @@ import { describeError, log } from "../observability/log.ts";
 export type Cache = Pick<KVNamespace, "get" | "put">;
 
 /**
- * Cached results are keyed by the version of every scope they read: the global documents, and the
- * caller's own documents and messages. A write publishes a new version of its scope only, after it
- * commits, so one user's upload or message leaves every other user's cache alone.
+ * Cached results are keyed by the version of every scope they read: the global documents, the
+ * caller's own documents, and the caller's messages. A write publishes a new version of its scope
+ * only, after it commits, so one user's upload or message leaves every other user's cache alone,
+ * and a message (every turn writes two) leaves the caller's document searches, the agent's tool's, alone.
  */
 export type CacheVersions = { read(scope: string): Promise<string>; bump(scope: string): Promise<void> };
 
 export const GLOBAL_SCOPE = "global";
+
+/**
+ * A turn's cache versions: the version of its owner's documents (`scope`) as the turn's admission
+ * brought it (a call to the authority less on each search's path: 17 to 24 ms of a tool step at 20
+ * threads, bench/README.md), until the turn changes them itself (a saved note): from then on, and
+ * for every other scope, `versions`. An admission that brought none (its report failed) leaves every read to `versions`.
+ */
+export function turnVersions(scope: string, admitted: Promise<number | undefined>, versions: CacheVersions): CacheVersions {
+  let trusted = true;
+  return {
+    read: async (s) => {
+      const known = s === scope && trusted ? await admitted : undefined;
+      return known !== undefined && trusted ? known.toString() : versions.read(s);
+    },
+    bump: (s) => {
+      if (s === scope) trusted = false;
+      return versions.bump(s);
+    },
+  };
+}
 export const userScope = (ownerId: string) => `user:${ownerId}`;
+export const messagesScope = (ownerId: string) => `messages:${ownerId}`;
 
 /** Workers KV takes one write per second to a key; this keeps each isolate's writes to one key further apart. */
 export const MIN_WRITE_INTERVAL_MS = 1500;

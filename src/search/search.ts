@@ -5,7 +5,7 @@ import { searchMessageChunks } from "../db/message-search.ts";
 import type { DocumentRow } from "../db/schema.ts";
 import { AppError, toAppError } from "../errors.ts";
 import { describeError, log } from "../observability/log.ts";
-import { cacheKey, GLOBAL_SCOPE, kvCacheVersions, normalizeQuery, userScope, type Cache, type CacheVersions } from "./cache.ts";
+import { cacheKey, GLOBAL_SCOPE, kvCacheVersions, messagesScope, normalizeQuery, userScope, type Cache, type CacheVersions } from "./cache.ts";
 import { chunkText } from "./chunking.ts";
 import type { Embedder } from "./embeddings.ts";
 import { withRetry, withTimeout } from "../resilience.ts";
@@ -72,7 +72,10 @@ export async function embed(deps: SearchDeps, texts: string[]) {
 const versionsOf = (deps: SearchDeps) => deps.versions ?? (deps.cache && kvCacheVersions(deps.cache));
 
 /** The scopes a search reads, whose versions key its cache entry. */
-const scopesRead = (corpus: SearchCorpus, scope: Scope) => [...(corpus === "messages" ? [] : [GLOBAL_SCOPE]), ...(scope.ownerId ? [userScope(scope.ownerId)] : [])];
+const scopesRead = (corpus: SearchCorpus, { ownerId }: Scope) => [
+  ...(corpus === "messages" ? [] : [GLOBAL_SCOPE, ...(ownerId ? [userScope(ownerId)] : [])]),
+  ...(corpus !== "documents" && ownerId ? [messagesScope(ownerId)] : []),
+];
 
 /**
  * Tells the cache a scope changed, after the change committed. Never throws: a change that is

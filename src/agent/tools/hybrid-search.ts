@@ -26,7 +26,7 @@ const input = zodSchema(
  * It runs in the thread's Durable Object, where work left running goes on after the tool answers:
  * the cache write is not waited for.
  */
-export function hybridSearch(ctx: ToolContext, deps: SearchDeps = { ...searchDeps(ctx.env), background: () => {} }) {
+export function hybridSearch(ctx: ToolContext, deps: SearchDeps = { ...searchDeps(ctx.env, ctx.versions), background: () => {} }) {
   const { config } = deps;
   const callsAllowed = ctx.flags?.search_rate_limit ?? config.SEARCH_RATE_LIMIT;
   return tool({

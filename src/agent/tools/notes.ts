@@ -30,7 +30,7 @@ const deleteDocumentInput = zodSchema(z.strictObject({ documentId: z.uuid().desc
  * Tools that change the user's knowledge base. Both act on the thread owner's own documents only,
  * and both wait for the owner's approval unless a flag says otherwise (see ./index.ts).
  */
-export function noteTools(ctx: ToolContext & { flags: Pick<Flags, "max_documents_per_user" | "max_chunks_per_user"> }, deps: SearchDeps = searchDeps(ctx.env)) {
+export function noteTools(ctx: ToolContext & { flags: Pick<Flags, "max_documents_per_user" | "max_chunks_per_user"> }, deps: SearchDeps = searchDeps(ctx.env, ctx.versions)) {
   return {
     save_note: tool({
       description:
