@@ -114,6 +114,13 @@ const SEEDS: Record<string, Seed> = {
       `),
   },
   "0010_message_index_backfill": { noData: "queues the user and assistant messages written before message search for indexing" },
+  "0011_message_search_version": {
+    seed: (db) =>
+      db.query(`
+        INSERT INTO message_chunks (thread_id, message_id, owner_id, role, position, text, embedding, embedder, message_created_at) VALUES
+          ('${T1}', 'm2', '${U1}', 'assistant', 0, 'Hi! They hum quietly.', ${embedding(5)}, 'fake-512', '2026-01-01T00:00:01Z');
+      `),
+  },
 };
 
 /** Columns a contract migration drops on purpose, as "table.column", by migration tag; anything else that disappears is data lost. */
@@ -234,7 +241,9 @@ describe("migrations", () => {
       ]);
       expect(count("search_postings")).toBeGreaterThan(20);
       // The message index's statistics, kept by its triggers, per owner; the backfill queued the older messages.
-      expect(before.get("message_corpus")?.rows).toEqual([expect.objectContaining({ owner_id: U1, chunks: 1 })]);
+      // 0011 numbered the row written before it, and the chunk written since numbered it anew.
+      expect(before.get("message_corpus")?.rows).toEqual([expect.objectContaining({ owner_id: U1, chunks: 2, version: expect.any(Number) })]);
+      expect(before.get("message_corpus")?.rows[0]?.version).toBeGreaterThan(1);
       expect(count("message_postings")).toBeGreaterThan(2);
       expect(
         before

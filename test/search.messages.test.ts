@@ -91,8 +91,8 @@ describe("search across conversations", () => {
     await turn(t2, `Deleting ${w} next.`, a.apiKey);
     await found(w, a.apiKey, (f) => f.results.length === 2);
     expect((await fetchApp(`/api/v1/threads/${t2}`, { method: "DELETE" }, a.apiKey)).status).toBe(204);
-    const after = await find(w, a.apiKey);
-    expect(after).toMatchObject({ results: [], cached: false });
+    // (With nothing indexed the owner's messages have one version, "none": the empty answer cached after the clear is right again.)
+    expect((await find(w, a.apiKey)).results).toEqual([]);
     const rows = await withDb(env, async (db) => ({
       chunks: (await db.select().from(messageChunks).where(eq(messageChunks.ownerId, a.userId))).length,
       postings: (await db.select().from(messagePostings).where(eq(messagePostings.ownerId, a.userId))).length,

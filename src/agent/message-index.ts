@@ -1,16 +1,14 @@
 import type { MessageChunks } from "../db/message-search.ts";
 import { type AppliedOps, applyMessageOps, INDEXED_ROLES, insertSummaries, type MessageOp } from "../db/messages.ts";
 import { describeError, log } from "../observability/log.ts";
-import { messagesScope } from "../search/cache.ts";
 import { embedMessages, indexThreadMessages } from "../search/message-index.ts";
-import { invalidate, type SearchDeps } from "../search/search.ts";
+import type { SearchDeps } from "../search/search.ts";
 import { withTimeout } from "../resilience.ts";
 import type { ContextWindow } from "./context-window.ts";
 import { Outbox } from "./outbox.ts";
 
 type Host = {
   threadId: () => string;
-  ownerId: () => Promise<string>;
   deps: () => SearchDeps;
   window: ContextWindow;
   /** Schedules `retryIndex` on the agent in this many seconds (durably: it survives eviction). */
@@ -31,8 +29,9 @@ const EMBED_TIMEOUT_MS = 15_000;
  * indexing after the write took two more of each and a queue row in and out: bench/README.md). A
  * message the embedder could not take in time is queued in that transaction instead, and indexed
  * here in the background (src/search/message-index.ts), as are the thread's summaries copied beside
- * its messages; a failed run is tried again with the outbox's backoff. The owner's cached searches
- * are invalidated when what they read changed.
+ * its messages; a failed run is tried again with the outbox's backoff. Each of these transactions
+ * moves the owner's message index version itself (migrations/0011), which is what their cached
+ * message searches are keyed by: nothing here tells the cache.
  */
 export class MessageIndexer {
   #running: Promise<void> | undefined;
@@ -49,7 +48,6 @@ export class MessageIndexer {
     const deps = this.host.deps();
     const chunks = await this.#embed(deps, ops);
     const applied = await deps.db((db) => applyMessageOps(db, this.host.threadId(), ops, chunks && { chunks, embedder: deps.embedder.name }));
-    if (chunks?.size || ops.some((o) => o.op === "delete" || o.op === "clear")) await this.invalidate();
     if (applied.queued || this.host.window.unsynced().length) this.kick();
     return applied;
   }
@@ -96,12 +94,6 @@ export class MessageIndexer {
   retry(): Promise<void> {
     this.kick();
     return this.settled();
-  }
-
-  /** The owner's cached message searches are stale (never throws: what changed has committed). */
-  async invalidate(): Promise<void> {
-    const owner = await this.host.ownerId().catch(() => undefined);
-    if (owner) await invalidate(this.host.deps(), messagesScope(owner));
   }
 
   async #run(): Promise<void> {

@@ -269,8 +269,6 @@ export class ThreadAgent extends AIChatAgent<Env> {
   async wipe() {
     this.outbox.discard();
     await this.#sync.report();
-    // Its messages left the owner's search index with the thread (a cascade): cached searches must not keep them.
-    await this.#index.invalidate();
     await Promise.all([this.#index.settled(), this.#titles.settled()]);
     await this.#sockets.closeAll(4404, "this thread was deleted");
     await this.destroy();

@@ -55,8 +55,7 @@ const SPENT = "spent";
 const LEDGER_RETRY = "ledger-retry";
 const DELETED = "deleted";
 const TICKET_SECRET = "ticket-secret";
-const SEARCH_VERSION = { documents: "search-version", messages: "search-version:messages" };
-type SearchedCorpus = keyof typeof SEARCH_VERSION;
+const SEARCH_VERSION = "search-version";
 
 /**
  * One per user (named by user id): what every request and turn of that user must decide fast and
@@ -176,15 +175,15 @@ export class UserAuthority extends DurableObject<Env> {
     await this.ctx.storage.delete([`t:${threadId}`, `live:${threadId}`, ...leases.keys()]);
   }
 
-  /** The version of this user's documents or messages, as search reads them: the key of their cached searches. */
-  async searchVersion(corpus: SearchedCorpus = "documents"): Promise<number> {
-    return (await this.ctx.storage.get<number>(SEARCH_VERSION[corpus])) ?? 0;
+  /** The version of this user's documents, as search reads them: the key of their cached searches (their messages' is in Postgres: src/db/message-search.ts). */
+  async searchVersion(): Promise<number> {
+    return (await this.ctx.storage.get<number>(SEARCH_VERSION)) ?? 0;
   }
 
-  /** Their documents or messages changed (committed): cached searches of them are not read again. Here, not in KV, whose keys take one write a second. */
-  async bumpSearchVersion(corpus: SearchedCorpus = "documents"): Promise<number> {
-    const next = (await this.searchVersion(corpus)) + 1;
-    await this.ctx.storage.put(SEARCH_VERSION[corpus], next);
+  /** Their documents changed (committed): cached searches of them are not read again. Here, not in KV, whose keys take one write a second. */
+  async bumpSearchVersion(): Promise<number> {
+    const next = (await this.searchVersion()) + 1;
+    await this.ctx.storage.put(SEARCH_VERSION, next);
     return next;
   }
 

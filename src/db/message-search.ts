@@ -1,7 +1,13 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { rankedChunks, type ChunkQuery, type Corpus } from "./documents.ts";
-import { messageChunks, messageIndexQueue, messages, threads } from "./schema.ts";
+import { messageChunks, messageCorpus as corpusTable, messageIndexQueue, messages, threads } from "./schema.ts";
+
+/** The version of an owner's message index (migrations/0011: it moves in the transaction that changes the index); "none": nothing indexed. */
+export async function messageIndexVersion(db: Db, ownerId: string): Promise<string> {
+  const [row] = await db.select({ version: corpusTable.version }).from(corpusTable).where(eq(corpusTable.ownerId, ownerId));
+  return row ? String(row.version) : "none";
+}
 
 /** A queued message, with what indexing needs: its text parts, owner and time. `queuedAt` is Postgres's own text, to match the row exactly. */
 export type PendingMessage = { threadId: string; messageId: string; ownerId: string; role: string; parts: unknown[]; createdAt: Date; queuedAt: string };

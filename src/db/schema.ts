@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, customType, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, unique, uuid, vector } from "drizzle-orm/pg-core";
+import { bigint, check, customType, index, integer, jsonb, pgSequence, pgTable, primaryKey, smallint, text, timestamp, unique, uuid, vector } from "drizzle-orm/pg-core";
 
 export const users = pgTable("users", {
   id: uuid("id").primaryKey().defaultRandom(),
@@ -302,10 +302,15 @@ export const messagePostings = pgTable(
   (t) => [primaryKey({ columns: [t.ownerId, t.lexeme, t.chunkId] })],
 );
 
+/** Numbers each change of an owner's message index (migrations/0011): never reused, so an owner's version never comes back. */
+export const messageCorpusVersion = pgSequence("message_corpus_version_seq");
+
 export const messageCorpus = pgTable("message_corpus", {
   ownerId: uuid("owner_id").primaryKey(),
   chunks: bigint("chunks", { mode: "number" }).notNull(),
   tokens: bigint("tokens", { mode: "number" }).notNull(),
+  /** Set anew by the triggers on every insert and delete of the owner's message chunks: the key of their cached message searches. */
+  version: bigint("version", { mode: "number" }).notNull().default(sql`nextval('message_corpus_version_seq')`),
 });
 
 export type ThreadSummaryRow = typeof threadSummaries.$inferSelect;

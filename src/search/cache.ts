@@ -5,9 +5,10 @@ export type Cache = Pick<KVNamespace, "get" | "put">;
 
 /**
  * Cached results are keyed by the version of every scope they read: the global documents, the
- * caller's own documents, and the caller's messages. A write publishes a new version of its scope
- * only, after it commits, so one user's upload or message leaves every other user's cache alone,
- * and a message (every turn writes two) leaves the caller's document searches, the agent's tool's, alone.
+ * caller's own documents, and the caller's messages (whose version is their index's own, in
+ * Postgres: src/db/message-search.ts). A write publishes a new version of its scope only, after it
+ * commits, so one user's upload or message leaves every other user's cache alone, and a message
+ * (every turn writes two) leaves the caller's document searches, the agent's tool's, alone.
  */
 export type CacheVersions = { read(scope: string): Promise<string>; bump(scope: string): Promise<void> };
 
@@ -33,7 +34,6 @@ export function turnVersions(scope: string, admitted: Promise<number | undefined
   };
 }
 export const userScope = (ownerId: string) => `user:${ownerId}`;
-export const messagesScope = (ownerId: string) => `messages:${ownerId}`;
 
 /** Workers KV takes one write per second to a key; this keeps each isolate's writes to one key further apart. */
 export const MIN_WRITE_INTERVAL_MS = 1500;

@@ -6,27 +6,15 @@ import { embedderFor } from "./embeddings.ts";
 import type { SearchDeps } from "./search.ts";
 
 /**
- * Cache versions in the Worker: a user's documents' and messages' in their authority (a Durable Object: any number of writes
+ * Cache versions in the Worker: a user's documents' in their authority (a Durable Object: any number of writes
  * a second, strongly consistent, and already on a user's search path for the rate limit); the global
  * documents' in one KV key, written by the admin's rare ingests and throttled (see KvVersion).
  */
 export function workerCacheVersions(env: Env, kv: Cache = env.CACHE): CacheVersions {
-  // `user:<id>` (their documents) or `messages:<id>`.
-  const owner = (scope: string) => {
-    const [corpus, userId] = scope.split(":") as ["user" | "messages", string];
-    return { authority: userAuthority(env, userId), corpus: corpus === "user" ? ("documents" as const) : ("messages" as const) };
-  };
+  const owner = (scope: string) => userAuthority(env, scope.slice("user:".length));
   return {
-    read: async (scope) => {
-      if (scope === GLOBAL_SCOPE) return kvVersion(kv, versionKey(scope)).read();
-      const { authority, corpus } = owner(scope);
-      return (await authority.searchVersion(corpus)).toString();
-    },
-    bump: async (scope) => {
-      if (scope === GLOBAL_SCOPE) return kvVersion(kv, versionKey(scope)).bump();
-      const { authority, corpus } = owner(scope);
-      await authority.bumpSearchVersion(corpus);
-    },
+    read: async (scope) => (scope === GLOBAL_SCOPE ? kvVersion(kv, versionKey(scope)).read() : (await owner(scope).searchVersion()).toString()),
+    bump: async (scope) => void (scope === GLOBAL_SCOPE ? await kvVersion(kv, versionKey(scope)).bump() : await owner(scope).bumpSearchVersion()),
   };
 }
 

@@ -1,8 +1,7 @@
 import { indexMessages, type MessageChunks, pendingMessages } from "../db/message-search.ts";
 import { messageText } from "../messages.ts";
-import { messagesScope } from "./cache.ts";
 import { chunkText } from "./chunking.ts";
-import { embed, invalidate, type SearchDeps } from "./search.ts";
+import { embed, type SearchDeps } from "./search.ts";
 
 const BATCH = 50;
 /** Batches one run indexes at most; the next write or retry goes on from there. */
@@ -23,7 +22,7 @@ export async function embedMessages(deps: SearchDeps, parts: unknown[][]): Promi
 /**
  * Indexes a thread's queued messages (queued in the transaction that wrote them to Postgres when
  * their embedding failed, or by a migration: see src/db/messages.ts): their text is chunked as documents' is, embedded, and stored with the owner's
- * BM25 statistics, a batch per transaction; then the owner's cached message searches are invalidated.
+ * BM25 statistics, a batch per transaction (which moves the owner's index version: cached searches of it are not read again).
  * Throws when Postgres or the embedder fails: the queue keeps what was not indexed, for the retry.
  * Answers how many messages it indexed.
  */
@@ -39,7 +38,6 @@ export async function indexThreadMessages(deps: SearchDeps, threadId: string): P
     const items = pending.map((message, i) => ({ message, chunks: chunks[i]! }));
     await deps.db((db) => indexMessages(db, threadId, items, deps.embedder.name));
     indexed += pending.length;
-    for (const owner of new Set(pending.map((m) => m.ownerId))) await invalidate(deps, messagesScope(owner));
     if (pending.length < BATCH) return indexed;
   }
   return indexed;

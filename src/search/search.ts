@@ -1,11 +1,11 @@
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { checkQuota, deleteDocument, footprint, insertDocuments, searchChunks, type ChunkHit, type Quota, type Scope, type SearchMode } from "../db/documents.ts";
-import { searchMessageChunks } from "../db/message-search.ts";
+import { messageIndexVersion, searchMessageChunks } from "../db/message-search.ts";
 import type { DocumentRow } from "../db/schema.ts";
 import { AppError, toAppError } from "../errors.ts";
 import { describeError, log } from "../observability/log.ts";
-import { cacheKey, GLOBAL_SCOPE, kvCacheVersions, messagesScope, normalizeQuery, userScope, type Cache, type CacheVersions } from "./cache.ts";
+import { cacheKey, GLOBAL_SCOPE, kvCacheVersions, normalizeQuery, userScope, type Cache, type CacheVersions } from "./cache.ts";
 import { chunkText } from "./chunking.ts";
 import type { Embedder } from "./embeddings.ts";
 import { withRetry, withTimeout } from "../resilience.ts";
@@ -71,11 +71,15 @@ export async function embed(deps: SearchDeps, texts: string[]) {
 
 const versionsOf = (deps: SearchDeps) => deps.versions ?? (deps.cache && kvCacheVersions(deps.cache));
 
-/** The scopes a search reads, whose versions key its cache entry. */
-const scopesRead = (corpus: SearchCorpus, { ownerId }: Scope) => [
-  ...(corpus === "messages" ? [] : [GLOBAL_SCOPE, ...(ownerId ? [userScope(ownerId)] : [])]),
-  ...(corpus !== "documents" && ownerId ? [messagesScope(ownerId)] : []),
-];
+/**
+ * The versions of what a search reads, which key its cache entry: of the global documents and the
+ * owner's (`versions`), and of the owner's messages (their index's own, in Postgres).
+ */
+const versionsRead = (deps: SearchDeps, versions: CacheVersions, corpus: SearchCorpus, { ownerId }: Scope) =>
+  Promise.all([
+    ...(corpus === "messages" ? [] : [GLOBAL_SCOPE, ...(ownerId ? [userScope(ownerId)] : [])].map((s) => versions.read(s))),
+    ...(corpus !== "documents" && ownerId ? [deps.db((db) => messageIndexVersion(db, ownerId)).then((v) => `messages.${v}`)] : []),
+  ]);
 
 /**
  * Tells the cache a scope changed, after the change committed. Never throws: a change that is
@@ -100,7 +104,7 @@ const writing = new Map<string, Promise<unknown>>();
 async function cached<T>(deps: SearchDeps, req: SearchRequest & { corpus: SearchCorpus; query: string }, compute: () => Promise<T>): Promise<{ value: T; cached: boolean }> {
   const { cache } = deps;
   const versions = versionsOf(deps);
-  const read = cache && versions && (await quietly(Promise.all(scopesRead(req.corpus, req.scope).map((s) => versions.read(s)))));
+  const read = cache && versions && (await quietly(versionsRead(deps, versions, req.corpus, req.scope)));
   const key = read && (await cacheKey({ versions: read, scope: req.scope.ownerId ?? "global", corpus: req.corpus, mode: req.mode, limit: req.limit, query: req.query }));
   if (cache && key) {
     await writing.get(key);
