@@ -18,8 +18,12 @@ async function find(q: string, token: string | undefined, params: Record<string,
   expect(res.status).toBe(200);
   return (await res.json()) as Found;
 }
-/** A message search once its indexing (in the background, after the write reaches Postgres) shows `ok`. */
-const found = (q: string, token: string, ok: (f: Found) => boolean, params?: Record<string, string>) => eventually(() => find(q, token, params), ok);
+/**
+ * A message search once its indexing (in the background, after the write reaches Postgres) shows `ok`.
+ * Asked once a second: every search counts against the user's search rate (30 a minute), and a test
+ * that waits on three writes' indexing on a loaded machine used them up at four a second.
+ */
+const found = (q: string, token: string, ok: (f: Found) => boolean, params?: Record<string, string>) => eventually(() => find(q, token, params), ok, 30_000, 1000);
 /** The same search answered from the cache: the write's invalidation, just after its commit, may still void the first answer cached. */
 const cachedSoon = (q: string, token: string) =>
   eventually(
