@@ -3,10 +3,14 @@ import type { Db } from "./client.ts";
 import { rankedChunks, type ChunkQuery, type Corpus } from "./documents.ts";
 import { messageChunks, messageCorpus as corpusTable, messageIndexQueue, messages, threads } from "./schema.ts";
 
-/** The version of an owner's message index (migrations/0011: it moves in the transaction that changes the index); "none": nothing indexed. */
-export async function messageIndexVersion(db: Db, ownerId: string): Promise<string> {
+/**
+ * The version of an owner's message index (migrations/0011: it moves in the transaction that changes
+ * the index, and never comes back). Undefined while nothing is indexed: that state recurs (after a
+ * clear), so nothing may be cached under it (a search that read it may have seen an index written just after).
+ */
+export async function messageIndexVersion(db: Db, ownerId: string): Promise<number | undefined> {
   const [row] = await db.select({ version: corpusTable.version }).from(corpusTable).where(eq(corpusTable.ownerId, ownerId));
-  return row ? String(row.version) : "none";
+  return row?.version;
 }
 
 /** A queued message, with what indexing needs: its text parts, owner and time. `queuedAt` is Postgres's own text, to match the row exactly. */

@@ -73,13 +73,18 @@ const versionsOf = (deps: SearchDeps) => deps.versions ?? (deps.cache && kvCache
 
 /**
  * The versions of what a search reads, which key its cache entry: of the global documents and the
- * owner's (`versions`), and of the owner's messages (their index's own, in Postgres).
+ * owner's (`versions`), and of the owner's messages (their index's own, in Postgres). Each version
+ * must never come back once it has moved on (a search may see data written after it read them);
+ * an owner with no indexed messages has none, and such a search is not cached (undefined).
  */
-const versionsRead = (deps: SearchDeps, versions: CacheVersions, corpus: SearchCorpus, { ownerId }: Scope) =>
-  Promise.all([
+async function versionsRead(deps: SearchDeps, versions: CacheVersions, corpus: SearchCorpus, { ownerId }: Scope): Promise<string[] | undefined> {
+  const [messages, ...read] = await Promise.all([
+    corpus !== "documents" && ownerId ? deps.db((db) => messageIndexVersion(db, ownerId)).then((v) => (v === undefined ? null : `messages.${v}`)) : undefined,
     ...(corpus === "messages" ? [] : [GLOBAL_SCOPE, ...(ownerId ? [userScope(ownerId)] : [])].map((s) => versions.read(s))),
-    ...(corpus !== "documents" && ownerId ? [deps.db((db) => messageIndexVersion(db, ownerId)).then((v) => `messages.${v}`)] : []),
   ]);
+  if (messages === null) return undefined;
+  return messages === undefined ? read : [...read, messages];
+}
 
 /**
  * Tells the cache a scope changed, after the change committed. Never throws: a change that is
