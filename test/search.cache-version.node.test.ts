@@ -92,17 +92,17 @@ describe("a turn's cache versions", () => {
     expect(await v.read("user:u")).toBe("7");
     expect(await v.read("user:u")).toBe("7");
     expect(await v.read("global")).toBe("global@authority");
-    expect(await v.read("messages:u")).toBe("messages:u@authority");
-    expect(a.reads).toEqual(["global", "messages:u"]);
+    expect(await v.read("user:v")).toBe("user:v@authority");
+    expect(a.reads).toEqual(["global", "user:v"]);
   });
 
   it("ask once the turn changed what search reads itself, and when the admission brought none", async () => {
     const a = authority();
     const v = turnVersions("user:u", Promise.resolve(7), a.versions);
-    await v.bump("messages:u");
+    await v.bump("user:v");
     expect(await v.read("user:u")).toBe("7");
     await v.bump("user:u");
-    expect(a.bumps).toEqual(["messages:u", "user:u"]);
+    expect(a.bumps).toEqual(["user:v", "user:u"]);
     expect(await v.read("user:u")).toBe("user:u@authority");
     const failed = turnVersions("user:u", Promise.resolve(undefined), a.versions);
     expect(await failed.read("user:u")).toBe("user:u@authority");

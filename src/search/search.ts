@@ -78,12 +78,11 @@ const versionsOf = (deps: SearchDeps) => deps.versions ?? (deps.cache && kvCache
  * an owner with no indexed messages has none, and such a search is not cached (undefined).
  */
 async function versionsRead(deps: SearchDeps, versions: CacheVersions, corpus: SearchCorpus, { ownerId }: Scope): Promise<string[] | undefined> {
-  const [messages, ...read] = await Promise.all([
-    corpus !== "documents" && ownerId ? deps.db((db) => messageIndexVersion(db, ownerId)).then((v) => (v === undefined ? null : `messages.${v}`)) : undefined,
-    ...(corpus === "messages" ? [] : [GLOBAL_SCOPE, ...(ownerId ? [userScope(ownerId)] : [])].map((s) => versions.read(s))),
-  ]);
-  if (messages === null) return undefined;
-  return messages === undefined ? read : [...read, messages];
+  const documents = corpus === "messages" ? [] : [GLOBAL_SCOPE, ...(ownerId ? [userScope(ownerId)] : [])];
+  const readsMessages = corpus !== "documents" && ownerId !== null;
+  const [read, messages] = await Promise.all([Promise.all(documents.map((s) => versions.read(s))), readsMessages ? deps.db((db) => messageIndexVersion(db, ownerId)) : undefined]);
+  if (!readsMessages) return read;
+  return messages === undefined ? undefined : [...read, `messages.${messages}`];
 }
 
 /**
