@@ -223,9 +223,13 @@ type Run = {
   size: number;
   round: number;
   seconds: number;
+  /** Threadline: ms from the last turn's end to the run's messages all indexed (0: the baseline indexes nothing). */
+  indexedAfter: number;
   loadavg: number[];
   /** CPU ms spent during the turns (not the connects or the fresh sockets), per component. */
   cpu: Cpu;
+  /** The same, until the run's messages were all indexed too. */
+  cpuIndexing: Cpu;
   /** Postgres sessions (connections) opened and transactions committed by the turns, from pg_stat_database. */
   pg: { sessions: number; transactions: number; rowsWritten: Record<string, number> };
   turns: (Turn & { rowsAt?: number })[];
@@ -284,6 +288,15 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   const done = turns.filter((t) => !t.error);
   const rowsIn = () => done.every((t) => watch.seen.get(t.userId) !== undefined && watch.seen.get(t.assistantId ?? "") !== undefined);
   while (!stopping && !rowsIn() && now() < lagDeadline) await sleep(a["poll-ms"]);
+  // Threadline indexes a thread's messages once the thread is quiet (src/agent/message-index.ts): the
+  // run waits for that as well, so that work lands in this run's CPU and Postgres figures (the
+  // "with indexing" ones), not in the next run's time, and says when it ended after the last turn.
+  const ids = threads.map((t) => t.id);
+  const queued = async () => (await db!.query<{ n: number }>("select count(*)::int as n from message_index_queue where thread_id = any($1::uuid[])", [ids])).rows[0]!.n;
+  while (system === "threadline" && !stopping && (await queued()) > 0 && now() < lagDeadline) await sleep(a["poll-ms"]);
+  const indexedAfter = system === "threadline" ? now() - start - seconds * 1000 : 0;
+  const cpu2 = cpu(system);
+  const usedIndexing = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu2[k as keyof Cpu] - cpu0[k as keyof Cpu]])) as Cpu;
   // Threadline's user authorities hold the spend ledger for a minute before they write it: written now
   // (the usage route has them write what they hold), inside this run's Postgres figures, not in the next run's time.
   if (system === "threadline") await pool([...new Set(threads.map((t) => t.user))], a["setup-concurrency"], (u) => api("GET", "/api/v1/users/me/usage", u.apiKey).then(() => {}));
@@ -318,8 +331,10 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
     size: threads.length,
     round,
     seconds,
+    indexedAfter,
     loadavg: load,
     cpu: used,
+    cpuIndexing: usedIndexing,
     pg: { sessions: pg1.sessions - pg0.sessions, transactions: pg1.transactions - pg0.transactions, rowsWritten: rowDeltas(pg0.rows, pg1.rows) },
     turns: withRows,
     fresh,
@@ -371,6 +386,9 @@ function summarize(runs: Run[]) {
     // (the model's first token, the tool call, the search, the next request), and the answer to the done frame.
     phases: { beforeModel: phase((t, m) => m[0]! - t.sentAt), toolStep: phase((_t, m) => m[1]! - m[0]!), answer: phase((t, m) => t.doneAt! - m[1]!), n: split.length },
     turnsPerSecond: done.length / runs.reduce((s, r) => s + r.seconds, 0),
+    // The same, over the turns and the message indexing after them, and that indexing's time after the last turn.
+    turnsPerSecondIndexed: done.length / runs.reduce((s, r) => s + r.seconds + r.indexedAfter / 1000, 0),
+    indexedAfterMs: runs.map((r) => Math.round(r.indexedAfter)),
     pgPerTurn: {
       sessions: runs.reduce((s, r) => s + r.pg.sessions, 0) / Math.max(1, done.length),
       transactions: runs.reduce((s, r) => s + r.pg.transactions, 0) / Math.max(1, done.length),
@@ -384,6 +402,9 @@ function summarize(runs: Run[]) {
     },
     cpuPerTurn: Object.fromEntries(
       (["workerd", "wrangler", "postgres", "bench"] as const).map((k) => [k, runs.reduce((s, r) => s + r.cpu[k], 0) / Math.max(1, done.length)]),
+    ) as Cpu,
+    cpuPerTurnIndexed: Object.fromEntries(
+      (["workerd", "wrangler", "postgres", "bench"] as const).map((k) => [k, runs.reduce((s, r) => s + r.cpuIndexing[k], 0) / Math.max(1, done.length)]),
     ) as Cpu,
     perRound: runs.map((r) => ({
       round: r.round,
@@ -536,6 +557,13 @@ async function main(): Promise<number> {
         );
       }
     log("");
+    for (const r of results) {
+      const t = r.threadline;
+      const c = t.cpuPerTurnIndexed;
+      log(
+        `- ${r.size} threads, Threadline with its message indexing (which waits for each thread to go quiet): indexed ${t.indexedAfterMs.join(", ")} ms after each run's last turn; ${t.turnsPerSecondIndexed.toFixed(1)} turns/s over the turns and that time (${(t.turnsPerSecondIndexed / r.baseline.turnsPerSecond).toFixed(2)}x the baseline's); CPU ms per turn ${ms(c.workerd)} / ${ms(c.wrangler)} / ${ms(c.postgres)} / ${ms(c.bench)}`,
+      );
+    }
     for (const r of results) {
       const ok = (x: boolean) => (x ? "met" : "NOT met");
       log(

@@ -6,7 +6,7 @@ import { applyMessageOps, listMessages, type MessageOp } from "../src/db/message
 import { EMBEDDING_DIMENSIONS, messageChunks, messageCorpus, messageIndexQueue } from "../src/db/schema.ts";
 import { offlineEmbedder } from "../src/search/embeddings.ts";
 import { searchDeps } from "../src/search/deps.ts";
-import { embedMessages } from "../src/search/message-index.ts";
+import { indexThreadMessages } from "../src/search/message-index.ts";
 import { toAppError } from "../src/errors.ts";
 import { threadsForEachTest, messageRows } from "./support/helpers.ts";
 
@@ -20,16 +20,8 @@ async function thread() {
 const text = (id: string, role: "user" | "assistant", t: string): MessageOp => ({ op: "upsert", message: { id, role, parts: [{ type: "text", text: t }] } });
 const apply = (threadId: string, ops: MessageOp[]) => withDb(env, (db) => applyMessageOps(db, threadId, ops));
 
-/** A batch with every message's chunks, as the agent embeds them (vectors of the offline embedder). */
-const indexed = async (threadId: string, ops: MessageOp[]) => {
-  const upserts = [...ops.entries()].flatMap(([i, o]) => (o.op === "upsert" ? [{ i, parts: o.message.parts }] : []));
-  const deps = { ...searchDeps(env), embedder: offlineEmbedder(EMBEDDING_DIMENSIONS) };
-  const chunks = await embedMessages(
-    deps,
-    upserts.map((u) => u.parts),
-  );
-  return withDb(env, (db) => applyMessageOps(db, threadId, ops, { chunks: new Map(upserts.map((u, k) => [u.i, chunks[k]!])), embedder: "offline-test" }));
-};
+/** Indexes what the thread's queue holds, as the agent's indexer does (vectors of the offline embedder). */
+const indexQueued = (threadId: string) => indexThreadMessages({ ...searchDeps(env), embedder: offlineEmbedder(EMBEDDING_DIMENSIONS) }, threadId);
 const indexRows = (threadId: string) =>
   withDb(env, async (db) => ({
     chunks: (await db.select({ id: messageChunks.messageId, text: messageChunks.text }).from(messageChunks).where(eq(messageChunks.threadId, threadId)))
@@ -39,23 +31,30 @@ const indexRows = (threadId: string) =>
   }));
 
 describe("writing a thread's messages", () => {
-  it("indexes a batch's messages in its transaction, in op order: a message written twice has its last text, a deleted one none", async () => {
+  it("queues a batch's messages for indexing in its transaction, in op order: one written twice is indexed with its last text, a deleted one not at all", async () => {
     const { threadId, userId } = await newThread();
-    expect(await indexed(threadId, [text("m1", "user", "Tides at dawn.")])).toMatchObject({ queued: false, title: null });
-    await apply(threadId, [text("q1", "user", "Queued without vectors.")]);
-    expect((await indexRows(threadId)).queued).toBe(1);
-    await indexed(threadId, [
-      text("m1", "user", "Tides at dusk."),
-      text("m2", "assistant", "Gone soon."),
-      { op: "delete", ids: ["m2"] },
-      text("m3", "assistant", "First draft."),
-      text("m3", "assistant", "Final answer."),
-      text("q1", "user", "Queued, then indexed."),
-    ]);
-    expect(await indexRows(threadId)).toEqual({ chunks: ["m1: Tides at dusk.", "m3: Final answer.", "q1: Queued, then indexed."], queued: 0 });
-    // The owner's statistics follow: one chunk per live message.
-    const [corpus] = await withDb(env, (db) => db.select().from(messageCorpus).where(eq(messageCorpus.ownerId, userId)));
-    expect(corpus?.chunks).toBe(3);
+    expect(await apply(threadId, [text("m1", "user", "Tides at dawn.")])).toMatchObject({ queued: true, title: null });
+    expect(await indexQueued(threadId)).toBe(1);
+    expect(await indexRows(threadId)).toEqual({ chunks: ["m1: Tides at dawn."], queued: 0 });
+    expect(
+      await apply(threadId, [
+        text("m1", "user", "Tides at dusk."),
+        text("m2", "assistant", "Gone soon."),
+        { op: "delete", ids: ["m2"] },
+        text("m3", "assistant", "First draft."),
+        text("m3", "assistant", "Final answer."),
+      ]),
+    ).toMatchObject({ queued: true });
+    // Until its run, search has a message's last indexed text.
+    expect(await indexRows(threadId)).toEqual({ chunks: ["m1: Tides at dawn."], queued: 2 });
+    expect(await indexQueued(threadId)).toBe(2);
+    expect(await indexRows(threadId)).toEqual({ chunks: ["m1: Tides at dusk.", "m3: Final answer."], queued: 0 });
+    // The owner's statistics follow: one chunk per live message; a delete takes a message out of the index at once.
+    const corpus = () => withDb(env, (db) => db.select().from(messageCorpus).where(eq(messageCorpus.ownerId, userId)));
+    expect((await corpus())[0]?.chunks).toBe(2);
+    expect(await apply(threadId, [{ op: "delete", ids: ["m3"] }])).toMatchObject({ queued: false });
+    expect(await indexRows(threadId)).toEqual({ chunks: ["m1: Tides at dusk."], queued: 0 });
+    expect((await corpus())[0]?.chunks).toBe(1);
   });
 
   it("is idempotent: replaying a batch rewrites rows in place and keeps their order", async () => {

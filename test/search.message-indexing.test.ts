@@ -29,31 +29,45 @@ const embeddingCalls = async (contains: string) =>
 const search = async (q: string, key: string) =>
   ((await (await fetchApp(`/api/v1/search?${new URLSearchParams({ q, scope: "messages" })}`, {}, key)).json()) as { results: { messageId: string }[] }).results;
 
+/** The moment every queued message of the thread is indexed. */
+const indexed = (threadId: string, messages: number) =>
+  eventually(
+    () => snapshot(threadId),
+    (s) => s.messages === messages && s.queued === 0,
+    30_000,
+    50,
+  );
+
 describe("message indexing", () => {
-  it("a turn's messages are indexed in the transaction that writes them: one embedding call, nothing queued", async () => {
+  it("a turn's messages reach Postgres without waiting for their embeddings, and are indexed once the thread is quiet: one call for both", async () => {
     const t = await newThread();
     const w = uniqueWord();
     expect((await httpTurn(t.threadId, `Where is the ${w} harbour?`, t.apiKey)).status).toBe(200);
-    expect(await written(t.threadId)).toEqual({ messages: 2, indexed: 2, queued: 0 });
+    expect(await indexed(t.threadId, 2)).toEqual({ messages: 2, indexed: 2, queued: 0 });
     const calls = await embeddingCalls(`Where is the ${w} harbour?`);
     expect(calls).toEqual([[`Where is the ${w} harbour?`, `Echo: Where is the ${w} harbour?`]]);
     expect((await search(w, t.apiKey)).length).toBe(2);
   });
 
-  it("messages the embedder fails are queued with the write and indexed when it is back", async () => {
+  it("turns back to back are indexed together once they stop, not one by one beside the next turn", async () => {
+    const t = await newThread();
+    const w = uniqueWord();
+    const client = await ChatClient.connect(t.threadId, t.apiKey);
+    for (let k = 0; k < 3; k++) await client.response(client.sendChat(`Turn ${k} on the ${w} jetty.`).requestId);
+    client.close();
+    expect(await indexed(t.threadId, 6)).toEqual({ messages: 6, indexed: 6, queued: 0 });
+    const calls = await embeddingCalls(`on the ${w} jetty.`);
+    expect(calls.flat().sort()).toEqual([0, 1, 2].flatMap((k) => [`Turn ${k} on the ${w} jetty.`, `Echo: Turn ${k} on the ${w} jetty.`]).sort());
+    // One call: each turn here takes far less than the indexer's quiet time, which a turn running keeps from ending.
+    expect(calls.length).toBe(1);
+  });
+
+  it("messages the embedder fails stay queued and are indexed when it is back", async () => {
     const t = await newThread();
     const w = uniqueWord();
     expect((await httpTurn(t.threadId, `[embed-flaky] A note on ${w} tides.`, t.apiKey)).status).toBe(200);
-    expect(await written(t.threadId)).toEqual({ messages: 2, indexed: 0, queued: 2 });
-    // The write's call spent its retries on the three failures; the background run's call indexes both.
-    expect(
-      await eventually(
-        () => snapshot(t.threadId),
-        (s) => s.queued === 0,
-        20_000,
-        50,
-      ),
-    ).toEqual({ messages: 2, indexed: 2, queued: 0 });
+    expect(await indexed(t.threadId, 2)).toEqual({ messages: 2, indexed: 2, queued: 0 });
+    // The first run's call spent its retries on the three failures; the retried run's call indexes both.
     expect((await embeddingCalls(`[embed-flaky] A note on ${w}`)).length).toBe(4);
     expect((await search(w, t.apiKey)).length).toBe(2);
   });

@@ -1,9 +1,7 @@
-import type { MessageChunks } from "../db/message-search.ts";
-import { type AppliedOps, applyMessageOps, INDEXED_ROLES, insertSummaries, type MessageOp } from "../db/messages.ts";
+import { type AppliedOps, applyMessageOps, insertSummaries, type MessageOp } from "../db/messages.ts";
 import { describeError, log } from "../observability/log.ts";
-import { embedMessages, indexThreadMessages } from "../search/message-index.ts";
+import { indexThreadMessages } from "../search/message-index.ts";
 import type { SearchDeps } from "../search/search.ts";
-import { withTimeout } from "../resilience.ts";
 import type { ContextWindow } from "./context-window.ts";
 import { Outbox } from "./outbox.ts";
 
@@ -13,30 +11,40 @@ type Host = {
   window: ContextWindow;
   /** Schedules `retryIndex` on the agent in this many seconds (durably: it survives eviction). */
   schedule: (seconds: number) => Promise<void>;
+  /** How long since a turn last ran on the thread, its admission included (0 while one runs). */
+  quietMs: () => number;
 };
 
 /**
- * How long a write waits for its messages' embeddings before it queues them instead. A queued
- * message costs an embedding call and two connections more, so a slow embedder is waited for: at 3 s,
- * 100 threads on 2 cores queued most messages and doubled Postgres' work (5.4 connections a turn
- * against 2: bench/README.md, "Turns"). A failing one is queued once the call's retries are spent (about 6 s).
+ * How long a thread must go without a write and without a turn (from its frame's arrival to its
+ * end) before its new messages are indexed, and how long they wait at most while turns follow each
+ * other. Indexed in the outbox's transaction, each turn's embedding call and index rows (HNSW
+ * insert, term statistics) ran beside the next turn: at 100 threads x 3 turns back to back, 0.85x
+ * the bare agent's throughput, 1.02x with no indexing at all (bench/README.md, "Figures after the quiet indexer").
  */
-const EMBED_TIMEOUT_MS = 15_000;
+const QUIET_MS = 2_000;
+const MAX_WAIT_MS = 30_000;
 
 /**
- * A thread's writes to Postgres with their search index: the outbox's batch goes in one transaction
- * with its messages' chunks, embedded just before (one connection and one transaction a turn, where
- * indexing after the write took two more of each and a queue row in and out: bench/README.md). A
- * message the embedder could not take in time is queued in that transaction instead, and indexed
- * here in the background (src/search/message-index.ts), as are the thread's summaries copied beside
- * its messages; a failed run is tried again with the outbox's backoff. Each of these transactions
- * moves the owner's message index version itself (migrations/0011), which is what their cached
- * message searches are keyed by: nothing here tells the cache.
+ * A thread's search index in Postgres, kept off its turns: the outbox writes a batch's messages and
+ * queues them for indexing in its transaction (src/db/messages.ts), and once the thread is quiet
+ * (QUIET_MS without a write or a turn, or MAX_WAIT_MS after the first queued message) one
+ * run indexes what is queued (src/search/message-index.ts: an embedding call and a transaction per
+ * 50 messages), with the thread's summaries copied beside its messages. A run that fails is tried
+ * again with the outbox's backoff. The queue is in Postgres and a durable schedule backs the timer,
+ * so an eviction leaves nothing unindexed. Each indexing transaction moves the owner's message
+ * index version itself (migrations/0011), which their cached message searches are keyed by.
  */
 export class MessageIndexer {
   #running: Promise<void> | undefined;
   #again = false;
   #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the oldest change not yet indexed was written; undefined: nothing waits (once #known). */
+  #since: number | undefined;
+  /** This object has written or indexed since it woke (else the queue may hold what an earlier one left). */
+  #known = false;
+  #backstop = false;
 
   private readonly host: Host;
   constructor(host: Host) {
@@ -45,36 +53,33 @@ export class MessageIndexer {
 
   /** Applies the outbox's batch (throws as Postgres does: the outbox keeps the batch for its retry). */
   async write(ops: MessageOp[]): Promise<AppliedOps> {
-    const deps = this.host.deps();
-    const chunks = await this.#embed(deps, ops);
-    const applied = await deps.db((db) => applyMessageOps(db, this.host.threadId(), ops, chunks && { chunks, embedder: deps.embedder.name }));
-    if (applied.queued || this.host.window.unsynced().length) this.kick();
+    const applied = await this.host.deps().db((db) => applyMessageOps(db, this.host.threadId(), ops));
+    this.#known = true;
+    if (applied.queued || this.host.window.unsynced().length) this.#later();
     return applied;
   }
 
-  /** The chunks of every indexed message in `ops` (by its place), embedded in one call; undefined when the embedder fails or is slow (they are queued). */
-  async #embed(deps: SearchDeps, ops: MessageOp[]): Promise<Map<number, MessageChunks> | undefined> {
-    const indexed = [...ops.entries()].flatMap(([i, o]) =>
-      o.op === "upsert" && (INDEXED_ROLES as readonly string[]).includes(o.message.role) ? [{ i, parts: o.message.parts }] : [],
-    );
-    if (!indexed.length) return undefined;
-    try {
-      const chunks = await withTimeout(
-        embedMessages(
-          deps,
-          indexed.map((m) => m.parts),
-        ),
-        EMBED_TIMEOUT_MS,
-        () => new Error("embedding timed out"),
-      );
-      return new Map(indexed.map((m, k) => [m.i, chunks[k]!]));
-    } catch (err) {
-      log("warn", "message_embed_failed", { threadId: this.host.threadId(), messages: indexed.length, error: describeError(err) });
-      return undefined;
+  /** Indexes once the thread is quiet; the durable schedule, once per wait, covers an eviction meanwhile. */
+  #later(): void {
+    this.#since ??= Date.now();
+    if (!this.#backstop) {
+      this.#backstop = true;
+      this.host.schedule(Math.ceil((MAX_WAIT_MS + QUIET_MS) / 1000)).catch(() => (this.#backstop = false));
     }
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#quiet(), QUIET_MS);
+  }
+
+  #quiet(): void {
+    this.#timer = undefined;
+    const quiet = this.host.quietMs();
+    if (this.#since !== undefined && quiet < QUIET_MS && Date.now() - this.#since < MAX_WAIT_MS) this.#timer = setTimeout(() => this.#quiet(), QUIET_MS - quiet);
+    else this.kick();
   }
 
   kick(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     if (this.#running) return void (this.#again = true);
     this.#running = this.#run().finally(() => {
       this.#running = undefined;
@@ -85,25 +90,43 @@ export class MessageIndexer {
     });
   }
 
-  /** Waits for the run in progress (tests, and a wipe that must not race it). */
+  /** Indexes what waits now, and waits for it (tests). */
+  flush(): Promise<void> {
+    if (this.#timer) this.kick();
+    return this.settled();
+  }
+
+  /** Waits for the run in progress; one still waiting for quiet is dropped (a wipe: the thread is gone). */
   settled(): Promise<void> {
     return this.#running ?? Promise.resolve();
   }
 
-  /** The scheduler's retry. */
+  /** Nothing left to index here: a wiped thread. */
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The scheduler's call: a failed run's retry, or the backstop of a wait (nothing to do when the timer or a run has it). */
   retry(): Promise<void> {
+    this.#backstop = false;
+    if (this.#timer || (this.#known && this.#since === undefined)) return this.settled();
     this.kick();
     return this.settled();
   }
 
   async #run(): Promise<void> {
     const threadId = this.host.threadId();
+    const since = this.#since;
+    this.#since = undefined;
     try {
       const summaries = this.host.window.unsynced();
       if (summaries.length) this.host.window.markSynced(await this.host.deps().db((db) => insertSummaries(db, threadId, summaries)));
       await indexThreadMessages(this.host.deps(), threadId);
+      this.#known = true;
       this.#attempt = 0;
     } catch (err) {
+      this.#since = Math.min(since ?? Date.now(), this.#since ?? Date.now());
       const seconds = Outbox.backoffSeconds(this.#attempt++);
       log("warn", "message_index_failed", { threadId, attempt: this.#attempt, retryInSeconds: seconds, error: describeError(err) });
       await this.host.schedule(seconds).catch(() => {});

@@ -24,6 +24,7 @@ const HOLD_MAX_MS = 30_000;
 export class OutboxSync {
   #reported: string | undefined;
   #holds = 0;
+  #lastTurnAt = 0;
   #waiting = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Off while loading history from Postgres, which must not be written back to it. */
@@ -62,6 +63,11 @@ export class OutboxSync {
     }
   }
 
+  /** How long since a turn last ran here (0 while one runs). */
+  quietMs(): number {
+    return this.#holds ? 0 : Date.now() - this.#lastTurnAt;
+  }
+
   /** A write was recorded: drain now, or when the turns in flight end. */
   request(): void {
     if (!this.#holds) return void this.flush();
@@ -75,9 +81,11 @@ export class OutboxSync {
   /** Around a turn: writes recorded meanwhile are drained together when the last turn in flight ends. */
   async during<T>(turn: () => Promise<T>): Promise<T> {
     this.#holds++;
+    this.#lastTurnAt = Date.now();
     try {
       return await turn();
     } finally {
+      this.#lastTurnAt = Date.now();
       if (--this.#holds === 0 && this.#waiting) {
         clearTimeout(this.#timer);
         this.#timer = undefined;

@@ -58,8 +58,8 @@ export class ThreadAgent extends AIChatAgent<Env> {
   readonly #owner = new Owner({ storage: this.ctx.storage, recorded: () => withDb(this.env, (db) => getThread(db, this.name)).then((t) => t?.userId) });
   readonly #taps = new FrameTaps();
   readonly #send = this.#taps.sender(this.#chatProtocol);
-  // Each batch goes to Postgres with its search index (./message-index.ts); what Postgres then says of the thread's title goes to ./titles.
-  readonly outbox = new Outbox(
+  // Each batch goes to Postgres, its messages queued for search (./message-index.ts); what Postgres then says of the thread's title goes to ./titles.
+  readonly outbox: Outbox = new Outbox(
     this.ctx.storage.sql,
     (ops) => this.#index.write(ops).then((applied) => this.#titles.observed(applied)),
     () => this.name,
@@ -68,7 +68,13 @@ export class ThreadAgent extends AIChatAgent<Env> {
   readonly #sync = new OutboxSync(this.outbox, { ...this.#thread, schedule: (s) => this.schedule(s, "retryOutbox").then(() => {}) });
   readonly approvals = new Approvals(this.ctx.storage.sql, () => this.name);
   readonly #window = new ContextWindow({ ...this.#thread, sql: this.ctx.storage.sql });
-  readonly #index = new MessageIndexer({ ...this.#thread, deps: () => searchDeps(this.env), window: this.#window, schedule: (s) => this.schedule(s, "retryIndex").then(() => {}) });
+  readonly #index = new MessageIndexer({
+    ...this.#thread,
+    deps: () => searchDeps(this.env),
+    window: this.#window,
+    schedule: (s) => this.schedule(s, "retryIndex").then(() => {}),
+    quietMs: (): number => this.#sync.quietMs(),
+  });
   readonly #decisions = new Decisions({ ...this.#thread, approvals: this.approvals, send: this.#send, schedule: (s, payload) => this.schedule(s, "expireApproval", payload) });
   readonly #titles = new Titles({ ...this.#thread, broadcast: (frame) => this.broadcast(frame) });
   readonly #mcpServers = new ThreadMcpServers({ ...this.#thread, mcp: this.mcp });
@@ -166,9 +172,12 @@ export class ThreadAgent extends AIChatAgent<Env> {
       return this.#sync.during(() => this.#chatProtocol(connection, message));
     }
     const trace = new TurnTrace(this.env, { requestId: read.frame.id, turnId: read.frame.id, threadId: this.name, transport: "ws", trigger: read.body.trigger });
-    const admitted = await this.#gate.admit(read.frame, read.body, trace, keyOf(connection), true);
-    if (admitted instanceof AppError) return connection.send(chatErrorFrame(read.frame.id, admitted, sentIds(read.body)));
-    return this.#sync.during(() => this.#chatProtocol(connection, admitted));
+    // The admission is part of the turn: what waits for the thread to be quiet waits for it too.
+    return this.#sync.during(async () => {
+      const admitted = await this.#gate.admit(read.frame, read.body, trace, keyOf(connection), true);
+      if (admitted instanceof AppError) return connection.send(chatErrorFrame(read.frame.id, admitted, sentIds(read.body)));
+      return this.#chatProtocol(connection, admitted);
+    });
   }
 
   /** The SDK's handlers for a turn the protocol runs, as it starts and as it ends (./chat-turn). */
@@ -244,9 +253,9 @@ export class ThreadAgent extends AIChatAgent<Env> {
   async warmed() {
     await this.#warming;
   }
-  /** Waits for the indexing run in progress, if any (tests). */
+  /** Indexes the messages waiting for the thread to go quiet, and waits for it (tests). */
   async indexed() {
-    await this.#index.settled();
+    await this.#index.flush();
   }
   // The scheduler's callbacks, by the names it stores: an approval's time is up, a failed drain's or indexing run's next try.
   async expireApproval(payload: { approvalId: string }) {
@@ -269,6 +278,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
   async wipe() {
     this.outbox.discard();
     await this.#sync.report();
+    this.#index.cancel();
     await Promise.all([this.#index.settled(), this.#titles.settled()]);
     await this.#sockets.closeAll(4404, "this thread was deleted");
     await this.destroy();

@@ -31,7 +31,7 @@ export type IndexedMessage = { message: PendingMessage; chunks: MessageChunks };
 
 type ChunkRow = typeof messageChunks.$inferInsert;
 /** The `message_chunks` rows of one message. */
-export const chunkRows = (m: { threadId: string; messageId: string; ownerId: string; role: string; createdAt: Date }, chunks: MessageChunks, embedder: string): ChunkRow[] =>
+const chunkRows = (m: { threadId: string; messageId: string; ownerId: string; role: string; createdAt: Date }, chunks: MessageChunks, embedder: string): ChunkRow[] =>
   chunks.map((c, position) => ({
     threadId: m.threadId,
     messageId: m.messageId,
@@ -45,7 +45,7 @@ export const chunkRows = (m: { threadId: string; messageId: string; ownerId: str
   }));
 
 /** Inserts chunk rows, 500 a statement (each statement runs the statistics triggers once). */
-export async function insertChunkRows(tx: Pick<Db, "insert">, rows: ChunkRow[]): Promise<void> {
+async function insertChunkRows(tx: Pick<Db, "insert">, rows: ChunkRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 500) await tx.insert(messageChunks).values(rows.slice(i, i + 500));
 }
 

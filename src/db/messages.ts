@@ -1,7 +1,6 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { messageTokens } from "../agent/tokens.ts";
 import type { Db } from "./client.ts";
-import { chunkRows, insertChunkRows, type MessageChunks } from "./message-search.ts";
 import { messageChunks, messageIndexQueue, messages, threadSummaries, threads } from "./schema.ts";
 
 export type StoredMessage = {
@@ -23,71 +22,41 @@ export type AppliedOps = { title: string | null; titleSource: string | null; que
 /**
  * Applies a thread's transcript changes in one transaction, in order. Upserts are idempotent by
  * (thread, message id): a replayed op rewrites the same row and keeps its sequence number. Each
- * upsert records its token estimate and is indexed for search in the same transaction when
- * `index` has its chunks (by the op's place in `ops`); one without is queued for indexing later
- * (src/search/message-index.ts). A delete or clear takes the messages out of the index in one
- * statement. An op this code does not know (a newer release's, after a rollback) is an error, never a clear.
+ * upsert records its token estimate, and the messages search indexes are queued for indexing
+ * (src/search/message-index.ts), in one statement at the end. A delete or clear takes the messages out of the index and
+ * the queue. An op this code does not know (a newer release's, after a rollback) is an error, never a clear.
  */
-export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[], index?: { chunks: Map<number, MessageChunks>; embedder: string }): Promise<AppliedOps> {
+export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]): Promise<AppliedOps> {
   return db.transaction(async (tx) => {
-    // The thread's row first, as a deletion of the thread (or its user) takes it before its messages (src/db/message-search.ts, indexMessages).
-    const [thread] = index?.chunks.size ? await tx.select({ ownerId: threads.userId }).from(threads).where(eq(threads.id, threadId)).for("key share") : [];
-    // Chunks to replace: only messages indexed before have any (a statement on message_chunks runs its triggers even when it touches no row).
-    const upserted = ops.flatMap((o, i) => (o.op === "upsert" && index?.chunks.has(i) ? [o.message.id] : []));
-    const indexedBefore = new Set(
-      upserted.length
-        ? (
-            await tx
-              .selectDistinct({ id: messageChunks.messageId })
-              .from(messageChunks)
-              .where(and(eq(messageChunks.threadId, threadId), inArray(messageChunks.messageId, upserted)))
-          ).map((r) => r.id)
-        : [],
-    );
-    // The batch's chunks, in one statement at the end (its statistics triggers then run once: each insert cost ~15 ms at 100 threads).
-    const newChunks = new Map<string, ReturnType<typeof chunkRows>>();
-    for (const [i, change] of ops.entries()) {
+    const queue = new Set<string>();
+    for (const change of ops) {
       if (change.op === "upsert") {
         const { id, role, parts, metadata } = change.message;
         const row = { role, parts, metadata: metadata ?? null, tokenEstimate: messageTokens({ parts }), ...usageColumns(role, metadata) };
-        const [written] = await tx
+        await tx
           .insert(messages)
           .values({ threadId, id, ...row })
-          .onConflictDoUpdate({ target: [messages.threadId, messages.id], set: row })
-          .returning({ createdAt: messages.createdAt });
-        if (!(INDEXED_ROLES as readonly string[]).includes(role)) continue;
-        const chunks = index?.chunks.get(i);
-        if (chunks && thread) {
-          if (indexedBefore.delete(id)) await tx.delete(messageChunks).where(and(eq(messageChunks.threadId, threadId), eq(messageChunks.messageId, id)));
-          newChunks.set(id, chunkRows({ threadId, messageId: id, ownerId: thread.ownerId, role, createdAt: written!.createdAt }, chunks, index!.embedder));
-        } else {
-          newChunks.delete(id);
-          await tx
-            .insert(messageIndexQueue)
-            .values({ threadId, messageId: id })
-            .onConflictDoUpdate({ target: [messageIndexQueue.threadId, messageIndexQueue.messageId], set: { queuedAt: sql`clock_timestamp()` } });
-        }
+          .onConflictDoUpdate({ target: [messages.threadId, messages.id], set: row });
+        if ((INDEXED_ROLES as readonly string[]).includes(role)) queue.add(id);
       } else if (change.op === "delete") {
         if (!change.ids.length) continue;
         // Messages first: their row locks wait for an indexing run holding them, whose chunks the next statement then sees.
         await tx.delete(messages).where(and(eq(messages.threadId, threadId), inArray(messages.id, change.ids)));
         for (const table of [messageChunks, messageIndexQueue]) await tx.delete(table).where(and(eq(table.threadId, threadId), inArray(table.messageId, change.ids)));
-        for (const id of change.ids) {
-          indexedBefore.delete(id);
-          newChunks.delete(id);
-        }
+        for (const id of change.ids) queue.delete(id);
       } else if (change.op === "clear") {
         await tx.delete(messages).where(eq(messages.threadId, threadId));
         for (const table of [messageChunks, messageIndexQueue, threadSummaries]) await tx.delete(table).where(eq(table.threadId, threadId));
-        indexedBefore.clear();
-        newChunks.clear();
+        queue.clear();
       } else {
         throw new Error(`unknown outbox op ${JSON.stringify((change as { op: unknown }).op)}`);
       }
     }
-    await insertChunkRows(tx, [...newChunks.values()].flat());
-    // Queued by an earlier write whose embedding failed: these are newer.
-    if (newChunks.size) await tx.delete(messageIndexQueue).where(and(eq(messageIndexQueue.threadId, threadId), inArray(messageIndexQueue.messageId, [...newChunks.keys()])));
+    if (queue.size)
+      await tx
+        .insert(messageIndexQueue)
+        .values([...queue].map((messageId) => ({ threadId, messageId })))
+        .onConflictDoUpdate({ target: [messageIndexQueue.threadId, messageIndexQueue.messageId], set: { queuedAt: sql`clock_timestamp()` } });
     const { rows } = await tx.execute<{ title: string | null; title_source: string | null; queued: boolean }>(sql`
       update ${threads} set updated_at = now() where id = ${threadId}::uuid
       returning title, title_source, exists (select 1 from ${messageIndexQueue} q where q.thread_id = ${threadId}::uuid) as queued`);

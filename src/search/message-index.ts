@@ -11,7 +11,7 @@ const MAX_BATCHES = 20;
 const messageChunkTexts = (parts: unknown[]): string[] => chunkText(messageText({ parts: parts as { type: string; text?: unknown }[] }));
 
 /** Each message's chunks (by its parts) with their vectors, in one embedder call (none when no message has text). */
-export async function embedMessages(deps: SearchDeps, parts: unknown[][]): Promise<MessageChunks[]> {
+async function embedMessages(deps: SearchDeps, parts: unknown[][]): Promise<MessageChunks[]> {
   const texts = parts.map(messageChunkTexts);
   const all = texts.flat();
   const vectors = all.length ? await embed(deps, all) : [];
