@@ -1,11 +1,15 @@
+import { runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { withDb } from "../src/db/client.ts";
+import { applyMessageOps } from "../src/db/messages.ts";
 import { env } from "./support/env.ts";
 import { ChatClient, eventually, fetchApp, httpTurn, messageRows, threadsForEachTest } from "./support/helpers.ts";
 import { uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
+const agent = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
 
 /** One snapshot of a thread's messages, its indexed messages and its queue (one statement: one moment). */
 const snapshot = (threadId: string) =>
@@ -60,6 +64,28 @@ describe("message indexing", () => {
     expect(calls.flat().sort()).toEqual([0, 1, 2].flatMap((k) => [`Turn ${k} on the ${w} jetty.`, `Echo: Turn ${k} on the ${w} jetty.`]).sort());
     // One call: each turn here takes far less than the indexer's quiet time, which a turn running keeps from ending.
     expect(calls.length).toBe(1);
+  });
+
+  it("an eviction before the thread goes quiet loses nothing: a durable schedule backs the timer, and an agent that did not queue the messages indexes them", async () => {
+    const t = await newThread();
+    const w = uniqueWord();
+    expect((await httpTurn(t.threadId, `Kept for the ${w} quay.`, t.apiKey)).status).toBe(200);
+    const scheduled = await eventually(
+      () => runInDurableObject(agent(t.threadId), async (a: ThreadAgent) => (await a.listSchedules()).map((s) => s.callback)),
+      (callbacks) => callbacks.includes("retryIndex"),
+      10_000,
+      20,
+    );
+    expect(scheduled).toContain("retryIndex");
+    // A thread whose messages were queued by an agent since evicted: a fresh one, on the schedule's call, reads the queue.
+    const other = await newThread();
+    await withDb(env, (db) =>
+      applyMessageOps(db, other.threadId, [{ op: "upsert", message: { id: "m1", role: "user", parts: [{ type: "text", text: `Left by the ${w} slipway.` }] } }]),
+    );
+    expect(await snapshot(other.threadId)).toEqual({ messages: 1, indexed: 0, queued: 1 });
+    await runInDurableObject(agent(other.threadId), (a: ThreadAgent) => a.retryIndex());
+    expect(await snapshot(other.threadId)).toEqual({ messages: 1, indexed: 1, queued: 0 });
+    expect((await search(`${w} slipway`, other.apiKey)).length).toBe(1);
   });
 
   it("messages the embedder fails stay queued and are indexed when it is back", async () => {

@@ -71,7 +71,21 @@ export async function indexMessages(db: Db, threadId: string, items: IndexedMess
           .for("key share")
       ).map((r) => r.id),
     );
-    await tx.delete(messageChunks).where(and(eq(messageChunks.threadId, threadId), inArray(messageChunks.messageId, ids)));
+    // Only messages indexed before have chunks to replace: a statement on message_chunks runs its statistics triggers even when it touches no row.
+    const before = await tx
+      .selectDistinct({ id: messageChunks.messageId })
+      .from(messageChunks)
+      .where(and(eq(messageChunks.threadId, threadId), inArray(messageChunks.messageId, ids)));
+    if (before.length)
+      await tx.delete(messageChunks).where(
+        and(
+          eq(messageChunks.threadId, threadId),
+          inArray(
+            messageChunks.messageId,
+            before.map((r) => r.id),
+          ),
+        ),
+      );
     await insertChunkRows(
       tx,
       items.filter((i) => alive.has(i.message.messageId)).flatMap(({ message, chunks }) => chunkRows(message, chunks, embedder)),
