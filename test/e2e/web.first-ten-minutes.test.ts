@@ -150,7 +150,11 @@ describe.skipIf(!run)("the web chat's first ten minutes, in Chromium", () => {
     // /favicon.ico is an icon.
     const icon = await fetch(`${e2e.base}/favicon.ico`);
     expect(icon.headers.get("content-type")).toMatch(/^image\//);
-    // Search over the user's messages: the result opens the thread at the message.
+    // Search over the user's messages: the result opens the thread at the message. Messages are indexed once their
+    // thread is quiet (about 2 s after the turn): searched before that, they are not found yet, as for a person.
+    await expect
+      .poll(async () => ((await u.api("GET", "/api/v1/search?q=citric&scope=messages")) as { results: unknown[] }).results.length, { timeout: 20_000 })
+      .toBeGreaterThan(0);
     await page.getByRole("searchbox", { name: "Search conversations" }).fill("citric");
     const hit = threads.locator(".search-results .hit-link").first();
     await expect.poll(() => hit.innerText(), { timeout: 20_000 }).toContain("citric");
