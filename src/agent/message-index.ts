@@ -96,12 +96,12 @@ export class MessageIndexer {
     return this.settled();
   }
 
-  /** Waits for the run in progress; one still waiting for quiet is dropped (a wipe: the thread is gone). */
+  /** Waits for the run in progress (a wipe, after `cancel`, must not race it). */
   settled(): Promise<void> {
     return this.#running ?? Promise.resolve();
   }
 
-  /** Nothing left to index here: a wiped thread. */
+  /** Drops the wait for quiet: the thread is wiped. */
   cancel(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
