@@ -25,6 +25,8 @@ const shape = {
     .regex(/^\d+(,\d+)*$/, "comma-separated thread counts")
     .default("20,100"),
   turns: int(1).max(100).default(3),
+  /** A pause after each reply before the thread's next turn (a person reading it); 0: turns back to back. */
+  "think-ms": int(0).max(60_000).default(0),
   rounds: int(1).max(20).default(2),
   "first-token-ms": int(0).max(60_000).default(200),
   "chunk-ms": int(0).max(10_000).default(10),
@@ -276,6 +278,7 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
         });
         // After a timeout or a closed socket a late reply would be taken for the next turn's.
         if (turnRec.error === "timeout" || turnRec.error?.startsWith("socket_closed")) break;
+        if (a["think-ms"] && k < a.turns - 1) await sleep(a["think-ms"]);
       }
     }),
   );
@@ -530,7 +533,7 @@ async function main(): Promise<number> {
     };
     const f = (x: { p50: number; p95?: number; p99?: number }) => `${ms(x.p50)} / ${ms(x.p95 ?? x.p99!)}`;
     log(
-      `\n### bench:turns, ${meta.at}, tree ${tree.commit}${tree.changed ? ` + ${tree.changed} changed files (diff ${tree.diff})` : ""}: ${meta.machine.cores} cores, load average ${meta.machine.loadavg.map((x) => x.toFixed(1)).join(" ")}; model first token ${a["first-token-ms"]} ms, chunk ${a["chunk-ms"]} ms (${a.api}); ${a.turns} turns per thread, ${a.rounds} rounds per system, alternating\n`,
+      `\n### bench:turns, ${meta.at}, tree ${tree.commit}${tree.changed ? ` + ${tree.changed} changed files (diff ${tree.diff})` : ""}: ${meta.machine.cores} cores, load average ${meta.machine.loadavg.map((x) => x.toFixed(1)).join(" ")}; model first token ${a["first-token-ms"]} ms, chunk ${a["chunk-ms"]} ms (${a.api}); ${a.turns} turns per thread${a["think-ms"] ? ` ${a["think-ms"]} ms apart` : ""}, ${a.rounds} rounds per system, alternating\n`,
     );
     log(
       "| threads | system | first chunk p50 / p95 ms | first text p50 ms | turn p50 / p95 ms | turns/s | errors | fresh socket → first chunk p50 / p95 ms (warm thread; new thread) | rows in Postgres after done p50 / p99 ms |",
