@@ -285,7 +285,8 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   const seconds = (now() - start) / 1000;
   const cpu1 = cpu(system);
   if (stopProfile) printProfile(system, round, threads.length, turns.length, await stopProfile());
-  const used = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu1[k as keyof Cpu] - cpu0[k as keyof Cpu]])) as Cpu;
+  const since0 = (c: Cpu) => Object.fromEntries(Object.keys(cpu0).map((k) => [k, c[k as keyof Cpu] - cpu0[k as keyof Cpu]])) as Cpu;
+  const used = since0(cpu1);
   const load = loadavg();
   const lagDeadline = now() + a["lag-timeout-ms"];
   const done = turns.filter((t) => !t.error);
@@ -298,8 +299,7 @@ async function run(system: System, round: number, threads: Thread[], spares: Thr
   const queued = async () => (await db!.query<{ n: number }>("select count(*)::int as n from message_index_queue where thread_id = any($1::uuid[])", [ids])).rows[0]!.n;
   while (system === "threadline" && !stopping && (await queued()) > 0 && now() < lagDeadline) await sleep(a["poll-ms"]);
   const indexedAfter = system === "threadline" ? now() - start - seconds * 1000 : 0;
-  const cpu2 = cpu(system);
-  const usedIndexing = Object.fromEntries(Object.keys(cpu0).map((k) => [k, cpu2[k as keyof Cpu] - cpu0[k as keyof Cpu]])) as Cpu;
+  const usedIndexing = since0(cpu(system));
   // Threadline's user authorities hold the spend ledger for a minute before they write it: written now
   // (the usage route has them write what they hold), inside this run's Postgres figures, not in the next run's time.
   if (system === "threadline") await pool([...new Set(threads.map((t) => t.user))], a["setup-concurrency"], (u) => api("GET", "/api/v1/users/me/usage", u.apiKey).then(() => {}));
@@ -361,6 +361,8 @@ function summarize(runs: Run[]) {
   const firstText = done.map((t) => t.firstTextAt! - t.sentAt);
   const lag = done.flatMap((t) => (t.rowsAt === undefined ? [] : [t.rowsAt - t.doneAt!]));
   const split = done.filter((t) => t.modelAt?.length === 2);
+  const perTurn = (cpuOf: (r: Run) => Cpu) =>
+    Object.fromEntries((["workerd", "wrangler", "postgres", "bench"] as const).map((k) => [k, runs.reduce((s, r) => s + cpuOf(r)[k], 0) / Math.max(1, done.length)])) as Cpu;
   const phase = (f: (t: Turn, m: number[]) => number) => ({
     p50: pct(
       split.map((t) => f(t, t.modelAt!)),
@@ -403,12 +405,8 @@ function summarize(runs: Run[]) {
         ]),
       ),
     },
-    cpuPerTurn: Object.fromEntries(
-      (["workerd", "wrangler", "postgres", "bench"] as const).map((k) => [k, runs.reduce((s, r) => s + r.cpu[k], 0) / Math.max(1, done.length)]),
-    ) as Cpu,
-    cpuPerTurnIndexed: Object.fromEntries(
-      (["workerd", "wrangler", "postgres", "bench"] as const).map((k) => [k, runs.reduce((s, r) => s + r.cpuIndexing[k], 0) / Math.max(1, done.length)]),
-    ) as Cpu,
+    cpuPerTurn: perTurn((r) => r.cpu),
+    cpuPerTurnIndexed: perTurn((r) => r.cpuIndexing),
     perRound: runs.map((r) => ({
       round: r.round,
       turnsPerSecond: r.turns.filter((t) => !t.error).length / r.seconds,

@@ -2,10 +2,9 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { env } from "./support/env.ts";
-import { ChatClient, eventually, fetchApp, messageRows, postJson, sendJson, threadsForEachTest, type Frame } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, messageRows, postJson, sendJson, threadAgent as agent, threadsForEachTest, type Frame } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
-const agent = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
 type Approval = { approvalId: string; toolCallId: string; toolName: string; input: Record<string, unknown>; status: string; decidedBy: string | null };
 const approvals = async (threadId: string, key: string, status = "pending") =>
   ((await (await fetchApp(`/api/v1/threads/${threadId}/approvals?status=${status}`, {}, key)).json()) as { approvals: Approval[] }).approvals;

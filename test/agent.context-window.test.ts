@@ -5,10 +5,9 @@ import { withDb } from "../src/db/client.ts";
 import { listSummaries } from "../src/db/messages.ts";
 import { messages as messagesTable } from "../src/db/schema.ts";
 import { env } from "./support/env.ts";
-import { ChatClient, eventually, fetchApp, httpTurn, messageRows, sendJson, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, httpTurn, messageRows, sendJson, threadsForEachTest, threadAgent as agentOf } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
-const agentOf = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
 
 type Recorded = { userText: string; model: string; chars: number; at: number };
 const requests = async (): Promise<Recorded[]> => (await (await fetch(`${env.OPENAI_FAKE_URL.replace(/\/v1$/, "")}/__requests`)).json()) as Recorded[];

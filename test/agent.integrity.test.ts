@@ -3,10 +3,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import type { UserAuthority } from "../src/authority/user-authority.ts";
-import { ChatClient, eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, messageRows, threadAgent as agent, threadsForEachTest } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
-const agent = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
 type Status = { outbox: { backlog: number; quarantined: number; retryAttempt: number } };
 const status = async (threadId: string, key: string) => (await (await fetchApp(`/api/v1/threads/${threadId}/status`, {}, key)).json()) as Status;
 

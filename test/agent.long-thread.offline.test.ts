@@ -4,7 +4,7 @@ import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { withDb } from "../src/db/client.ts";
 import { messages as messagesTable } from "../src/db/schema.ts";
 import { env } from "./support/env.ts";
-import { ChatClient, eventually, fetchApp, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -24,7 +24,7 @@ describe("long threads and titles without a model", () => {
     expect(kinds.indexOf("data-compaction")).toBe(kinds.indexOf("start") + 1);
     const part = reply.chunks.find((c) => c.type === "data-compaction");
     expect(part.data).toEqual({ summarizedThrough: expect.stringMatching(/^a\d+$/), messages: expect.any(Number) });
-    const stored = await runInDurableObject(env.ThreadAgent.get(env.ThreadAgent.idFromName(t.threadId)), (_a: ThreadAgent, state) =>
+    const stored = await runInDurableObject(threadAgent(t.threadId), (_a: ThreadAgent, state) =>
       state.storage.sql.exec<{ text: string; model: string; messages: number }>("SELECT text, model, messages FROM tl_summaries").toArray(),
     );
     expect(stored).toEqual([

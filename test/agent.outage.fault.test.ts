@@ -1,7 +1,6 @@
-import { env } from "./support/env.ts";
 import { afterEach, describe, expect, it } from "vitest";
 import { newApiKey } from "../src/auth/keys.ts";
-import { ChatClient, heldConnections, eventually, fetchApp, messageRows, postJson, setDatabase, threadsForEachTest, uniqueEmail } from "./support/helpers.ts";
+import { ChatClient, heldConnections, eventually, fetchApp, messageRows, postJson, setDatabase, threadsForEachTest, uniqueEmail, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
@@ -80,7 +79,7 @@ describe("chat through a Postgres outage", () => {
     expect(reply.text).toBe("Echo: while Postgres hangs");
     // The turn's writes are in Postgres's hands, unanswered: held there, still in the outbox, and not one attempt has
     // even failed yet (that takes the 5 s connect timeout). So nothing between the frame and the reply waited for them.
-    const { outbox } = await env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId)).status();
+    const { outbox } = await threadAgent(threadId).status();
     expect(outbox).toMatchObject({ backlog: 2, retryAttempt: 0 });
     // (The write embeds its messages first, then asks Postgres.)
     expect(

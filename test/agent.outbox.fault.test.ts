@@ -1,9 +1,8 @@
-import { env } from "./support/env.ts";
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { recentMetrics } from "../src/observability/metrics.ts";
-import { ChatClient, eventually, fetchApp, messageRows, setDatabase, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, messageRows, setDatabase, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
@@ -21,7 +20,7 @@ describe("a turn while Postgres is down", () => {
     expect(reply.text).toBe("Echo: are you there?");
 
     // The messages wait in the agent's outbox, not lost and not yet in Postgres.
-    const stub = env.ThreadAgent.get(env.ThreadAgent.idFromName(t.threadId));
+    const stub = threadAgent(t.threadId);
     expect(await runInDurableObject(stub, (agent: ThreadAgent) => agent.outbox.backlog)).toBeGreaterThanOrEqual(2);
     // /health says so too, while Postgres is down.
     // Agents report to the monitor as their writes fail, in the background: read once both have.

@@ -1,12 +1,11 @@
-import { env } from "./support/env.ts";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { STORAGE_STEPS, STORAGE_VERSION, storageVersion, upgradeStorage } from "../src/agent/storage-schema.ts";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
-import { eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers.ts";
+import { eventually, fetchApp, messageRows, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
-const agentOf = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
+const agentOf = (threadId: string) => threadAgent(threadId);
 const status = async (threadId: string, apiKey: string) =>
   ((await (await fetchApp(`/api/v1/threads/${threadId}/status`, {}, apiKey)).json()) as { outbox: { backlog: number } }).outbox.backlog;
 

@@ -6,7 +6,7 @@ import { eq } from "drizzle-orm";
 import { withDb } from "../src/db/client.ts";
 import { spendLedger } from "../src/db/schema.ts";
 import { env } from "./support/env.ts";
-import { ChatClient, eventually, fetchApp, httpTurn, sendJson, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, httpTurn, sendJson, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 
@@ -15,7 +15,7 @@ const titleOf = async (threadId: string, key: string) =>
 /** The agent has settled its thread's title (written one, or found the owner's): nothing later will change it on its own. */
 const titled = (threadId: string) =>
   eventually(
-    () => runInDurableObject(env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId)), (_a: ThreadAgent, state) => state.storage.get<boolean>("tl_title_done")),
+    () => runInDurableObject(threadAgent(threadId), (_a: ThreadAgent, state) => state.storage.get<boolean>("tl_title_done")),
     (done) => done === true,
   );
 const titleFrames = (c: ChatClient) => c.frames.filter((f) => f.type === "thread_title");

@@ -1,8 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "./support/env.ts";
 import { describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
-import { ChatClient, fetchApp, messageRows, postJson, sendJson, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, fetchApp, messageRows, postJson, sendJson, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 type ThreadJson = { id: string; userId: string; title: string | null; createdAt: string; updatedAt: string };
@@ -73,7 +72,7 @@ describe("listing, reading, renaming and deleting threads", () => {
     expect((await fetchApp(`/api/v1/threads/${threadId}`, { method: "DELETE" }, apiKey)).status).toBe(204);
     expect(await messageRows(threadId)).toHaveLength(0);
     expect((await fetchApp(`/api/v1/threads/${threadId}`, {}, apiKey)).status).toBe(404);
-    const stub = env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
+    const stub = threadAgent(threadId);
     expect(await runInDurableObject(stub, (agent: ThreadAgent) => agent.messages.length)).toBe(0);
   });
 

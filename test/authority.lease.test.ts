@@ -5,7 +5,7 @@ import { hashApiKey } from "../src/auth/keys.ts";
 import { userAuthority } from "../src/authority/client.ts";
 import { LEASE_GRACE_MS, type Lease } from "../src/authority/lease.ts";
 import type { UserAuthority } from "../src/authority/user-authority.ts";
-import { ChatClient, eventually, fetchApp, postJson, sendJson, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, postJson, sendJson, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const anotherThread = async (apiKey: string) => ((await (await postJson("/api/v1/threads", {}, apiKey)).json()) as { thread: { id: string } }).thread.id;
@@ -111,7 +111,7 @@ describe("admission leases on a thread", () => {
   it("a fresh socket's first turn and a warm thread's turns start on leases; budgets changed, the next one asks; eviction and rotation", async () => {
     const { userId, apiKey, threadId } = await newThread("leases");
     expect((await sendJson("PUT", `/api/v1/admin/users/${userId}/flags/turn_rate_limit`, { value: 100 })).status).toBe(200);
-    const agent = () => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
+    const agent = () => threadAgent(threadId);
     const settled = () =>
       eventually(
         () => authorityState(userId),

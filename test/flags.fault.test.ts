@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { expireFlags } from "../src/flags/index.ts";
-import { env } from "./support/env.ts";
-import { ChatClient, sendJson, setDatabase, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, sendJson, setDatabase, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 afterEach(async () => {
@@ -39,7 +38,7 @@ describe("flags while Postgres is down", () => {
     const t = await newThread();
     expect((await sendJson("PUT", `/api/v1/admin/threads/${t.threadId}/flags/chat_model`, { value: "read-at-connect" })).status).toBe(200);
     const client = await ChatClient.connect(t.threadId, t.apiKey);
-    await env.ThreadAgent.get(env.ThreadAgent.idFromName(t.threadId)).warmed();
+    await threadAgent(t.threadId).warmed();
     await setDatabase("down");
     const reply = await client.response(client.sendChat("first turn").requestId);
     expect(reply.error).toBeUndefined();

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { env } from "./support/env.ts";
-import { ChatClient, eventually, fetchApp, messageRows, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, messageRows, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 import { rng } from "./support/random.ts";
 
 const newThread = threadsForEachTest();
@@ -161,7 +160,7 @@ describe("fuzzing the service", () => {
       (r) => r.some((x) => x.id === message.id),
     );
     expect(rowsB.map((r) => r.id)).toContain(message.id);
-    const { outbox } = await env.ThreadAgent.get(env.ThreadAgent.idFromName(b.threadId)).status();
+    const { outbox } = await threadAgent(b.threadId).status();
     expect(outbox).toMatchObject({ backlog: 0, quarantined: 0 });
   }, 120_000);
 

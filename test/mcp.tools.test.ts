@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { env } from "./support/env.ts";
 import type { RecordedRequest } from "./support/fake-openai.ts";
-import { eventually, fetchApp, httpTurn, messageRows, postJson, threadsForEachTest } from "./support/helpers.ts";
+import { eventually, fetchApp, httpTurn, messageRows, postJson, threadsForEachTest, threadAgent } from "./support/helpers.ts";
 import { addMcpServer, setThreadFlag, testMcpServer } from "./support/mcp.ts";
 
 const newThread = threadsForEachTest();
@@ -39,7 +39,7 @@ async function threadWithServer(name = "tst", opts: { token?: string; title?: st
   return { ...t, mcp, server };
 }
 
-const agentStub = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
+const agentStub = (threadId: string) => threadAgent(threadId);
 
 describe("MCP tools in turns", () => {
   it("the model is offered the server's tools, namespaced, calls one, and the result reaches it", async () => {

@@ -5,11 +5,10 @@ import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { withDb } from "../src/db/client.ts";
 import { applyMessageOps } from "../src/db/messages.ts";
 import { env } from "./support/env.ts";
-import { ChatClient, eventually, fetchApp, httpTurn, messageRows, threadsForEachTest } from "./support/helpers.ts";
+import { ChatClient, eventually, fetchApp, httpTurn, messageRows, threadAgent as agent, threadsForEachTest } from "./support/helpers.ts";
 import { uniqueWord } from "./support/search.ts";
 
 const newThread = threadsForEachTest();
-const agent = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
 
 /** One snapshot of a thread's messages, its indexed messages and its queue (one statement: one moment). */
 const snapshot = (threadId: string) =>
@@ -20,14 +19,6 @@ const snapshot = (threadId: string) =>
         (select count(*)::int from message_index_queue where thread_id = ${threadId}::uuid) as queued`);
     return rows[0]!;
   });
-/** The moment both of a turn's messages are in Postgres (polled every few ms). */
-const written = (threadId: string) =>
-  eventually(
-    () => snapshot(threadId),
-    (s) => s.messages === 2,
-    20_000,
-    5,
-  );
 const embeddingCalls = async (contains: string) =>
   (await (await fetch(`${env.OPENAI_FAKE_URL.replace(/\/v1$/, "")}/__embeddings?contains=${encodeURIComponent(contains)}`)).json()) as string[][];
 const search = async (q: string, key: string) =>

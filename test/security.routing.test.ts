@@ -1,13 +1,11 @@
-import { env } from "./support/env.ts";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { PRINCIPAL_HEADER } from "../src/auth/access.ts";
-import { ChatClient, fetchApp, messageRows, threadsForEachTest, upgrade } from "./support/helpers.ts";
+import { ChatClient, fetchApp, messageRows, threadsForEachTest, upgrade, threadAgent as agentStub } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
-const agentStub = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
 const transcript = (threadId: string) => runInDurableObject(agentStub(threadId), (agent: ThreadAgent) => agent.messages.map((m) => m.id));
 
 describe("sub-agent routing (facets) from outside", () => {

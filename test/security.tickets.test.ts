@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { ThreadAgent } from "../src/agent/thread-agent.ts";
 import { signTicket } from "../src/auth/tickets.ts";
 import type { UserAuthority } from "../src/authority/user-authority.ts";
-import { ChatClient, fetchApp, threadsForEachTest, upgrade } from "./support/helpers.ts";
+import { ChatClient, fetchApp, threadsForEachTest, upgrade, threadAgent } from "./support/helpers.ts";
 
 const newThread = threadsForEachTest();
 const ticketFor = async (threadId: string, key: string) => {
@@ -25,7 +25,7 @@ describe("tickets: short-lived, single-thread credentials for URLs", () => {
     const client = await ChatClient.open(`/agents/thread-agent/${threadId}?ticket=${body.ticket}&_pk=tab-1`);
     expect((await client.response(client.sendChat("hello by ticket").requestId)).text).toBe("Echo: hello by ticket");
     expect(((await (await messages(threadId, body.ticket)).json()) as unknown[]).length).toBe(2);
-    const uris = await runInDurableObject(env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId)), (agent: ThreadAgent) => [...agent.getConnections()].map((c) => c.uri));
+    const uris = await runInDurableObject(threadAgent(threadId), (agent: ThreadAgent) => [...agent.getConnections()].map((c) => c.uri));
     client.close();
     expect(uris).toHaveLength(1);
     expect(uris[0]).not.toMatch(/ticket|token|tkt_|tl_/);

@@ -22,9 +22,9 @@ export type AppliedOps = { title: string | null; titleSource: string | null; que
 /**
  * Applies a thread's transcript changes in one transaction, in order. Upserts are idempotent by
  * (thread, message id): a replayed op rewrites the same row and keeps its sequence number. Each
- * upsert records its token estimate, and the messages search indexes are queued for indexing
- * (src/search/message-index.ts), in one statement at the end. A delete or clear takes the messages out of the index and
- * the queue. An op this code does not know (a newer release's, after a rollback) is an error, never a clear.
+ * upsert records its token estimate; those of the roles search indexes are queued for indexing
+ * (src/search/message-index.ts), in one statement at the end. A delete or clear takes the messages
+ * out of the index and the queue. An op this code does not know (a newer release's, after a rollback) is an error, never a clear.
  */
 export async function applyMessageOps(db: Db, threadId: string, ops: MessageOp[]): Promise<AppliedOps> {
   return db.transaction(async (tx) => {

@@ -82,6 +82,9 @@ export async function removeUser(id: string) {
   if (res.status !== 204 && res.status !== 404) await withDb(env, (db) => deleteUser(db, id));
 }
 
+/** The thread's agent (its Durable Object stub). */
+export const threadAgent = (threadId: string) => env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId));
+
 /**
  * The thread's rows in Postgres, once its agent has drained what it holds (writes reach Postgres in
  * the background; this is the read-your-writes the API's own reads do too).
@@ -89,7 +92,7 @@ export async function removeUser(id: string) {
 export async function messageRows(threadId: string, opts: { sync: boolean } = { sync: true }) {
   // A thread just deleted has a wiped (destroyed) agent: nothing left to drain.
   if (opts.sync)
-    await env.ThreadAgent.get(env.ThreadAgent.idFromName(threadId))
+    await threadAgent(threadId)
       .sync()
       .catch(() => {});
   return withDb(env, (db) => db.select().from(messages).where(eq(messages.threadId, threadId)).orderBy(asc(messages.seq)));
