@@ -154,8 +154,12 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
     const model = { OPENAI_API_KEY: "bench", OPENAI_BASE_URL: modelUrl, OPENAI_API: o.api };
     // The project's Node 22 first: wrangler's `#!/usr/bin/env node` would otherwise find the system's.
     const PATH = `${bin}:${process.env.PATH ?? ""}`;
+    // Wrangler's local trace store (on by default, `X_LOCAL_OBSERVABILITY`) writes every span of both
+    // Workers to SQLite on workerd's one thread: bench/README.md, "Figures without wrangler's local trace store".
+    const tooling = { X_LOCAL_OBSERVABILITY: "false" };
     const dev = spawnServer([process.execPath, join(src.dir, "scripts/dev.ts")], src.dir, {
       ...model,
+      ...tooling,
       DATABASE_URL: proxiedUrl,
       TURN_RATE_LIMIT: "10000",
       PORT: String(port),
@@ -190,7 +194,7 @@ export async function startStack(o: StackOptions, onLog: (line: string) => void)
           ...vars,
         ],
         src.dir,
-        { PATH, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: proxiedUrl },
+        { PATH, ...tooling, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: proxiedUrl },
       );
       stops.push(bare.stop);
       bareUrl = `http://127.0.0.1:${barePort}`;
