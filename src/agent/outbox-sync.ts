@@ -36,6 +36,8 @@ export class OutboxSync {
   #holds = 0;
   #lastTurnAt = 0;
   #waiting = false;
+  /** When the first of the writes now waiting was recorded. */
+  #waitingSince = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Off while loading history from Postgres, which must not be written back to it. */
   #mirroring = true;
@@ -80,11 +82,12 @@ export class OutboxSync {
 
   /** A write was recorded: drain now, or when the turns in flight end. */
   request(): void {
-    if (!this.#holds) return void this.flush();
+    if (!this.#holds) return void this.#background();
+    if (!this.#waiting) this.#waitingSince = Date.now();
     this.#waiting = true;
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
-      if (this.#waiting) void this.flush();
+      if (this.#waiting) this.#background();
     }, HOLD_MAX_MS);
   }
 
@@ -102,16 +105,20 @@ export class OutboxSync {
 
   /** The last turn in flight ended with writes waiting: they go once the thread pauses, or now when they have waited long. */
   #afterTurn(): void {
-    const oldest = this.outbox.oldestAt;
-    if (oldest === null || Date.now() - oldest >= LAG_MAX_MS) return void this.flush();
+    if (Date.now() - this.#waitingSince >= LAG_MAX_MS) return void this.#background();
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (!this.#waiting) return;
       // A turn begun meanwhile takes them along; its end decides again (and the hold cap stands meanwhile).
       if (this.#holds) this.request();
-      else void this.flush();
+      else this.#background();
     }, PAUSE_MS);
+  }
+
+  /** A flush nothing waits for; one whose failure cannot even be recorded (the thread's storage deleted under it) is dropped. */
+  #background(): void {
+    this.flush().catch(() => {});
   }
 
   async flush(): Promise<void> {
@@ -139,6 +146,13 @@ export class OutboxSync {
       } else this.outbox.setRetry(attempt + 1, nextRetryAt);
       await this.report(true);
     }
+  }
+
+  /** Forgets a wait for the thread to pause (its storage is about to go: the thread was deleted). */
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#waiting = false;
   }
 
   /** Drains now, within `timeoutMs`: a read of Postgres after it sees every change made here (read-your-writes). */

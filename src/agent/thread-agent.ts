@@ -6,6 +6,7 @@ import { forwardedPrincipal } from "../auth/access.ts";
 import { withDb } from "../db/client.ts";
 import { getThread } from "../db/threads.ts";
 import { AppError, toAppError } from "../errors.ts";
+import { threadSettings } from "../flags/index.ts";
 import { ThreadMcpServers } from "../mcp/client.ts";
 import { log } from "../observability/log.ts";
 import { TurnTrace } from "../observability/turn-trace.ts";
@@ -152,7 +153,10 @@ export class ThreadAgent extends AIChatAgent<Env> {
   }
 
   override async onStart() {
-    if ((await this.#sync.wake()) && this.messages.length === 0) await rehydrate(this.env, this.name, (m) => this.#sync.unmirrored(() => super.persistMessages(m)));
+    if (!(await this.#sync.wake()) || this.messages.length) return;
+    // The owner is claimed before the SDK starts the agent: its settings, which the connection's warm-up reads next, come on the same connection.
+    const owner = this.#owner.known;
+    await rehydrate(this.env, this.name, (m) => this.#sync.unmirrored(() => super.persistMessages(m)), owner ? (db) => threadSettings(this.env, owner, this.name, db) : undefined);
   }
 
   async #onFrame(connection: Connection, message: WSMessage) {
@@ -276,6 +280,7 @@ export class ThreadAgent extends AIChatAgent<Env> {
 
   /** Deletes this thread's storage (messages, streams, outbox): its thread is gone from Postgres. */
   async wipe() {
+    this.#sync.cancel();
     this.outbox.discard();
     await this.#sync.report();
     this.#index.cancel();

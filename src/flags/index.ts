@@ -60,18 +60,18 @@ export async function flagsFor(env: Env, target: FlagTarget): Promise<Flags> {
  * apart, each refreshed on a connection of its own, 0.33 connections a turn at 100 threads, where a
  * turn took longer than FLAG_CACHE_SECONDS (bench/README.md, "Turns"). With Postgres unreachable:
  * the last values read, or the configured defaults and no word on the MCP servers (the agent keeps
- * the ones it has).
+ * the ones it has). `db`: read on a connection the caller holds (a woken agent's history read).
  */
-export function threadSettings(env: Env, userId: string, threadId: string): Promise<ThreadSettings> {
+export function threadSettings(env: Env, userId: string, threadId: string, db?: Db): Promise<ThreadSettings> {
   const config = getConfig(env);
+  const read = async (db: Db) => {
+    const [resolved, mcpServers] = await Promise.all([resolvedFlagsIn(db, config, { userId, threadId }), mcpServersForThread(db, userId, threadId)]);
+    return { flags: flagValues(resolved), mcpServers };
+  };
   return threads.get(
     `${userId}/${threadId}`,
     config.FLAG_CACHE_SECONDS * 1000,
-    () =>
-      withDb(env, async (db) => {
-        const [resolved, mcpServers] = await Promise.all([resolvedFlagsIn(db, config, { userId, threadId }), mcpServersForThread(db, userId, threadId)]);
-        return { flags: flagValues(resolved), mcpServers };
-      }),
+    () => (db ? read(db) : withDb(env, read)),
     (err, stale) => {
       log("warn", "flags_unavailable", { code: toAppError(err).code, threadId, using: stale ? "last" : "defaults" });
       return stale ?? { flags: defaultFlags(config), mcpServers: null };

@@ -103,8 +103,8 @@ export async function messageRows(threadId: string, opts: { sync: boolean } = { 
  * proxy: down refuses connections, hung accepts them and never answers. Answers how many it holds.
  */
 export const setDatabase = async (state: "up" | "down" | "hang") => (await (await fetch(`${env.FAULT_CONTROL_URL}/${state}`, { method: "POST" })).json()) as { held: number };
-/** While hung: connections Postgres holds unanswered, and those their clients gave up on (timed out). */
-export const heldConnections = async () => (await (await fetch(`${env.FAULT_CONTROL_URL}/`)).json()) as { held: number; abandoned: number };
+/** While hung: connections Postgres holds unanswered, and those their clients gave up on (timed out); `opened`: every connection passed on to Postgres so far. */
+export const heldConnections = async () => (await (await fetch(`${env.FAULT_CONTROL_URL}/`)).json()) as { held: number; abandoned: number; opened: number };
 
 export type Frame = Record<string, any>;
 

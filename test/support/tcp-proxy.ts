@@ -6,7 +6,7 @@ import { createServer, connect, type Socket } from "node:net";
  * connection and refuses new ones, which is what a crashed or unreachable database looks like to
  * the driver; while hung it accepts connections and answers nothing (a database that is there but
  * stuck), holding them until it is up again. Tests inside workerd switch it through a small HTTP
- * control endpoint, which also says how many connections it holds.
+ * control endpoint, which also says how many connections it holds and how many it has passed on.
  */
 export type TcpProxy = { port: number; controlUrl: string; setDown: (down: boolean) => void; stop: () => Promise<void> };
 
@@ -14,6 +14,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let down = false;
   let hung = false;
   let abandoned = 0;
+  let opened = 0;
   const held = new Set<Socket>();
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
@@ -25,6 +26,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       client.on("error", () => client.destroy());
       return;
     }
+    opened++;
     const upstream = connect(target.port, target.host);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -55,7 +57,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const s of sockets) s.destroy();
     }
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ down, hung, held: held.size, abandoned }));
+    res.end(JSON.stringify({ down, hung, held: held.size, abandoned, opened }));
   });
   await Promise.all([new Promise<void>((r) => server.listen(0, "127.0.0.1", r)), new Promise<void>((r) => control.listen(0, "127.0.0.1", r))]);
   return {
