@@ -22,6 +22,12 @@ export type Admission = { refused?: AppError; reported?: Promise<unknown>; searc
 export class Admissions {
   #lease: Lease | undefined;
   #asked = 0;
+  /**
+   * A call whose answer may bring the lease (a prefetch, a lease's report). A turn waits for it rather
+   * than ask past it: the authority counts the lease it grants there, and a turn asked for meanwhile
+   * was refused at the rate limit by its own thread's lease.
+   */
+  #coming: Promise<unknown> | undefined;
   private readonly env: Env;
   constructor(env: Env) {
     this.env = env;
@@ -34,6 +40,7 @@ export class Admissions {
       return { refused: new AppError("model_unavailable", "no model is configured and the offline model is turned off (flag offline_model_allowed)"), leased: false };
     const rate = { limit: flags.turn_rate_limit, windowSeconds: flags.turn_rate_window_seconds };
     const lease = nextLeaseTokens(turn.reserve, flags.turn_max_output_tokens, turn.cap);
+    if (!this.#lease) await this.#coming;
     const held = this.#lease;
     this.#lease = undefined;
     const authority = userAuthority(this.env, turn.ownerId);
@@ -43,6 +50,7 @@ export class Admissions {
         (r) => r.searchVersion,
         (err: unknown) => void log("warn", "lease_report_failed", { threadId: turn.threadId, turnId: turn.turnId, error: describeError(err) }),
       );
+      this.#coming = reported;
       return { reported, searchVersion: reported, leased: true };
     }
     const r = await this.#ask<{ ok: true; lease?: Lease; searchVersion: number } | Refusal>(
@@ -56,9 +64,9 @@ export class Admissions {
     if (this.#lease) return;
     const rate = { limit: turn.flags.turn_rate_limit, windowSeconds: turn.flags.turn_rate_window_seconds };
     const tokens = nextLeaseTokens(turn.reserve, turn.flags.turn_max_output_tokens, turn.cap);
-    await this.#ask<{ ok: true; lease?: Lease } | Refusal>(userAuthority(this.env, turn.ownerId).lease({ threadId: turn.threadId, keyHash: turn.keyHash, tokens, rate })).catch(
-      () => {},
-    );
+    await (this.#coming = this.#ask<{ ok: true; lease?: Lease } | Refusal>(
+      userAuthority(this.env, turn.ownerId).lease({ threadId: turn.threadId, keyHash: turn.keyHash, tokens, rate }),
+    ).catch(() => {}));
   }
 
   /** The lease is gone (a key revoked, the budgets changed); so is any on its way. */
