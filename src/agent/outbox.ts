@@ -65,9 +65,10 @@ export class Outbox {
    * write error, keeping the rows that did not land. A flush asked for during a drain extends it to
    * what was recorded by then: a row recorded later waits for its own flush (so the next turn's
    * message, recorded while the last turn's batch is in flight, goes with its own turn's reply: one
-   * transaction a turn, where it took two).
+   * transaction a turn, where it took two). Never throws: an outbox whose storage is gone (the thread
+   * was deleted as a read's drain reached it) rejects.
    */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     this.#wanted = Math.max(this.#wanted, this.#lastSeq());
     this.#flushing ??= this.#drainWanted().finally(() => (this.#flushing = undefined));
     return this.#flushing;
