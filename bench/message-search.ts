@@ -13,7 +13,6 @@ import { getConfig } from "../src/config.ts";
 import type { Db } from "../src/db/client.ts";
 import type { SearchMode } from "../src/db/documents.ts";
 import { applyMessageOps, type MessageOp } from "../src/db/messages.ts";
-import * as schema from "../src/db/schema.ts";
 import { createThread } from "../src/db/threads.ts";
 import { createUser, deleteUsersInEmailDomain } from "../src/db/users.ts";
 import { kvCacheVersions, memoryCache } from "../src/search/cache.ts";
@@ -208,7 +207,7 @@ function conversation(ownerIndex: number, n: number, withFact: boolean): Convers
 const pool = new pg.Pool({ connectionString: args.database, max: Number(args.concurrency) + 1 });
 pool.on("error", () => {});
 await applyMigrations(args.database);
-const db = drizzle(pool, { schema }) as unknown as Db;
+const db = drizzle(pool) as unknown as Db;
 const config = getConfig(process.env as unknown as Env);
 const embedder = embedderFor(config);
 if (args["vector-weight"]) embedder.fusionWeight = Number(args["vector-weight"]);

@@ -10,7 +10,6 @@ import pg from "pg";
 import { applyMigrations } from "../scripts/lib/postgres.ts";
 import { getConfig } from "../src/config.ts";
 import type { SearchMode } from "../src/db/documents.ts";
-import * as schema from "../src/db/schema.ts";
 import { memoryCache } from "../src/search/cache.ts";
 import { embedderFor } from "../src/search/embeddings.ts";
 import { ingestDocuments, search, type SearchDeps } from "../src/search/search.ts";
@@ -46,7 +45,7 @@ await applyMigrations(args.database);
 const client = new pg.Client({ connectionString: args.database });
 client.on("error", () => {});
 await client.connect();
-const db = drizzle(client, { schema });
+const db = drizzle(client);
 // One configuration parse, the Worker's, over the process environment.
 const config = getConfig(process.env as unknown as Env);
 const embedder = embedderFor(config);

@@ -2,7 +2,6 @@
 // the test domain, with their threads and messages) from DATABASE_URL. Nothing else is touched.
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
-import * as schema from "../src/db/schema.ts";
 import { deleteUsersInEmailDomain, TEST_EMAIL_DOMAIN, usersInEmailDomain } from "../src/db/users.ts";
 
 const url = process.env.DATABASE_URL;
@@ -15,7 +14,7 @@ const client = new pg.Client({ connectionString: url });
 client.on("error", () => {});
 await client.connect();
 try {
-  const db = drizzle(client, { schema });
+  const db = drizzle(client);
   const found = await usersInEmailDomain(db, TEST_EMAIL_DOMAIN);
   for (const u of found)
     console.log(`${dryRun ? "would delete" : "deleting"} ${u.email} (${u.id}): ${u.threads} thread(s), ${u.messages} message(s), created ${u.createdAt.toISOString()}`);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { CallSpend } from "../src/authority/user-authority.ts";
+import type { CallSpend } from "../src/authority/spend-ledger.ts";
 import { spendRecorder } from "../src/agent/spend-recorder.ts";
 
 type Call = { turnId: string; calls: CallSpend[]; final: boolean };

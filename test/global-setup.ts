@@ -3,7 +3,6 @@ import type { TestProject } from "vitest/node";
 import { applyMigrations, startPglite, withPassword, type LocalPostgres } from "../scripts/lib/postgres.ts";
 import { startFakeOpenAI } from "./support/fake-openai.ts";
 import { drizzle } from "drizzle-orm/node-postgres";
-import * as schema from "../src/db/schema.ts";
 import { TEST_EMAIL_DOMAIN, usersInEmailDomain } from "../src/db/users.ts";
 import { startTcpProxy } from "./support/tcp-proxy.ts";
 import { startWsProxy } from "./support/ws-proxy.ts";
@@ -63,7 +62,7 @@ async function countTestUsers(url: string): Promise<number> {
   client.on("error", () => {});
   await client.connect();
   try {
-    return (await usersInEmailDomain(drizzle(client, { schema }), TEST_EMAIL_DOMAIN)).length;
+    return (await usersInEmailDomain(drizzle(client), TEST_EMAIL_DOMAIN)).length;
   } finally {
     await client.end();
   }

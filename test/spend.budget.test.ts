@@ -114,4 +114,17 @@ describe("spend: an append-only ledger and budgets that are real caps", () => {
     expect(after.turns).toBe(before.turns);
     expect((await userAuthority(env, userId).budgets()) as { remaining: { lifetime: number } }).toMatchObject({ remaining: { lifetime: 0 } });
   });
+
+  it("a turn that never settles (its agent evicted mid-turn) holds its reservation for 15 minutes, then no longer", async () => {
+    const { userId, apiKey, threadId } = await newThread(undefined, { tokenBudget: 1000 });
+    const reserve = (at: number) =>
+      runInDurableObject(env.UserAuthority.get(env.UserAuthority.idFromName(userId)), async (_a: UserAuthority, s) => {
+        await s.storage.delete([...(await s.storage.list({ prefix: "res:" })).keys()]);
+        await s.storage.put("res:unsettled", { tokens: 1000, at, threadId });
+      });
+    await reserve(Date.now() - 14 * 60_000);
+    expect((await httpTurn(threadId, "held back", apiKey)).status).toBe(402);
+    await reserve(Date.now() - 16 * 60_000);
+    expect((await httpTurn(threadId, "free again", apiKey)).status).toBe(200);
+  });
 });

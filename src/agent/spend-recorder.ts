@@ -1,6 +1,6 @@
 import type { LanguageModelUsage } from "ai";
 import { userAuthority } from "../authority/client.ts";
-import type { CallSpend } from "../authority/user-authority.ts";
+import type { CallSpend } from "../authority/spend-ledger.ts";
 import { describeError, log } from "../observability/log.ts";
 
 /** What the recorder knows of its turn (./turn.ts's TurnInput). */

@@ -1,17 +1,18 @@
 import { DurableObject } from "cloudflare:workers";
-import { threadAgent } from "../agent/client.ts";
 import { parseTicket, signTicket, TICKET_TTL_SECONDS, verifyTicket } from "../auth/tickets.ts";
 import { withDb } from "../db/client.ts";
-import { appendSpend, spendSince, type SpendEntry } from "../db/spend.ts";
+import { spendSince } from "../db/spend.ts";
 import type { User } from "../db/schema.ts";
 import { getThread } from "../db/threads.ts";
 import { getUser, setApiKeyHash } from "../db/users.ts";
-import { AppError, toAppError, type ErrorCode, type Refusal } from "../errors.ts";
-import { describeError, log } from "../observability/log.ts";
-import { backoffMs } from "../resilience.ts";
-import { addSpend, current, exhausted, noSpend, periodStarts, remaining, type Budgets, type Spent } from "./budget.ts";
-import { LEASE_GRACE_MS, LEASE_MS, leaseGrantable, type Lease, type RateRule } from "./lease.ts";
-import { recordSlot, slotsTaken, takeSlot, type RateDecision } from "./sliding-window.ts";
+import { toAppError, type ErrorCode, type Refusal } from "../errors.ts";
+import { log } from "../observability/log.ts";
+import { exhausted, periodStarts, remaining, type Budgets, type Spent } from "./budget.ts";
+import type { Lease, RateRule } from "./lease.ts";
+import { takeSlot, type RateDecision } from "./sliding-window.ts";
+import { SpendLedger, type CallSpend } from "./spend-ledger.ts";
+import { ThreadReach } from "./thread-reach.ts";
+import { TurnAdmissions } from "./turn-admission.ts";
 
 /** What the hot path needs of a user, kept by their authority (Postgres has the full row). */
 export type UserSnapshot = {
@@ -25,9 +26,6 @@ export type UserSnapshot = {
 };
 export type { Refusal };
 type Identity = { user: UserSnapshot; keys: string[] };
-type HeldLease = Lease & { threadId: string };
-/** One model call's spend as a thread agent reports it; the authority adds who and where. */
-export type CallSpend = Pick<SpendEntry, "entryId" | "kind" | "model" | "inputTokens" | "outputTokens" | "at">;
 
 export const snapshotOf = (u: User): UserSnapshot => ({
   id: u.id,
@@ -38,33 +36,30 @@ export const snapshotOf = (u: User): UserSnapshot => ({
   monthlyTokenBudget: u.monthlyTokenBudget,
   createdAt: u.createdAt.toISOString(),
 });
-const leaseTokens = (leases: readonly Lease[]) => leases.reduce((n, l) => n + l.tokens, 0);
 const budgetsOf = (u: UserSnapshot): Budgets => ({ lifetime: u.tokenBudget, daily: u.dailyTokenBudget, monthly: u.monthlyTokenBudget });
-/** A turn that never settles (its agent was evicted mid-turn) stops holding its reservation after this. */
-const RESERVATION_TTL_MS = 15 * 60_000;
-const LEDGER_BATCH = 200;
-const LEDGER_DELAY_MS = 60_000;
 const refuse = (code: ErrorCode, message: string): Refusal => ({ ok: false, code, message });
 const unauthorized = () => refuse("unauthorized", "invalid token");
 const threadNotFound = () => refuse("thread_not_found", "thread not found");
 
-// Storage keys. A thread this user owns: `t:<id>`; their live sockets on a thread: `live:<id>`; a turn's
-// reservation: `res:<turnId>`; a thread's lease: `lease:<threadId>:<leaseId>`.
+// Storage keys (with ./spend-ledger.ts's and ./turn-admission.ts's). A thread this user owns: `t:<id>`;
+// their live sockets on a thread: `live:<id>`.
 const IDENTITY = "identity";
-const SPENT = "spent";
-const LEDGER_RETRY = "ledger-retry";
 const DELETED = "deleted";
 const TICKET_SECRET = "ticket-secret";
 const SEARCH_VERSION = "search-version";
 
 /**
  * One per user (named by user id): what every request and turn of that user must decide fast and
- * without Postgres: which key hashes are valid, which threads are theirs, their sockets, their turn
- * rate. Postgres stays the system of record; this object loads a user from it once and is told of
+ * without Postgres: which key hashes are valid and which threads are theirs (here), their turns'
+ * admissions (./turn-admission.ts), their spend (./spend-ledger.ts), their sockets and the revocations
+ * that close them (./thread-reach.ts). Postgres stays the system of record; this object loads a user from it once and is told of
  * every change (key rotation and deletion are made here, so they are in force here first).
  */
 export class UserAuthority extends DurableObject<Env> {
   #identity: Identity | undefined;
+  readonly #ledger = new SpendLedger(this.ctx.storage, this.env, this.ctx.id.name!);
+  readonly #admissions = new TurnAdmissions(this.ctx.storage, this.#ledger);
+  readonly #reach = new ThreadReach(this.ctx.storage, this.env, this.#admissions, this.ctx.id.name!);
 
   get #userId(): string {
     return this.ctx.id.name!;
@@ -85,18 +80,10 @@ export class UserAuthority extends DurableObject<Env> {
         return user?.apiKeyHash ? { user, spend: await spendSince(db, user.id, periodStarts(now)) } : null;
       });
       if (!loaded) return null;
+      // The spend first: an identity stored without it would not be loaded again.
+      await this.#ledger.load(loaded.spend, now);
       this.#identity = { user: snapshotOf(loaded.user), keys: [loaded.user.apiKeyHash!] };
-      // The ledger's totals, plus anything recorded here and not yet written to it.
-      const pending = [...(await this.ctx.storage.list<SpendEntry>({ prefix: "ledger:" })).values()].reduce((n, e) => n + e.inputTokens + e.outputTokens, 0);
-      const base = noSpend(now);
-      await this.ctx.storage.put({
-        [IDENTITY]: this.#identity,
-        [SPENT]: {
-          lifetime: loaded.spend.lifetime + pending,
-          day: { ...base.day, tokens: loaded.spend.day + pending },
-          month: { ...base.month, tokens: loaded.spend.month + pending },
-        },
-      });
+      await this.ctx.storage.put(IDENTITY, this.#identity);
       return this.#identity;
     });
   }
@@ -135,13 +122,8 @@ export class UserAuthority extends DurableObject<Env> {
       }
       if (!keyHash || !keys.includes(keyHash)) return unauthorized();
       if (!(await this.#owns(input.threadId))) return threadNotFound();
-      if (input.maxSockets !== undefined) {
-        const live = await this.ctx.storage.list<number>({ prefix: "live:" });
-        const open = [...live.values()].reduce((n, v) => n + v, 0);
-        if (open >= input.maxSockets) return refuse("too_many_connections", `too many open connections: at most ${input.maxSockets} per user`);
-        await this.ctx.storage.put(`live:${input.threadId}`, (live.get(`live:${input.threadId}`) ?? 0) + 1);
-      }
-      return { ok: true as const, user, keyHash };
+      const full = input.maxSockets === undefined ? undefined : await this.#reach.open(input.threadId, input.maxSockets);
+      return full ?? { ok: true as const, user, keyHash };
     });
   }
 
@@ -171,8 +153,8 @@ export class UserAuthority extends DurableObject<Env> {
 
   /** Before the thread is deleted in Postgres: from now on no one may open it. */
   async removeThread(threadId: string): Promise<void> {
-    const leases = await this.ctx.storage.list({ prefix: `lease:${threadId}:` });
-    await this.ctx.storage.delete([`t:${threadId}`, `live:${threadId}`, ...leases.keys()]);
+    await this.#admissions.free(threadId);
+    await this.ctx.storage.delete([`t:${threadId}`, `live:${threadId}`]);
   }
 
   /** The version of this user's documents, as search reads them: the key of their cached searches (their messages' is in Postgres: src/db/message-search.ts). */
@@ -188,9 +170,8 @@ export class UserAuthority extends DurableObject<Env> {
   }
 
   /** A thread agent's count of this user's open sockets on it (on every connect and close). */
-  async sockets(threadId: string, open: number): Promise<void> {
-    if (open > 0) await this.ctx.storage.put(`live:${threadId}`, open);
-    else await this.ctx.storage.delete(`live:${threadId}`);
+  sockets(threadId: string, open: number): Promise<void> {
+    return this.#reach.set(threadId, open);
   }
 
   /**
@@ -208,7 +189,7 @@ export class UserAuthority extends DurableObject<Env> {
       }),
     );
     if (!result.ok) return result;
-    await this.#closeSockets(result.revoked, "api key rotated");
+    await this.#reach.revoke(result.revoked, "api key rotated");
     return { ok: true };
   }
 
@@ -217,7 +198,7 @@ export class UserAuthority extends DurableObject<Env> {
     this.#identity = undefined;
     await this.ctx.storage.put(DELETED, true);
     await this.ctx.storage.delete(IDENTITY);
-    await this.#closeSockets("all", "user deleted");
+    await this.#reach.revoke("all", "user deleted");
   }
 
   /** After the user is gone from Postgres: nothing of theirs is kept. */
@@ -231,134 +212,51 @@ export class UserAuthority extends DurableObject<Env> {
     if (!identity) return;
     this.#identity = { ...identity, user };
     await this.ctx.storage.put(IDENTITY, this.#identity);
-    // Leases were granted under the old budgets: the threads drop theirs, and their next turns ask here.
-    await Promise.all([...(await this.#leaseThreads())].map((threadId) => this.#dropLeases(threadId, (agent) => agent.dropLease())));
+    await this.#reach.dropLeases();
   }
 
   /**
-   * Admission for one turn, in one call: the key is still valid, no budget is spent (spent plus
-   * what turns in flight reserved), and the turn rate window has room. Then the turn reserves its
-   * estimate until it settles. A refusal says which budget and when it resets.
+   * Admission for one turn, in one call: the key is still valid, no budget is spent and the rate
+   * window has room (./turn-admission.ts); answers with the version of the user's documents too.
    */
-  async admitTurn(input: {
-    turnId: string;
-    threadId: string;
-    keyHash?: string;
-    rate: RateRule;
-    reserve: number;
-    /** The thread's lease it no longer holds (it did not cover this turn). */
-    release?: string;
-    /** Tokens to lease for the thread's next turn, if there is spare room (./lease.ts). */
-    lease?: number;
-  }): Promise<{ ok: true; lease?: Lease; searchVersion: number } | Refusal> {
+  async admitTurn(input: Parameters<TurnAdmissions["admit"]>[1]): Promise<{ ok: true; lease?: Lease; searchVersion: number } | Refusal> {
     return this.#withIdentity(input.keyHash, async ({ user }) => {
-      if (input.release) await this.ctx.storage.delete(`lease:${input.threadId}:${input.release}`);
-      const now = new Date();
-      const leases = await this.#leases(now);
-      const spent = await this.#spent(now);
-      const over = exhausted(budgetsOf(user), spent, (await this.#reserved()) + leaseTokens(leases), now);
-      if (over) {
-        const when = over.resetsAt ? `; it resets at ${over.resetsAt.toISOString()}` : "";
-        return new AppError("token_budget_exhausted", `your ${over.period} token budget (${over.budget}) is spent${when}`, {
-          details: { budget: over.period, limit: over.budget, used: over.used, resetsAt: over.resetsAt?.toISOString() ?? null },
-        }).toRefusal();
-      }
-      const rate = await takeSlot(this.ctx.storage, "turns", input.rate.limit, input.rate.windowSeconds, now.getTime(), leases.length);
-      if (!rate.ok) return new AppError("rate_limited", `too many turns; retry in ${rate.retryAfterSeconds} s`, { retryAfter: rate.retryAfterSeconds }).toRefusal();
-      await this.ctx.storage.put(`res:${input.turnId}`, { tokens: input.reserve, at: now.getTime(), threadId: input.threadId });
-      const lease =
-        input.lease && input.keyHash
-          ? await this.#grant(user, { threadId: input.threadId, keyHash: input.keyHash, tokens: input.lease, rate: input.rate }, leases, now)
-          : undefined;
-      return { ok: true as const, lease, searchVersion: await this.searchVersion() };
+      const r = await this.#admissions.admit(budgetsOf(user), input);
+      return r.ok ? { ...r, searchVersion: await this.searchVersion() } : r;
     });
   }
 
   /** A lease for a thread's next turn, asked for as a client connects (the key checked), if there is spare room for one. */
   async lease(input: { threadId: string; keyHash: string; tokens: number; rate: RateRule }): Promise<{ ok: true; lease?: Lease } | Refusal> {
-    return this.#withIdentity(input.keyHash, async ({ user }) => {
-      const now = new Date();
-      return { ok: true as const, lease: await this.#grant(user, input, await this.#leases(now), now) };
-    });
+    return this.#withIdentity(input.keyHash, async ({ user }) => ({ ok: true as const, lease: await this.#admissions.grant(budgetsOf(user), input) }));
   }
 
   /**
-   * A turn started on the thread's lease at `at`: the lease becomes the turn's reservation (its own
-   * estimate) and the turn's slot in the rate window, from when it started. A lease this object had
-   * dropped meanwhile (rotation, expiry) was used before the agent knew: the turn is counted all the
-   * same. Answers with the lease for the thread's next turn, if there is spare room for one, and
-   * the version of the user's documents (the turn's searches need it: a call less on their path).
+   * A turn started on the thread's lease (./turn-admission.ts). Answers with the lease for the
+   * thread's next turn, if its key is still valid and there is spare room, and the version of the
+   * user's documents (the turn's searches need it: a call less on their path).
    */
-  async leaseUsed(input: {
-    threadId: string;
-    leaseId: string;
-    turnId: string;
-    reserve: number;
-    at: number;
-    windowSeconds: number;
-    lease: number;
-  }): Promise<{ lease?: Lease; searchVersion: number }> {
-    const key = `lease:${input.threadId}:${input.leaseId}`;
-    const used = await this.ctx.storage.get<HeldLease>(key);
-    const now = new Date();
-    await this.ctx.storage.delete(key);
-    await this.ctx.storage.put(`res:${input.turnId}`, { tokens: input.reserve, at: now.getTime(), threadId: input.threadId });
-    await recordSlot(this.ctx.storage, "turns", input.at, input.windowSeconds);
+  async leaseUsed(input: Parameters<TurnAdmissions["used"]>[0] & { lease: number }): Promise<{ lease?: Lease; searchVersion: number }> {
+    const used = await this.#admissions.used(input);
     const identity = await this.#load().catch(() => null);
     const searchVersion = await this.searchVersion();
     if (!used || !identity?.keys.includes(used.keyHash)) return { searchVersion };
-    return {
-      lease: await this.#grant(identity.user, { threadId: input.threadId, keyHash: used.keyHash, tokens: input.lease, rate: used.rate }, await this.#leases(now), now),
-      searchVersion,
-    };
-  }
-
-  /** A lease for a thread's next turn, when the budgets and the rate window have room to spare for it (./lease.ts). */
-  async #grant(user: UserSnapshot, want: { threadId: string; keyHash: string; tokens: number; rate: RateRule }, leases: HeldLease[], now: Date): Promise<Lease | undefined> {
-    const grantable = leaseGrantable({
-      budgets: budgetsOf(user),
-      spent: await this.#spent(now),
-      reserved: (await this.#reserved()) + leaseTokens(leases),
-      tokens: want.tokens,
-      calls: await slotsTaken(this.ctx.storage, "turns", want.rate.windowSeconds, now.getTime()),
-      leases: leases.length,
-      limit: want.rate.limit,
-      now,
-    });
-    if (!grantable) return undefined;
-    const lease: Lease = { leaseId: crypto.randomUUID(), keyHash: want.keyHash, tokens: want.tokens, rate: want.rate, expiresAt: now.getTime() + LEASE_MS };
-    await this.ctx.storage.put(`lease:${want.threadId}:${lease.leaseId}`, { ...lease, threadId: want.threadId } satisfies HeldLease);
-    return lease;
-  }
-
-  /** The leases held now; those past their time (and its grace) are dropped: their slots and tokens are free again. */
-  async #leases(now: Date): Promise<HeldLease[]> {
-    const all = await this.ctx.storage.list<HeldLease>({ prefix: "lease:" });
-    const stale = [...all].filter(([, l]) => l.expiresAt + LEASE_GRACE_MS <= now.getTime()).map(([k]) => k);
-    if (stale.length) await this.ctx.storage.delete(stale);
-    return [...all].filter(([k]) => !stale.includes(k)).map(([, l]) => l);
+    const lease = await this.#admissions.grant(budgetsOf(identity.user), { threadId: input.threadId, keyHash: used.keyHash, tokens: input.lease, rate: used.rate });
+    return { lease, searchVersion };
   }
 
   /**
-   * A turn's model calls, as they finish: added to the spend here at once and to the ledger in
-   * Postgres through this object's outbox. `final` ends the turn's reservation. Answers whether a
-   * further call still has room (a multi-step turn stops when it has none).
+   * A turn's model calls, as they finish: added to the spend at once and to the ledger in Postgres
+   * (./spend-ledger.ts). `final` ends the turn's reservation. Answers whether a further call still
+   * has room (a multi-step turn stops when it has none).
    */
   async recordSpend(input: { turnId: string; threadId: string; calls: CallSpend[]; final: boolean }): Promise<{ room: boolean }> {
     const now = new Date();
-    let spent = await this.#spent(now);
-    const entries: Record<string, SpendEntry> = {};
-    for (const c of input.calls) {
-      spent = addSpend(spent, c.inputTokens + c.outputTokens, now);
-      entries[`ledger:${String(c.at).padStart(15, "0")}:${c.entryId}`] = { ...c, userId: this.#userId, threadId: input.threadId, turnId: input.turnId };
-    }
-    await this.ctx.storage.put({ ...entries, [SPENT]: spent });
-    if (input.final) await this.ctx.storage.delete(`res:${input.turnId}`);
-    if (input.calls.length) await this.#drainSoon();
+    const spent = await this.#ledger.record(input, now);
+    if (input.final) await this.#ledger.settle(input.turnId);
     const identity = this.#identity ?? (await this.ctx.storage.get<Identity>(IDENTITY));
     // What others hold: their reservations and leases (not this thread's own lease for its next turn).
-    const leases = (await this.#leases(now)).filter((l) => l.threadId !== input.threadId);
-    const others = (await this.#reserved()) + leaseTokens(leases) - (input.final ? 0 : ((await this.ctx.storage.get<{ tokens: number }>(`res:${input.turnId}`))?.tokens ?? 0));
+    const others = await this.#admissions.heldByOthers(input.threadId, input.turnId, input.final);
     return { room: !identity || !exhausted(budgetsOf(identity.user), spent, others, now) };
   }
 
@@ -366,7 +264,7 @@ export class UserAuthority extends DurableObject<Env> {
   async budgets(): Promise<{ budgets: Budgets; remaining: Budgets; spent: Spent } | Refusal> {
     return this.#withIdentity(undefined, async ({ user }) => {
       const now = new Date();
-      const spent = await this.#spent(now);
+      const spent = await this.#ledger.spent(now);
       return { budgets: budgetsOf(user), remaining: remaining(budgetsOf(user), spent, now), spent };
     });
   }
@@ -374,69 +272,15 @@ export class UserAuthority extends DurableObject<Env> {
   /** Writes the ledger entries still waiting here to Postgres now; usage routes call this before they read the ledger. */
   async flushLedger(): Promise<{ ok: true } | Refusal> {
     try {
-      await this.#drainLedger(true);
+      await this.#ledger.drain(true);
       return { ok: true };
     } catch (err) {
       return toAppError(err).toRefusal();
     }
   }
 
-  /**
-   * The ledger is written a minute after a turn's calls, so a user's calls in that time go in one
-   * transaction (a turn with a tool step is two calls: two transactions when each was written at once;
-   * at 5 s, still one a turn once turns took 9 s at 100 threads; at 15 s, 0.67 a turn once they took
-   * 20 s: bench/README.md, "Turns"). The entries are durable here meanwhile and count at once; the
-   * usage routes write them before they read.
-   */
-  async #drainSoon() {
-    const at = Date.now() + LEDGER_DELAY_MS;
-    const alarm = await this.ctx.storage.getAlarm();
-    if (alarm === null || alarm > at) await this.ctx.storage.setAlarm(at);
-  }
-
-  #draining: Promise<void> | undefined;
-  #drainLedger(rethrow = false): Promise<void> {
-    this.#draining ??= (async () => {
-      try {
-        for (;;) {
-          const batch = await this.ctx.storage.list<SpendEntry>({ prefix: "ledger:", limit: LEDGER_BATCH });
-          if (!batch.size) break;
-          await withDb(this.env, (db) => appendSpend(db, [...batch.values()]));
-          await this.ctx.storage.delete([...batch.keys()]);
-        }
-        await this.ctx.storage.delete(LEDGER_RETRY);
-      } catch (err) {
-        // Postgres is down: the entries wait here (and count already); the alarm tries again, backing off.
-        const attempt = ((await this.ctx.storage.get<number>(LEDGER_RETRY)) ?? 0) + 1;
-        await this.ctx.storage.put(LEDGER_RETRY, attempt);
-        await this.ctx.storage.setAlarm(Date.now() + 1000 + backoffMs(attempt, { baseDelayMs: 1000, maxDelayMs: 300_000 }));
-        log("warn", "ledger_flush_failed", { userId: this.#userId, attempt, error: describeError(err) });
-        throw err;
-      } finally {
-        this.#draining = undefined;
-      }
-    })();
-    return rethrow ? this.#draining : this.#draining.catch(() => {});
-  }
-
   override async alarm(): Promise<void> {
-    await this.#drainLedger();
-  }
-
-  async #spent(now: Date): Promise<Spent> {
-    return current((await this.ctx.storage.get<Spent>(SPENT)) ?? noSpend(now), now);
-  }
-
-  /** Tokens reserved by this user's turns in flight; reservations past their time are dropped. */
-  async #reserved(): Promise<number> {
-    const all = await this.ctx.storage.list<{ tokens: number; at: number }>({ prefix: "res:" });
-    const stale = [...all].filter(([, r]) => r.at < Date.now() - RESERVATION_TTL_MS).map(([k]) => k);
-    if (stale.length) await this.ctx.storage.delete(stale);
-    return [...all].filter(([k]) => !stale.includes(k)).reduce((n, [, r]) => n + r.tokens, 0);
-  }
-
-  takeTurn(limit: number, windowSeconds: number): Promise<RateDecision> {
-    return takeSlot(this.ctx.storage, "turns", limit, windowSeconds);
+    await this.#ledger.drain();
   }
 
   /** One call against a named per-user limit (`search`, `ingest`, ...): a sliding window kept here. */
@@ -454,41 +298,5 @@ export class UserAuthority extends DurableObject<Env> {
     );
     if ("error" in r) throw r.error;
     return r.value;
-  }
-
-  /** The threads whose agents hold a lease, by this object's record (expired ones included: an agent may not yet know). */
-  async #leaseThreads(): Promise<Set<string>> {
-    return new Set([...(await this.ctx.storage.list<HeldLease>({ prefix: "lease:" })).values()].map((l) => l.threadId));
-  }
-
-  /**
-   * Has a thread's agent drop its lease (`drop`, over RPC), then frees what the leases granted before
-   * the call held: one granted after it was asked for after the drop, and the agent may hold it.
-   */
-  async #dropLeases<T>(threadId: string, drop: (agent: Awaited<ReturnType<typeof threadAgent>>) => Promise<T>): Promise<T | undefined> {
-    const before = Date.now();
-    const outcome = await threadAgent(this.env, threadId)
-      .then(drop)
-      .then(
-        (result) => ({ result }),
-        () => undefined,
-      );
-    // An agent that did not answer may still hold its lease: it stays counted until its time is up.
-    if (!outcome) return undefined;
-    const held = await this.ctx.storage.list<HeldLease>({ prefix: `lease:${threadId}:` });
-    const freed = [...held].filter(([, l]) => l.expiresAt - LEASE_MS < before).map(([k]) => k);
-    if (freed.length) await this.ctx.storage.delete(freed);
-    return outcome.result;
-  }
-
-  /** Closes the sockets opened with these keys on every thread with one open, and has every thread holding a lease drop it. */
-  async #closeSockets(keyHashes: string[] | "all", reason: string) {
-    const live = [...(await this.ctx.storage.list<number>({ prefix: "live:" })).keys()].map((key) => key.slice("live:".length));
-    await Promise.all(
-      [...new Set([...live, ...(await this.#leaseThreads())])].map(async (threadId) => {
-        const open = await this.#dropLeases(threadId, (agent) => agent.revoke(this.#userId, keyHashes, reason));
-        if (open !== undefined && live.includes(threadId)) await this.sockets(threadId, open);
-      }),
-    );
   }
 }

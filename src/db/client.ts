@@ -7,7 +7,6 @@ import pg from "pg";
 import { CloudflareSocket } from "pg-cloudflare";
 import { getConfig } from "../config.ts";
 import { AppError } from "../errors.ts";
-import * as schema from "./schema.ts";
 
 /** What `db.execute` resolves to on both drivers: the part of pg's QueryResult they share. */
 export type DbQueryResult<Row> = { rows: Row[]; rowCount: number | null };
@@ -15,8 +14,11 @@ export interface DbQueryResultHKT extends PgQueryResultHKT {
   type: DbQueryResult<this["row"]>;
 }
 
-/** The one database handle every query module takes, whichever transport carries it. */
-export type Db = PgDatabase<DbQueryResultHKT, typeof schema>;
+/**
+ * The one database handle every query module takes, whichever transport carries it. Without the
+ * relational schema (no query uses `db.query`): drizzle walks it on every connection otherwise.
+ */
+export type Db = PgDatabase<DbQueryResultHKT>;
 
 const CONNECT_TIMEOUT_MS = 5_000;
 const CLOSE_WAIT_MS = 1_000;
@@ -38,7 +40,7 @@ export async function withDb<T>(env: Env, fn: (db: Db) => Promise<T>): Promise<T
     throw new AppError("database_unavailable", "database unavailable", { cause: err });
   }
   try {
-    const db: Db = client instanceof pg.Client ? drizzlePg(client, { schema }) : drizzleNeon(client, { schema });
+    const db: Db = client instanceof pg.Client ? drizzlePg(client) : drizzleNeon(client);
     return await fn(db);
   } finally {
     const closed = client.end().catch(() => {});
